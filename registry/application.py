@@ -1,0 +1,290 @@
+"""The write side: an eventsourcing application whose one stream is the registry's chain.
+
+Why one stream: each envelope carries its global position and the hash of the previous
+envelope, both countersigned, so positions must be decided before the write. The stream's
+version is the position; eventsourcing's unique (originator_id, version) constraint makes two
+writers (threads, processes, replicas) unable to claim the same position, so a double spend
+loses the race and is re-decided against the winner's state. Throughput comes from batching
+many commands into one commit, not from parallel writers."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import (
+    IntegrityError,
+    Mapper,
+    OperationalError,
+    StoredEvent,
+    Transcoder,
+)
+
+from registry.codec import Codec
+from registry.domain import rules
+from registry.domain.checks import CheckCode, Rejection
+from registry.domain.ledger import Ledger
+from registry.envelope import (
+    EnvelopeBody,
+    OpenedEnvelope,
+    SignedCommand,
+    envelope_hash,
+    open_sealed,
+    seal,
+    verify_actor_signature,
+    verify_sealed,
+)
+from registry.signer import now_us
+from registry.signing import SigningKey
+
+CHAIN_ID = uuid5(NAMESPACE_URL, "credit-registry:chain:v1")
+ENVELOPE_TOPIC = "credit_registry.v1.SealedEnvelope"
+MAX_BATCH_COMMANDS = 1_000
+MAX_COMMIT_ATTEMPTS = 8
+CATCH_UP_PAGE_EVENTS = 1_000
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Sequenced:
+    """The eventsourcing domain event of the chain stream: one sealed envelope."""
+
+    originator_id: UUID
+    originator_version: int
+    timestamp: datetime
+    sealed: bytes
+
+
+class _NoTranscoder(Transcoder):
+    """The envelope is already Avro; a transcoder is never asked to encode anything."""
+
+    def encode(self, obj: Any) -> bytes:
+        raise AssertionError("the envelope mapper does not use a transcoder")
+
+    def decode(self, data: bytes) -> Any:
+        raise AssertionError("the envelope mapper does not use a transcoder")
+
+
+class EnvelopeMapper(Mapper[UUID]):
+    """Stores the sealed envelope bytes verbatim: what was signed is what is stored."""
+
+    def __init__(self) -> None:
+        super().__init__(transcoder=_NoTranscoder())
+
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        assert isinstance(domain_event, Sequenced)
+        return StoredEvent(
+            originator_id=domain_event.originator_id,
+            originator_version=domain_event.originator_version,
+            topic=ENVELOPE_TOPIC,
+            state=domain_event.sealed,
+        )
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        assert stored_event.topic == ENVELOPE_TOPIC, stored_event.topic
+        return Sequenced(
+            originator_id=UUID(str(stored_event.originator_id)),
+            originator_version=stored_event.originator_version,
+            timestamp=datetime.now(tz=UTC),
+            sealed=stored_event.state,
+        )
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    command_id: str
+    accepted: bool
+    position: int | None = None
+    code: CheckCode | None = None
+    message: str = ""
+    replayed: bool = False
+
+    @classmethod
+    def rejected(cls, command_id: str, rejection: Rejection) -> CommandResult:
+        return cls(command_id, False, code=rejection.code, message=rejection.message)
+
+
+def database_environment(url: str) -> dict[str, str]:
+    """Explicit persistence settings for eventsourcing's SQLAlchemy recorder."""
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing_sqlalchemy",
+        "SQLALCHEMY_URL": url,
+        "CREATE_TABLE": "y",
+    }
+
+
+class RegistryApplication(Application[UUID]):
+    name = "Registry"
+
+    def __init__(
+        self,
+        database_url: str,
+        registry_key: SigningKey,
+        clock_us: Callable[[], int] = now_us,
+    ) -> None:
+        super().__init__(env=database_environment(database_url))
+        self.codec = Codec()
+        self.registry_key = registry_key
+        self.registry_public_keys = {registry_key.key_id: registry_key.public_key}
+        self.clock_us = clock_us
+        self.ledger = Ledger()
+        self.is_sqlite = database_url.startswith("sqlite")
+        # One writer per process at a time; across processes the database decides.
+        self._lock = threading.RLock()
+        self.catch_up()
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        return EnvelopeMapper()
+
+    # -- reading the chain ------------------------------------------------------------------
+    def read_envelopes(
+        self, after_position: int = 0, page_events: int = CATCH_UP_PAGE_EVENTS
+    ) -> Iterator[OpenedEnvelope]:
+        """Stream sealed envelopes in position order, page by page (memory stays flat)."""
+        position = after_position
+        while True:
+            page = self.recorder.select_events(CHAIN_ID, gt=position, limit=page_events)
+            for stored in page:
+                yield open_sealed(self.codec.schemas, stored.state)
+            if len(page) < page_events:
+                return
+            position = page[-1].originator_version
+
+    def catch_up(self) -> int:
+        """Apply envelopes other writers stored since our head. Returns how many."""
+        applied = 0
+        with self._lock:
+            for envelope in self.read_envelopes(self.ledger.position):
+                verify_sealed(
+                    envelope,
+                    self.registry_public_keys,
+                    self.ledger.position + 1,
+                    self.ledger.head_hash,
+                )
+                self._apply_envelope(envelope)
+                applied += 1
+        return applied
+
+    def _apply_envelope(self, envelope: OpenedEnvelope) -> None:
+        body = envelope.body
+        for effect in body.effects:
+            self.ledger.apply(self.codec.decode_event(effect), body.position)
+        command = self.codec.decode_command(body.command.command_bytes)
+        digest = hashlib.sha256(body.command.command_bytes).digest()
+        self.ledger.record_command(command.command_id, body.position, digest)
+        self.ledger.advance(body.position, envelope.hash)
+
+    # -- writing --------------------------------------------------------------------------
+    def submit(self, signed: SignedCommand) -> CommandResult:
+        return self.submit_batch([signed])[0]
+
+    def submit_batch(self, signed_commands: Sequence[SignedCommand]) -> list[CommandResult]:
+        """Decide every command in order and commit all accepted ones in one transaction.
+        Each command is all-or-nothing; a rejected command does not stop the others."""
+        if len(signed_commands) > MAX_BATCH_COMMANDS:
+            rejection = Rejection(
+                CheckCode.BATCH_TOO_LARGE, f"{len(signed_commands)} > {MAX_BATCH_COMMANDS}"
+            )
+            return [CommandResult.rejected("", rejection) for _ in signed_commands]
+        with self._lock:
+            for attempt in range(MAX_COMMIT_ATTEMPTS):
+                self.catch_up()
+                self.ledger.begin()
+                try:
+                    results, sequenced = self._decide_all(signed_commands)
+                    if sequenced:
+                        self.save(*sequenced)
+                        self._confirm_stored(sequenced)
+                except (IntegrityError, OperationalError) as error:
+                    # Another writer took the position first (or held the database lock).
+                    self.ledger.rollback()
+                    logger.info(
+                        "commit lost a race (attempt %d): %s", attempt + 1, type(error).__name__
+                    )
+                    time.sleep(min(0.001 * 2**attempt, 0.05))
+                    continue
+                except BaseException:
+                    self.ledger.rollback()
+                    raise
+                self.ledger.commit()
+                return results
+        conflict = Rejection(CheckCode.CONFLICT, f"gave up after {MAX_COMMIT_ATTEMPTS} attempts")
+        return [CommandResult.rejected("", conflict) for _ in signed_commands]
+
+    def _confirm_stored(self, sequenced: list[Sequenced]) -> None:
+        """SQLite only: the SQLAlchemy recorder can swallow a 'database is locked' error on
+        commit, so read the positions back and treat a mismatch as a lost race."""
+        if not self.is_sqlite:
+            return
+        first, last = sequenced[0].originator_version, sequenced[-1].originator_version
+        stored = self.recorder.select_events(CHAIN_ID, gt=first - 1, lte=last)
+        if [event.state for event in stored] != [event.sealed for event in sequenced]:
+            raise OperationalError("stored envelopes differ from the ones just written")
+
+    def _decide_all(
+        self, signed_commands: Sequence[SignedCommand]
+    ) -> tuple[list[CommandResult], list[Sequenced]]:
+        now = self.clock_us()
+        results: list[CommandResult] = []
+        sequenced: list[Sequenced] = []
+        for signed in signed_commands:
+            result, event = self._decide_one(signed, now)
+            results.append(result)
+            if event is not None:
+                sequenced.append(event)
+        return results, sequenced
+
+    def _decide_one(
+        self, signed: SignedCommand, now: int
+    ) -> tuple[CommandResult, Sequenced | None]:
+        command_id = ""
+        try:
+            command = self.codec.decode_command(signed.command_bytes)
+            command_id = command.command_id
+            if (command.actor_id, command.key_id) != (signed.actor_id, signed.key_id):
+                raise Rejection(CheckCode.ACTOR_MISMATCH, f"{signed.actor_id}/{signed.key_id}")
+            digest = hashlib.sha256(signed.command_bytes).digest()
+            earlier = self.ledger.commands.get(command_id)
+            if earlier is not None:
+                if earlier.digest != digest:
+                    raise Rejection(
+                        CheckCode.DUPLICATE_COMMAND_ID,
+                        f"{command_id!r} differs from position {earlier.position}",
+                    )
+                # The same bytes again: idempotent, the first result stands, nothing recorded.
+                replay = CommandResult(
+                    command_id,
+                    True,
+                    earlier.position,
+                    CheckCode.DUPLICATE_COMMAND_ID,
+                    CheckCode.DUPLICATE_COMMAND_ID.summary,
+                    replayed=True,
+                )
+                return replay, None
+            public_key = rules.verifying_key(self.ledger, command)
+            if not verify_actor_signature(signed, public_key):
+                raise Rejection(CheckCode.BAD_SIGNATURE, f"{signed.actor_id}/{signed.key_id}")
+            effects = rules.decide(self.ledger, command, now)
+        except Rejection as rejection:
+            return CommandResult.rejected(command_id, rejection), None
+        position = self.ledger.position + 1
+        body = EnvelopeBody(
+            position, now, self.ledger.head_hash, signed, tuple(self.codec.encode_events(effects))
+        )
+        sealed = seal(self.codec.schemas, body, self.registry_key)
+        for effect in effects:
+            self.ledger.apply(effect, position)
+        self.ledger.record_command(command_id, position, digest)
+        self.ledger.advance(position, envelope_hash(sealed))
+        timestamp = datetime.fromtimestamp(now / 1_000_000, tz=UTC)
+        return CommandResult(command_id, True, position), Sequenced(
+            CHAIN_ID, position, timestamp, sealed
+        )

@@ -1,0 +1,192 @@
+"""Avro codec: every blob the registry stores, signs or sends is Avro single-object
+encoding (0xC3 0x01, the schema's 8-byte CRC-64-AVRO fingerprint, then the body).
+
+A reader looks the writer's schema up by fingerprint and resolves it against the newest
+version of the same record name it knows, so old history stays readable after a schema
+gains a field. Domain dataclasses map to records by field name, generically."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import re
+import types
+import typing
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import fastavro
+from fastavro.schema import to_parsing_canonical_form
+
+from registry.domain import commands as cmd
+from registry.domain import events as ev
+from registry.domain.checks import CheckCode, Rejection
+from registry.domain.serials import SerialBlock
+from schemas import SCHEMA_DIRECTORY
+
+MAGIC = b"\xc3\x01"
+HEADER_LENGTH = 10
+NAMESPACE = "credit_registry.v1"
+_FILE_NAME = re.compile(r"^(?P<stem>[a-z_]+)\.v(?P<version>[0-9]+)\.avsc$")
+
+_EMPTY64 = 0xC15D213AA4D7A795
+_FP_TABLE: list[int] = []
+for _index in range(256):
+    _fp = _index
+    for _ in range(8):
+        _fp = (_fp >> 1) ^ (_EMPTY64 & -(_fp & 1))
+    _FP_TABLE.append(_fp)
+
+
+def crc64_avro(data: bytes) -> bytes:
+    """The Avro spec's Rabin fingerprint, little-endian as single-object encoding wants."""
+    fingerprint = _EMPTY64
+    for byte in data:
+        fingerprint = (fingerprint >> 8) ^ _FP_TABLE[(fingerprint ^ byte) & 0xFF]
+    return fingerprint.to_bytes(8, "little")
+
+
+@dataclass(frozen=True)
+class KnownSchema:
+    name: str  # full name, e.g. credit_registry.v1.CreditsTransferred
+    version: int
+    fingerprint: bytes
+    parsed: Any
+    path: Path
+
+
+class SchemaRegistry:
+    """All schema versions found in a directory tree, by fingerprint and by name."""
+
+    def __init__(self, directory: Path = SCHEMA_DIRECTORY) -> None:
+        self.by_fingerprint: dict[bytes, KnownSchema] = {}
+        self.latest: dict[str, KnownSchema] = {}
+        for path in sorted(directory.rglob("*.avsc")):
+            match = _FILE_NAME.match(path.name)
+            assert match, f"schema file name must be <name>.v<N>.avsc: {path}"
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            parsed = fastavro.parse_schema(raw, _write_hint=False)
+            fingerprint = crc64_avro(to_parsing_canonical_form(parsed).encode())
+            name = parsed["name"]
+            known = KnownSchema(name, int(match["version"]), fingerprint, parsed, path)
+            self.by_fingerprint[fingerprint] = known
+            if name not in self.latest or self.latest[name].version < known.version:
+                self.latest[name] = known
+
+    def encode(self, name: str, record: dict[str, Any]) -> bytes:
+        known = self.latest[name]
+        buffer = io.BytesIO()
+        buffer.write(MAGIC + known.fingerprint)
+        fastavro.schemaless_writer(buffer, known.parsed, record)
+        return buffer.getvalue()
+
+    def decode(self, data: bytes) -> tuple[str, dict[str, Any]]:
+        """Decode any single-object blob; raises Rejection(MALFORMED_COMMAND) when it is not."""
+        if len(data) < HEADER_LENGTH or data[:2] != MAGIC:
+            raise Rejection(CheckCode.MALFORMED_COMMAND, "not Avro single-object encoding")
+        writer = self.by_fingerprint.get(data[2:HEADER_LENGTH])
+        if writer is None:
+            raise Rejection(CheckCode.MALFORMED_COMMAND, f"unknown schema {data[2:10].hex()}")
+        reader = self.latest[writer.name]
+        stream = io.BytesIO(data)
+        stream.seek(HEADER_LENGTH)
+        try:
+            record = fastavro.schemaless_reader(
+                stream, writer.parsed, reader.parsed, return_record_name=True
+            )
+        except Exception as error:  # fastavro raises many types on truncated input
+            raise Rejection(
+                CheckCode.MALFORMED_COMMAND, f"undecodable {writer.name}: {error}"
+            ) from None
+        if stream.tell() != len(data):
+            raise Rejection(CheckCode.MALFORMED_COMMAND, f"trailing bytes after {writer.name}")
+        assert isinstance(record, dict)
+        return writer.name, record
+
+
+# -- dataclass <-> record, driven by type hints ------------------------------------------
+_DOMAIN_TYPES: dict[str, type[Any]] = {
+    **{cls.__name__: cls for cls in ev.EVENT_TYPES},
+    **{cls.__name__: cls for cls in cmd.COMMAND_TYPES},
+    "RetirementDetails": cmd.RetirementDetails,
+    "Beneficiary": ev.Beneficiary,
+    "SerialBlock": SerialBlock,
+}
+
+
+@cache
+def _hints(cls: type[Any]) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def to_record(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            field.name: to_record(getattr(value, field.name)) for field in dataclasses.fields(value)
+        }
+    if isinstance(value, tuple):
+        return [to_record(item) for item in value]
+    return value
+
+
+def from_record(hint: Any, value: Any) -> Any:
+    if value is None or dataclasses.is_dataclass(value):
+        return value
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        (inner,) = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        return from_record(inner, value)
+    if origin is tuple:
+        item_hint = typing.get_args(hint)[0]
+        return tuple(from_record(item_hint, item) for item in value)
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str):
+        value = value[1]  # a union branch read with its record name
+    if dataclasses.is_dataclass(hint):
+        hints = _hints(hint)  # type: ignore[arg-type]
+        names = {field.name for field in dataclasses.fields(hint)}
+        return hint(
+            **{key: from_record(hints[key], item) for key, item in value.items() if key in names}
+        )
+    return value
+
+
+class Codec:
+    """Encodes and decodes commands, events and envelopes of this registry."""
+
+    def __init__(self, schemas: SchemaRegistry | None = None) -> None:
+        self.schemas = schemas or SchemaRegistry()
+
+    def encode_event(self, event: ev.Event) -> bytes:
+        return self.schemas.encode(f"{NAMESPACE}.{type(event).__name__}", to_record(event))
+
+    def decode_event(self, data: bytes) -> ev.Event:
+        name, record = self.schemas.decode(data)
+        cls = _DOMAIN_TYPES.get(name.rsplit(".", 1)[-1])
+        if cls is None or cls not in ev.EVENT_TYPES:
+            raise Rejection(CheckCode.MALFORMED_COMMAND, f"{name} is not an event")
+        event: ev.Event = from_record(cls, record)
+        return event
+
+    def encode_command(self, command: cmd.Command) -> bytes:
+        record = to_record(command)
+        record["body"] = (f"{NAMESPACE}.{type(command.body).__name__}", record["body"])
+        return self.schemas.encode(f"{NAMESPACE}.Command", record)
+
+    def decode_command(self, data: bytes) -> cmd.Command:
+        name, record = self.schemas.decode(data)
+        if name != f"{NAMESPACE}.Command":
+            raise Rejection(CheckCode.MALFORMED_COMMAND, f"{name} is not a command")
+        body_name, body = record["body"]
+        body_cls = _DOMAIN_TYPES.get(body_name.rsplit(".", 1)[-1])
+        if body_cls not in cmd.COMMAND_TYPES:
+            raise Rejection(CheckCode.MALFORMED_COMMAND, f"{body_name} is not a command body")
+        record["body"] = from_record(body_cls, body)
+        command: cmd.Command = from_record(cmd.Command, record)
+        return command
+
+    def encode_events(self, events: Iterable[ev.Event]) -> list[bytes]:
+        return [self.encode_event(event) for event in events]

@@ -1,0 +1,79 @@
+"""Stable check codes. Every rejection names one; clients, logs and auditors rely on them.
+
+Numbers follow the spirit of the UN registry transaction log's numbered checks: the
+thousands digit says the family (1 input, 2 identity, 3 authority, 4 ledger, 5 sequencing).
+A code, once published, never changes meaning; new rules get new numbers."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class CheckCode(Enum):
+    # 1xxx: the command itself is malformed or out of time.
+    MALFORMED_COMMAND = (1001, "the command could not be decoded or is structurally invalid")
+    INVALID_QUANTITY = (1002, "quantity_kg must be a positive whole number of kilograms")
+    INVALID_IDENTIFIER = (1003, "an identifier does not have the required form")
+    INVALID_MUNICIPALITY_CODE = (1004, "not a valid 6-digit local government code")
+    TEXT_TOO_LONG = (1005, "a text field is longer than allowed")
+    INVALID_VINTAGE = (1006, "vintage_start must not be after vintage_end")
+    COMMAND_EXPIRED = (1007, "the command's expiry time has passed")
+    COMMAND_FROM_FUTURE = (1008, "the command was created too far in the future (clock skew)")
+    INVALID_PUBLIC_KEY = (1009, "public keys are 32-byte Ed25519 keys")
+    INVALID_ROLE = (1010, "unknown role")
+    INVALID_PURPOSE = (1011, "unknown retirement purpose code")
+    INVALID_REPORTING_YEAR = (1012, "reporting year is out of range")
+    # 2xxx: who is speaking.
+    UNKNOWN_PARTY = (2001, "no such party")
+    UNKNOWN_KEY = (2002, "no such key for this party")
+    KEY_REVOKED = (2003, "the key has been revoked")
+    KEY_ROTATED = (2004, "the key was rotated out and is no longer active")
+    BAD_SIGNATURE = (2005, "the signature does not verify over the command bytes")
+    ACTOR_MISMATCH = (2006, "the signed actor or key differs from the one inside the command")
+    KEY_ALREADY_REGISTERED = (2007, "this public key is already registered")
+    PARTY_HAS_ACTIVE_KEY = (2008, "the party already has an active key; rotate it instead")
+    # 3xxx: may this actor do this.
+    ROLE_NOT_ALLOWED = (3001, "the actor's role may not perform this command")
+    NOT_THE_OWNER = (3002, "only the holder may move or retire these credits")
+    ISSUER_NOT_AUTHORISED = (3003, "the actor is not an authorised issuer of this credit class")
+    # 4xxx: the ledger's rules.
+    INSUFFICIENT_HOLDINGS = (4001, "the holder does not have enough tradable credits")
+    UNKNOWN_BATCH = (4002, "no such batch")
+    UNKNOWN_CLASS = (4003, "no such credit class")
+    UNKNOWN_PROJECT = (4004, "no such project")
+    PARTY_EXISTS = (4005, "a party with this id already exists")
+    CLASS_EXISTS = (4006, "a credit class with this id already exists")
+    PROJECT_EXISTS = (4007, "a project with this id already exists")
+    SAME_PARTY = (4008, "sender and recipient are the same party")
+    NOT_GENESIS = (
+        4009,
+        "only the first command may be self-signed, and it must register the operator",
+    )
+    # 5xxx: sequencing and idempotency.
+    DUPLICATE_COMMAND_ID = (5001, "this command id was already used; the first result stands")
+    CONFLICT = (5002, "another writer kept winning the race for the next position; retry")
+    BATCH_TOO_LARGE = (5003, "too many commands in one batch")
+
+    @property
+    def number(self) -> int:
+        return self.value[0]
+
+    @property
+    def summary(self) -> str:
+        return self.value[1]
+
+
+class Rejection(Exception):
+    """A rule said no. Carries a stable code and a message that names the values involved."""
+
+    def __init__(self, code: CheckCode, detail: str = "") -> None:
+        self.code = code
+        self.detail = detail
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        return f"{self.code.summary}: {self.detail}" if self.detail else self.code.summary
+
+    def __repr__(self) -> str:
+        return f"Rejection({self.code.name}, {self.detail!r})"

@@ -1,0 +1,137 @@
+"""Commands: what an actor asks for. The codec decodes the signed bytes into these.
+
+Field names match `schemas/command.v1.avsc`. A command names its actor and key inside
+the signed bytes, so a signature cannot be lifted onto another actor's request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from registry.domain.events import Beneficiary
+
+
+@dataclass(frozen=True, slots=True)
+class RetirementDetails:
+    beneficiary: Beneficiary
+    purpose: str
+    reporting_year: int
+    memo: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterParty:
+    party_id: str
+    role: str
+    name: str
+    public_key: bytes
+    name_ja: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RotateKey:
+    party_id: str
+    retired_key_id: str
+    public_key: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class RevokeKey:
+    party_id: str
+    key_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterKey:
+    party_id: str
+    public_key: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterCreditClass:
+    class_id: str
+    name: str
+    authorised_issuers: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterProject:
+    project_id: str
+    class_id: str
+    name: str
+    location: str
+    methodology: str
+    proponent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class IssueCredits:
+    project_id: str
+    vintage_start: date
+    vintage_end: date
+    quantity_kg: int
+    recipient_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class TransferCredits:
+    from_party_id: str
+    to_party_id: str
+    quantity_kg: int
+    batch_id: str | None = None
+    memo: str = ""
+    retire_on_arrival: RetirementDetails | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RetireCredits:
+    holder_id: str
+    quantity_kg: int
+    details: RetirementDetails
+    batch_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelCredits:
+    holder_id: str
+    batch_id: str
+    quantity_kg: int
+    reason: str
+
+
+CommandBody = (
+    RegisterParty
+    | RotateKey
+    | RevokeKey
+    | RegisterKey
+    | RegisterCreditClass
+    | RegisterProject
+    | IssueCredits
+    | TransferCredits
+    | RetireCredits
+    | CancelCredits
+)
+
+COMMAND_TYPES: tuple[type[CommandBody], ...] = (
+    RegisterParty,
+    RotateKey,
+    RevokeKey,
+    RegisterKey,
+    RegisterCreditClass,
+    RegisterProject,
+    IssueCredits,
+    TransferCredits,
+    RetireCredits,
+    CancelCredits,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    command_id: str
+    actor_id: str
+    key_id: str
+    created_at_us: int
+    expires_at_us: int
+    body: CommandBody

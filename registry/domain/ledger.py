@@ -1,0 +1,272 @@
+"""The ledger's state, built only by applying events in global order.
+
+Every change goes through `_put`, which can journal the old value: a batch of commands
+is applied tentatively and rolled back in O(changes) if its commit loses a race. All
+stored values are immutable (frozen dataclasses, tuples), so restoring is exact."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, replace
+from datetime import date
+from typing import Any
+
+from registry.domain import events as ev
+from registry.domain.parties import KeyRecord, KeyStatus, Party, Role
+from registry.domain.serials import Ranges, SerialBlock, add_ranges, subtract_ranges, total_kg
+
+GENESIS_HASH = bytes(32)
+_MISSING = object()
+
+
+def key_id_for(public_key: bytes) -> str:
+    """Key ids are derived from the key, so a key id can never point at another key."""
+    return "ed25519:" + hashlib.sha256(public_key).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class CreditClass:
+    class_id: str
+    name: str
+    authorised_issuers: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    project_id: str
+    class_id: str
+    name: str
+    location: str
+    methodology: str
+    proponent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    batch_id: str
+    class_id: str
+    project_id: str
+    issuer_id: str
+    vintage_start: date
+    vintage_end: date
+    quantity_kg: int
+
+
+@dataclass(frozen=True, slots=True)
+class Supply:
+    """Per batch: issued = tradable + pending + retired + cancelled, always."""
+
+    issued_kg: int = 0
+    tradable_kg: int = 0
+    pending_kg: int = 0
+    retired_kg: int = 0
+    cancelled_kg: int = 0
+
+    def balanced(self) -> bool:
+        accounted_kg = self.tradable_kg + self.pending_kg + self.retired_kg + self.cancelled_kg
+        return self.issued_kg == accounted_kg
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRecord:
+    position: int
+    digest: bytes
+
+
+class Ledger:
+    def __init__(self) -> None:
+        self.parties: dict[str, Party] = {}
+        self.keys: dict[str, KeyRecord] = {}
+        self.party_keys: dict[str, tuple[str, ...]] = {}
+        self.classes: dict[str, CreditClass] = {}
+        self.projects: dict[str, Project] = {}
+        self.batches: dict[str, Batch] = {}
+        self.batch_counts: dict[tuple[str, str], int] = {}
+        self.holdings: dict[tuple[str, str], Ranges] = {}
+        self.party_batches: dict[str, tuple[str, ...]] = {}
+        self.retired: dict[str, Ranges] = {}
+        self.cancelled: dict[str, Ranges] = {}
+        self.supply: dict[str, Supply] = {}
+        self.commands: dict[str, CommandRecord] = {}
+        self.head: dict[str, Any] = {"position": 0, "hash": GENESIS_HASH}
+        self._journal: list[tuple[dict[Any, Any], Any, Any]] | None = None
+
+    # -- journal ------------------------------------------------------------------------
+    def begin(self) -> None:
+        assert self._journal is None, "nested ledger transactions are not supported"
+        self._journal = []
+
+    def commit(self) -> None:
+        assert self._journal is not None
+        self._journal = None
+
+    def rollback(self) -> None:
+        assert self._journal is not None
+        for table, key, old in reversed(self._journal):
+            if old is _MISSING:
+                del table[key]
+            else:
+                table[key] = old
+        self._journal = None
+
+    def _put(self, table: dict[Any, Any], key: Any, value: Any) -> None:
+        if self._journal is not None:
+            self._journal.append((table, key, table.get(key, _MISSING)))
+        table[key] = value
+
+    def _delete(self, table: dict[Any, Any], key: Any) -> None:
+        if self._journal is not None:
+            self._journal.append((table, key, table[key]))
+        del table[key]
+
+    # -- head of the chain --------------------------------------------------------------
+    @property
+    def position(self) -> int:
+        return int(self.head["position"])
+
+    @property
+    def head_hash(self) -> bytes:
+        return bytes(self.head["hash"])
+
+    def advance(self, position: int, envelope_hash: bytes) -> None:
+        assert position == self.position + 1, (position, self.position)
+        self._put(self.head, "position", position)
+        self._put(self.head, "hash", envelope_hash)
+
+    def record_command(self, command_id: str, position: int, digest: bytes) -> None:
+        assert command_id not in self.commands
+        self._put(self.commands, command_id, CommandRecord(position, digest))
+
+    # -- queries --------------------------------------------------------------------------
+    def active_keys(self, party_id: str) -> list[KeyRecord]:
+        records = (self.keys[key_id] for key_id in self.party_keys.get(party_id, ()))
+        return [record for record in records if record.status is KeyStatus.ACTIVE]
+
+    def held(self, party_id: str, batch_id: str) -> Ranges:
+        return self.holdings.get((party_id, batch_id), ())
+
+    def tradable_kg(self, party_id: str, batch_id: str | None = None) -> int:
+        batch_ids = (batch_id,) if batch_id else self.party_batches.get(party_id, ())
+        return sum(total_kg(self.held(party_id, each)) for each in batch_ids)
+
+    def holdings_of(self, party_id: str) -> list[SerialBlock]:
+        return [
+            SerialBlock(batch_id, start, end)
+            for batch_id in self.party_batches.get(party_id, ())
+            for start, end in self.held(party_id, batch_id)
+        ]
+
+    # -- applying events ------------------------------------------------------------------
+    def apply(self, event: ev.Event, position: int) -> None:
+        handler = getattr(self, "_apply_" + type(event).__name__)
+        handler(event, position)
+
+    def _apply_PartyRegistered(self, event: ev.PartyRegistered, position: int) -> None:
+        party = Party(event.party_id, Role(event.role), event.name, event.name_ja)
+        self._put(self.parties, event.party_id, party)
+
+    def _add_key(self, party_id: str, key_id: str, public_key: bytes, position: int) -> None:
+        record = KeyRecord(key_id, party_id, public_key, KeyStatus.ACTIVE, position)
+        self._put(self.keys, key_id, record)
+        self._put(self.party_keys, party_id, (*self.party_keys.get(party_id, ()), key_id))
+
+    def _set_key_status(self, key_id: str, status: KeyStatus, position: int) -> None:
+        self._put(
+            self.keys, key_id, replace(self.keys[key_id], status=status, since_position=position)
+        )
+
+    def _apply_KeyRegistered(self, event: ev.KeyRegistered, position: int) -> None:
+        self._add_key(event.party_id, event.key_id, event.public_key, position)
+
+    def _apply_KeyRotated(self, event: ev.KeyRotated, position: int) -> None:
+        self._set_key_status(event.retired_key_id, KeyStatus.ROTATED, position)
+        self._add_key(event.party_id, event.key_id, event.public_key, position)
+
+    def _apply_KeyRevoked(self, event: ev.KeyRevoked, position: int) -> None:
+        self._set_key_status(event.key_id, KeyStatus.REVOKED, position)
+
+    def _apply_CreditClassRegistered(self, event: ev.CreditClassRegistered, position: int) -> None:
+        credit_class = CreditClass(event.class_id, event.name, frozenset(event.authorised_issuers))
+        self._put(self.classes, event.class_id, credit_class)
+
+    def _apply_ProjectRegistered(self, event: ev.ProjectRegistered, position: int) -> None:
+        project = Project(
+            event.project_id,
+            event.class_id,
+            event.name,
+            event.location,
+            event.methodology,
+            event.proponent_id,
+        )
+        self._put(self.projects, event.project_id, project)
+
+    def _apply_CreditsIssued(self, event: ev.CreditsIssued, position: int) -> None:
+        batch = Batch(
+            event.batch_id,
+            event.class_id,
+            event.project_id,
+            event.issuer_id,
+            event.vintage_start,
+            event.vintage_end,
+            event.quantity_kg,
+        )
+        self._put(self.batches, event.batch_id, batch)
+        counter = (event.class_id, event.project_id)
+        self._put(self.batch_counts, counter, self.batch_counts.get(counter, 0) + 1)
+        issued_kg = event.quantity_kg
+        self._put(self.supply, event.batch_id, Supply(issued_kg=issued_kg, tradable_kg=issued_kg))
+        block = SerialBlock(event.batch_id, event.serial_start, event.serial_end)
+        self._credit(event.recipient_id, (block,))
+
+    def _apply_CreditsTransferred(self, event: ev.CreditsTransferred, position: int) -> None:
+        self._debit(event.from_party_id, event.blocks)
+        self._credit(event.to_party_id, event.blocks)
+
+    def _apply_CreditsRetired(self, event: ev.CreditsRetired, position: int) -> None:
+        self._debit(event.holder_id, event.blocks)
+        self._move_out(self.retired, event.blocks, "retired_kg")
+
+    def _apply_CreditsCancelled(self, event: ev.CreditsCancelled, position: int) -> None:
+        self._debit(event.holder_id, event.blocks)
+        self._move_out(self.cancelled, event.blocks, "cancelled_kg")
+
+    # -- holdings bookkeeping -------------------------------------------------------------
+    def _credit(self, party_id: str, blocks: tuple[SerialBlock, ...]) -> None:
+        for block in blocks:
+            key = (party_id, block.batch_id)
+            if key not in self.holdings:
+                batch_ids = self.party_batches.get(party_id, ())
+                self._put(self.party_batches, party_id, tuple(sorted((*batch_ids, block.batch_id))))
+            ranges = add_ranges(
+                self.held(party_id, block.batch_id), ((block.serial_start, block.serial_end),)
+            )
+            self._put(self.holdings, key, ranges)
+
+    def _debit(self, party_id: str, blocks: tuple[SerialBlock, ...]) -> None:
+        for block in blocks:
+            key = (party_id, block.batch_id)
+            ranges = subtract_ranges(
+                self.held(party_id, block.batch_id), ((block.serial_start, block.serial_end),)
+            )
+            if ranges:
+                self._put(self.holdings, key, ranges)
+            else:
+                # Empty holdings are removed so that a party's batch list stays short.
+                self._delete(self.holdings, key)
+                batch_ids = tuple(b for b in self.party_batches[party_id] if b != block.batch_id)
+                self._put(self.party_batches, party_id, batch_ids)
+
+    def _move_out(
+        self, sink: dict[str, Ranges], blocks: tuple[SerialBlock, ...], field: str
+    ) -> None:
+        for block in blocks:
+            ranges = add_ranges(
+                sink.get(block.batch_id, ()), ((block.serial_start, block.serial_end),)
+            )
+            self._put(sink, block.batch_id, ranges)
+            supply = self.supply[block.batch_id]
+            moved = {
+                "tradable_kg": supply.tradable_kg - block.quantity_kg,
+                field: getattr(supply, field) + block.quantity_kg,
+            }
+            self._put(self.supply, block.batch_id, replace(supply, **moved))

@@ -1,0 +1,361 @@
+"""The rules: given the ledger and a decoded command, decide its effects or reject it.
+
+`decide` never mutates the ledger; the application applies the effects only after the
+envelope is sealed. Signature verification happens before this, in the application,
+against the key that `verifying_key` names; everything else is checked here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from registry.domain import commands as cmd
+from registry.domain import events as ev
+from registry.domain.checks import CheckCode, Rejection
+from registry.domain.ledger import Ledger, key_id_for
+from registry.domain.parties import (
+    PUBLIC_KEY_LENGTH,
+    KeyRecord,
+    KeyStatus,
+    Party,
+    Role,
+    parse_role,
+    validate_code_id,
+    validate_name,
+    validate_party_id,
+    validate_text,
+)
+from registry.domain.serials import SerialBlock, take_lowest
+
+MAX_QUANTITY_KG = 10**12  # one gigatonne: far above any real batch, far below int64
+MAX_CLOCK_SKEW_US = 5 * 60 * 1_000_000
+MAX_COMMAND_LIFETIME_US = 7 * 24 * 3600 * 1_000_000
+PURPOSES = frozenset(
+    {"facility", "meeting_event", "residual_emissions", "product", "voluntary", "other"}
+)
+HOLDER_ROLES = frozenset({Role.MUNICIPALITY, Role.ISSUER, Role.OPERATOR, Role.BUSINESS})
+ISSUER_ROLES = frozenset({Role.ISSUER, Role.MUNICIPALITY})
+
+
+def verifying_key(ledger: Ledger, command: cmd.Command) -> bytes:
+    """The public key the command's signature must verify under, at this point of history."""
+    if not ledger.parties:
+        # Genesis: the operator registers itself and signs with the key it registers.
+        body = command.body
+        if not (
+            isinstance(body, cmd.RegisterParty)
+            and body.role == Role.OPERATOR.value
+            and body.party_id == command.actor_id
+            and key_id_for(body.public_key) == command.key_id
+        ):
+            raise Rejection(CheckCode.NOT_GENESIS, "the registry is empty")
+        return body.public_key
+    return authenticate(ledger, command.actor_id, command.key_id).public_key
+
+
+def authenticate(ledger: Ledger, actor_id: str, key_id: str) -> KeyRecord:
+    if actor_id not in ledger.parties:
+        raise Rejection(CheckCode.UNKNOWN_PARTY, repr(actor_id))
+    record = ledger.keys.get(key_id)
+    if record is None or record.party_id != actor_id:
+        raise Rejection(CheckCode.UNKNOWN_KEY, f"{key_id!r} for {actor_id!r}")
+    if record.status is KeyStatus.REVOKED:
+        raise Rejection(CheckCode.KEY_REVOKED, f"{key_id!r} since position {record.since_position}")
+    if record.status is KeyStatus.ROTATED:
+        raise Rejection(CheckCode.KEY_ROTATED, f"{key_id!r} since position {record.since_position}")
+    return record
+
+
+def decide(ledger: Ledger, command: cmd.Command, now_us: int) -> list[ev.Event]:
+    if now_us > command.expires_at_us:
+        raise Rejection(CheckCode.COMMAND_EXPIRED, f"expired at {command.expires_at_us} us")
+    if command.created_at_us > now_us + MAX_CLOCK_SKEW_US:
+        raise Rejection(CheckCode.COMMAND_FROM_FUTURE, f"created at {command.created_at_us} us")
+    if command.expires_at_us - command.created_at_us > MAX_COMMAND_LIFETIME_US:
+        raise Rejection(CheckCode.MALFORMED_COMMAND, "a command may live at most 7 days")
+    actor = ledger.parties.get(command.actor_id)
+    if actor is None:
+        assert not ledger.parties, "authentication precedes decision"
+        actor = Party(command.actor_id, Role.OPERATOR, "genesis", None)
+    handler: Callable[[Ledger, Party, Any], list[ev.Event]] = _HANDLERS[type(command.body)]
+    return handler(ledger, actor, command.body)
+
+
+# -- helpers ----------------------------------------------------------------------------
+def _require_role(actor: Party, allowed: frozenset[Role] | set[Role], action: str) -> None:
+    if actor.role not in allowed:
+        raise Rejection(CheckCode.ROLE_NOT_ALLOWED, f"{actor.role.value} may not {action}")
+
+
+def _require_party(ledger: Ledger, party_id: str) -> Party:
+    party = ledger.parties.get(party_id)
+    if party is None:
+        raise Rejection(CheckCode.UNKNOWN_PARTY, repr(party_id))
+    return party
+
+
+def _require_quantity(quantity_kg: int) -> None:
+    if not 0 < quantity_kg <= MAX_QUANTITY_KG:
+        raise Rejection(CheckCode.INVALID_QUANTITY, f"{quantity_kg} kg")
+
+
+def _require_new_key(ledger: Ledger, public_key: bytes) -> str:
+    if len(public_key) != PUBLIC_KEY_LENGTH:
+        raise Rejection(CheckCode.INVALID_PUBLIC_KEY, f"{len(public_key)} bytes")
+    key_id = key_id_for(public_key)
+    if key_id in ledger.keys:
+        raise Rejection(CheckCode.KEY_ALREADY_REGISTERED, key_id)
+    return key_id
+
+
+def _take(
+    ledger: Ledger, holder_id: str, quantity_kg: int, batch_id: str | None
+) -> tuple[SerialBlock, ...]:
+    """Pick the serials to move: oldest batch id first, lowest serials first. Deterministic,
+    so an auditor re-deciding the command picks the very same blocks."""
+    if batch_id is not None and batch_id not in ledger.batches:
+        raise Rejection(CheckCode.UNKNOWN_BATCH, repr(batch_id))
+    available_kg = ledger.tradable_kg(holder_id, batch_id)
+    if available_kg < quantity_kg:
+        where = f" of {batch_id}" if batch_id else ""
+        raise Rejection(
+            CheckCode.INSUFFICIENT_HOLDINGS,
+            f"{holder_id} holds {available_kg} kg{where}, needs {quantity_kg} kg",
+        )
+    blocks: list[SerialBlock] = []
+    needed_kg = quantity_kg
+    for each_batch in (batch_id,) if batch_id else ledger.party_batches.get(holder_id, ()):
+        held = ledger.held(holder_id, each_batch)
+        portion_kg = min(needed_kg, sum(end - start + 1 for start, end in held))
+        if portion_kg == 0:
+            continue
+        taken, _ = take_lowest(held, portion_kg)
+        blocks.extend(SerialBlock(each_batch, start, end) for start, end in taken)
+        needed_kg -= portion_kg
+        if needed_kg == 0:
+            break
+    assert needed_kg == 0
+    return tuple(blocks)
+
+
+def _require_holder(ledger: Ledger, actor: Party, holder_id: str) -> None:
+    _require_party(ledger, holder_id)
+    if holder_id != actor.party_id:
+        raise Rejection(
+            CheckCode.NOT_THE_OWNER, f"{actor.party_id} may not move {holder_id}'s credits"
+        )
+    _require_role(actor, HOLDER_ROLES, "hold credits")
+
+
+def _retirement(
+    details: cmd.RetirementDetails, holder_id: str, blocks: tuple[SerialBlock, ...]
+) -> ev.CreditsRetired:
+    if details.purpose not in PURPOSES:
+        raise Rejection(
+            CheckCode.INVALID_PURPOSE, f"{details.purpose!r}; one of {sorted(PURPOSES)}"
+        )
+    if not 1990 <= details.reporting_year <= 2200:
+        raise Rejection(CheckCode.INVALID_REPORTING_YEAR, str(details.reporting_year))
+    validate_name("beneficiary name", details.beneficiary.name)
+    validate_text("memo", details.memo)
+    quantity_kg = sum(block.quantity_kg for block in blocks)
+    return ev.CreditsRetired(
+        holder_id,
+        blocks,
+        quantity_kg,
+        details.beneficiary,
+        details.purpose,
+        details.reporting_year,
+        details.memo,
+    )
+
+
+# -- one handler per command --------------------------------------------------------------
+def _register_party(ledger: Ledger, actor: Party, body: cmd.RegisterParty) -> list[ev.Event]:
+    _require_role(actor, {Role.OPERATOR}, "register parties")
+    role = parse_role(body.role)
+    validate_party_id(body.party_id, role)
+    validate_name("name", body.name)
+    if body.name_ja is not None:
+        validate_name("name_ja", body.name_ja)
+    if body.party_id in ledger.parties:
+        raise Rejection(CheckCode.PARTY_EXISTS, repr(body.party_id))
+    key_id = _require_new_key(ledger, body.public_key)
+    code = body.party_id if role is Role.MUNICIPALITY else None
+    return [
+        ev.PartyRegistered(
+            body.party_id, role.value, body.name, body.name_ja, code, actor.party_id
+        ),
+        ev.KeyRegistered(body.party_id, key_id, body.public_key),
+    ]
+
+
+def _rotate_key(ledger: Ledger, actor: Party, body: cmd.RotateKey) -> list[ev.Event]:
+    # Only the key holder rotates: the operator must never be able to take over a party.
+    if body.party_id != actor.party_id:
+        raise Rejection(CheckCode.NOT_THE_OWNER, "only a party may rotate its own keys")
+    authenticate(ledger, actor.party_id, body.retired_key_id)
+    key_id = _require_new_key(ledger, body.public_key)
+    return [ev.KeyRotated(body.party_id, body.retired_key_id, key_id, body.public_key)]
+
+
+def _revoke_key(ledger: Ledger, actor: Party, body: cmd.RevokeKey) -> list[ev.Event]:
+    if body.party_id != actor.party_id and actor.role is not Role.OPERATOR:
+        raise Rejection(CheckCode.NOT_THE_OWNER, "a key is revoked by its party or the operator")
+    _require_party(ledger, body.party_id)
+    record = ledger.keys.get(body.key_id)
+    if record is None or record.party_id != body.party_id:
+        raise Rejection(CheckCode.UNKNOWN_KEY, f"{body.key_id!r} for {body.party_id!r}")
+    if record.status is KeyStatus.REVOKED:
+        raise Rejection(CheckCode.KEY_REVOKED, body.key_id)
+    validate_name("reason", body.reason)
+    return [ev.KeyRevoked(body.party_id, body.key_id, body.reason, actor.party_id)]
+
+
+def _register_key(ledger: Ledger, actor: Party, body: cmd.RegisterKey) -> list[ev.Event]:
+    _require_role(actor, {Role.OPERATOR}, "register keys for other parties")
+    _require_party(ledger, body.party_id)
+    if ledger.active_keys(body.party_id):
+        raise Rejection(CheckCode.PARTY_HAS_ACTIVE_KEY, repr(body.party_id))
+    key_id = _require_new_key(ledger, body.public_key)
+    return [ev.KeyRegistered(body.party_id, key_id, body.public_key)]
+
+
+def _register_class(ledger: Ledger, actor: Party, body: cmd.RegisterCreditClass) -> list[ev.Event]:
+    _require_role(actor, {Role.OPERATOR}, "register credit classes")
+    validate_code_id("class", body.class_id)
+    validate_name("name", body.name)
+    if body.class_id in ledger.classes:
+        raise Rejection(CheckCode.CLASS_EXISTS, repr(body.class_id))
+    for issuer_id in body.authorised_issuers:
+        issuer = _require_party(ledger, issuer_id)
+        if issuer.role not in ISSUER_ROLES:
+            raise Rejection(
+                CheckCode.ROLE_NOT_ALLOWED, f"{issuer_id} ({issuer.role.value}) cannot issue"
+            )
+    issuers = tuple(sorted(set(body.authorised_issuers)))
+    return [ev.CreditClassRegistered(body.class_id, body.name, issuers)]
+
+
+def _register_project(ledger: Ledger, actor: Party, body: cmd.RegisterProject) -> list[ev.Event]:
+    credit_class = ledger.classes.get(body.class_id)
+    if credit_class is None:
+        raise Rejection(CheckCode.UNKNOWN_CLASS, repr(body.class_id))
+    if actor.role is not Role.OPERATOR and actor.party_id not in credit_class.authorised_issuers:
+        raise Rejection(CheckCode.ISSUER_NOT_AUTHORISED, f"{actor.party_id} for {body.class_id}")
+    validate_code_id("project", body.project_id)
+    for field in ("name", "location", "methodology"):
+        validate_name(field, getattr(body, field))
+    _require_party(ledger, body.proponent_id)
+    if body.project_id in ledger.projects:
+        raise Rejection(CheckCode.PROJECT_EXISTS, repr(body.project_id))
+    return [
+        ev.ProjectRegistered(
+            body.project_id,
+            body.class_id,
+            body.name,
+            body.location,
+            body.methodology,
+            body.proponent_id,
+        )
+    ]
+
+
+def _issue(ledger: Ledger, actor: Party, body: cmd.IssueCredits) -> list[ev.Event]:
+    project = ledger.projects.get(body.project_id)
+    if project is None:
+        raise Rejection(CheckCode.UNKNOWN_PROJECT, repr(body.project_id))
+    credit_class = ledger.classes[project.class_id]
+    if actor.party_id not in credit_class.authorised_issuers:
+        raise Rejection(
+            CheckCode.ISSUER_NOT_AUTHORISED, f"{actor.party_id} for {credit_class.class_id}"
+        )
+    _require_quantity(body.quantity_kg)
+    if body.vintage_start > body.vintage_end:
+        raise Rejection(CheckCode.INVALID_VINTAGE, f"{body.vintage_start} > {body.vintage_end}")
+    recipient = _require_party(ledger, body.recipient_id)
+    if recipient.role not in HOLDER_ROLES:
+        raise Rejection(CheckCode.ROLE_NOT_ALLOWED, f"{recipient.role.value} may not hold credits")
+    sequence = ledger.batch_counts.get((project.class_id, project.project_id), 0) + 1
+    batch_id = "-".join(
+        (
+            project.class_id,
+            project.project_id,
+            body.vintage_start.strftime("%Y%m%d"),
+            body.vintage_end.strftime("%Y%m%d"),
+            f"{sequence:03d}",
+        )
+    )
+    return [
+        ev.CreditsIssued(
+            batch_id,
+            project.class_id,
+            project.project_id,
+            actor.party_id,
+            body.vintage_start,
+            body.vintage_end,
+            1,
+            body.quantity_kg,
+            body.quantity_kg,
+            body.recipient_id,
+        )
+    ]
+
+
+def _transfer(ledger: Ledger, actor: Party, body: cmd.TransferCredits) -> list[ev.Event]:
+    _require_holder(ledger, actor, body.from_party_id)
+    recipient = _require_party(ledger, body.to_party_id)
+    if recipient.role not in HOLDER_ROLES:
+        raise Rejection(CheckCode.ROLE_NOT_ALLOWED, f"{recipient.role.value} may not hold credits")
+    if body.to_party_id == body.from_party_id:
+        raise Rejection(CheckCode.SAME_PARTY, repr(body.to_party_id))
+    _require_quantity(body.quantity_kg)
+    validate_text("memo", body.memo)
+    blocks = _take(ledger, body.from_party_id, body.quantity_kg, body.batch_id)
+    effects: list[ev.Event] = [
+        ev.CreditsTransferred(
+            body.from_party_id, body.to_party_id, blocks, body.quantity_kg, body.memo
+        )
+    ]
+    if body.retire_on_arrival is not None:
+        effects.append(_retirement(body.retire_on_arrival, body.to_party_id, blocks))
+    return effects
+
+
+def _retire(ledger: Ledger, actor: Party, body: cmd.RetireCredits) -> list[ev.Event]:
+    _require_holder(ledger, actor, body.holder_id)
+    _require_quantity(body.quantity_kg)
+    blocks = _take(ledger, body.holder_id, body.quantity_kg, body.batch_id)
+    return [_retirement(body.details, body.holder_id, blocks)]
+
+
+def _cancel(ledger: Ledger, actor: Party, body: cmd.CancelCredits) -> list[ev.Event]:
+    batch = ledger.batches.get(body.batch_id)
+    if batch is None:
+        raise Rejection(CheckCode.UNKNOWN_BATCH, repr(body.batch_id))
+    if actor.role is not Role.OPERATOR and actor.party_id != batch.issuer_id:
+        raise Rejection(
+            CheckCode.ROLE_NOT_ALLOWED, "only the batch's issuer or the operator cancels"
+        )
+    _require_party(ledger, body.holder_id)
+    _require_quantity(body.quantity_kg)
+    validate_name("reason", body.reason)
+    blocks = _take(ledger, body.holder_id, body.quantity_kg, body.batch_id)
+    return [
+        ev.CreditsCancelled(body.holder_id, blocks, body.quantity_kg, body.reason, actor.party_id)
+    ]
+
+
+_HANDLERS: dict[type[Any], Callable[[Ledger, Party, Any], list[ev.Event]]] = {
+    cmd.RegisterParty: _register_party,
+    cmd.RotateKey: _rotate_key,
+    cmd.RevokeKey: _revoke_key,
+    cmd.RegisterKey: _register_key,
+    cmd.RegisterCreditClass: _register_class,
+    cmd.RegisterProject: _register_project,
+    cmd.IssueCredits: _issue,
+    cmd.TransferCredits: _transfer,
+    cmd.RetireCredits: _retire,
+    cmd.CancelCredits: _cancel,
+}
+assert set(_HANDLERS) == set(cmd.COMMAND_TYPES)
