@@ -136,6 +136,7 @@ class RegistryApplication(Application[UUID]):
         self.registry_public_keys = {registry_key.key_id: registry_key.public_key}
         self.clock_us = clock_us
         self.ledger = Ledger()
+        self.lost_races = 0  # commits that found their position already taken
         self.is_sqlite = database_url.startswith("sqlite")
         # One writer per process at a time; across processes the database decides.
         self._lock = threading.RLock()
@@ -206,6 +207,7 @@ class RegistryApplication(Application[UUID]):
                 except (IntegrityError, OperationalError) as error:
                     # Another writer took the position first (or held the database lock).
                     self.ledger.rollback()
+                    self.lost_races += 1
                     logger.info(
                         "commit lost a race (attempt %d): %s", attempt + 1, type(error).__name__
                     )

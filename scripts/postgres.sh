@@ -70,11 +70,14 @@ ensure_binaries() {
 # OS user. `cd /` first: as root our cwd may be e.g. /root, which postgres
 # cannot enter, and initdb/pg_ctl complain about that. When not root (a dev
 # running as themselves), the cluster simply belongs to the current user.
+# `9>&-`: fd 9 holds our flock (see main); pg_ctl start daemonizes the
+# postmaster, which would otherwise inherit fd 9 and keep the lock held for
+# the server's whole lifetime, blocking every later stop/start/status.
 as_pg() {
     if [[ $EUID -eq 0 ]]; then
-        (cd / && runuser -u "$PG_USER" -- "$@")
+        (cd / && runuser -u "$PG_USER" -- "$@") 9>&-
     else
-        (cd / && "$@")
+        (cd / && "$@") 9>&-
     fi
 }
 
@@ -155,6 +158,22 @@ start() {
     ensure_os_user
     if is_running; then
         log "already running from $PG_DATA_DIR"
+        # Line 4 of postmaster.pid is the port the live server actually uses;
+        # if PG_PORT changed since it started, the URL we print would be wrong.
+        local running_port
+        running_port=$(sed -n 4p "$PG_DATA_DIR/postmaster.pid")
+        if [[ "$running_port" != "$PG_PORT" ]]; then
+            die "server from $PG_DATA_DIR is running on port $running_port, not PG_PORT=$PG_PORT; run '$0 stop' first"
+        fi
+        # It may still be starting or in crash recovery (e.g. started by
+        # someone else); wait, bounded, until it accepts connections.
+        # (pg_isready answers "rejecting" immediately, so poll it.)
+        local deadline=$((SECONDS + PG_WAIT_SECONDS))
+        until "$PG_BIN/pg_isready" -q -h "$PG_HOST" -p "$PG_PORT" -t 5; do
+            (( SECONDS < deadline )) \
+                || die "server is running but not accepting connections (log: $LOG_FILE)"
+            sleep 0.5
+        done
     else
         init_cluster
         write_conf

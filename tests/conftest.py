@@ -1,0 +1,79 @@
+"""Shared fixtures. PostgreSQL is the real server started by scripts/postgres.sh: a test
+that needs it fails (never skips) when it cannot be started."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy
+
+from registry.application import RegistryApplication
+from registry.signing import SigningKey
+from tests.helpers import World, build_world
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def registry_key() -> SigningKey:
+    return SigningKey.generate()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'registry.sqlite'}?timeout=30"
+
+
+@pytest.fixture
+def app(sqlite_url: str, registry_key: SigningKey) -> RegistryApplication:
+    return RegistryApplication(sqlite_url, registry_key)
+
+
+@pytest.fixture
+def world(app: RegistryApplication) -> World:
+    return build_world(app)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """The base URL of the real PostgreSQL server; started here unless already running."""
+    url = os.environ.get("CREDIT_REGISTRY_TEST_POSTGRES_URL")
+    started = False
+    if not url:
+        subprocess.run(
+            ["bash", str(ROOT / "scripts/postgres.sh"), "start"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        started = True
+        url = subprocess.run(
+            ["bash", str(ROOT / "scripts/postgres.sh"), "url"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    yield url
+    if started and not os.environ.get("CREDIT_REGISTRY_KEEP_POSTGRES"):
+        subprocess.run(
+            ["bash", str(ROOT / "scripts/postgres.sh"), "stop"],
+            check=False,
+            stdout=subprocess.DEVNULL,
+        )
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A fresh, empty database on the real server for one test."""
+    name = "test_" + uuid.uuid4().hex[:12]
+    admin = sqlalchemy.create_engine(postgres_server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    yield postgres_server.rsplit("/", 1)[0] + "/" + name
+    with admin.connect() as connection:
+        connection.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()

@@ -1,0 +1,276 @@
+"""The write side on a real SQLite file: signatures, key history, idempotency, tamper tests.
+Every rejection must record nothing: the stored chain does not grow."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date
+
+import pytest
+
+from registry.application import CHAIN_ID, RegistryApplication
+from registry.domain import commands as c
+from registry.domain.checks import CheckCode
+from registry.domain.events import Beneficiary
+from registry.domain.ledger import invariant_violations
+from registry.envelope import open_sealed, verify_sealed
+from registry.signer import CommandSigner
+from registry.signing import SigningKey
+from tests.helpers import (
+    AKISHIMA,
+    AUDITOR,
+    ISSUER,
+    IWAIZUMI,
+    MUSASHINO,
+    OPERATOR,
+    World,
+    retirement,
+)
+
+VINTAGE = date(2011, 4, 1)
+
+
+def stored_count(app: RegistryApplication) -> int:
+    return len(app.recorder.select_events(CHAIN_ID))
+
+
+def assert_rejected(world: World, signed: object, code: CheckCode) -> None:
+    before = stored_count(world.app)
+    result = world.app.submit(signed)  # type: ignore[arg-type]
+    assert not result.accepted
+    assert result.code is code, result
+    assert stored_count(world.app) == before, "a rejected command was recorded"
+
+
+def test_transfer_and_retire_move_serial_blocks(world: World) -> None:
+    batch_id = world.issue(100_000, IWAIZUMI)
+    assert batch_id == "JVER-IWAIZUMI01-20110401-20120331-001"
+    world.ok(
+        IWAIZUMI, c.TransferCredits(IWAIZUMI, AKISHIMA, 30_000, memo="forest agreement 2011-12-20")
+    )
+    world.ok(AKISHIMA, c.RetireCredits(AKISHIMA, 12_000, retirement("Akishima city")))
+    ledger = world.app.ledger
+    assert [(b.serial_start, b.serial_end) for b in ledger.holdings_of(IWAIZUMI)] == [
+        (30_001, 100_000)
+    ]
+    assert [(b.serial_start, b.serial_end) for b in ledger.holdings_of(AKISHIMA)] == [
+        (12_001, 30_000)
+    ]
+    assert ledger.retired[batch_id] == ((1, 12_000),)
+    supply = ledger.supply[batch_id]
+    assert (supply.issued_kg, supply.tradable_kg, supply.retired_kg) == (100_000, 88_000, 12_000)
+    assert invariant_violations(ledger) == []
+
+
+def test_retire_on_transfer(world: World) -> None:
+    world.issue(5_000, IWAIZUMI)
+    world.ok(
+        IWAIZUMI,
+        c.TransferCredits(IWAIZUMI, AKISHIMA, 2_000, retire_on_arrival=retirement("Akishima")),
+    )
+    assert world.app.ledger.tradable_kg(AKISHIMA) == 0
+    assert world.app.ledger.tradable_kg(IWAIZUMI) == 3_000
+
+
+def test_history_reloads_identically_and_chains(
+    world: World, sqlite_url: str, registry_key: SigningKey
+) -> None:
+    world.issue(1_000, IWAIZUMI)
+    world.ok(IWAIZUMI, c.TransferCredits(IWAIZUMI, MUSASHINO, 400))
+    reloaded = RegistryApplication(sqlite_url, registry_key)
+    assert reloaded.ledger.position == world.app.ledger.position
+    assert reloaded.ledger.head_hash == world.app.ledger.head_hash
+    assert reloaded.ledger.holdings == world.app.ledger.holdings
+    previous = bytes(32)
+    for position, envelope in enumerate(reloaded.read_envelopes(), start=1):
+        verify_sealed(envelope, {registry_key.key_id: registry_key.public_key}, position, previous)
+        previous = envelope.hash
+
+
+def test_changed_byte_in_command_is_rejected(world: World) -> None:
+    world.issue(1_000, IWAIZUMI)
+    signed = world.signer(IWAIZUMI).sign(c.TransferCredits(IWAIZUMI, AKISHIMA, 100))
+    raw = bytearray(signed.command_bytes)
+    raw[-1] ^= 0x01  # flips the last memo/quantity byte: still decodes, no longer verifies
+    tampered = dataclasses.replace(signed, command_bytes=bytes(raw))
+    result = world.app.submit(tampered)
+    assert result.code in (CheckCode.BAD_SIGNATURE, CheckCode.MALFORMED_COMMAND)
+    # A byte in the middle of the quantity must fail the signature specifically.
+    for index in range(12, len(raw) - 1):
+        mutated = bytearray(signed.command_bytes)
+        mutated[index] ^= 0x40
+        result = world.app.submit(dataclasses.replace(signed, command_bytes=bytes(mutated)))
+        assert not result.accepted
+        assert result.code in (
+            CheckCode.BAD_SIGNATURE,
+            CheckCode.MALFORMED_COMMAND,
+            CheckCode.ACTOR_MISMATCH,
+            CheckCode.UNKNOWN_KEY,
+            CheckCode.UNKNOWN_PARTY,
+        )
+    assert world.app.ledger.tradable_kg(IWAIZUMI) == 1_000
+
+
+def test_wrong_key_is_rejected(world: World) -> None:
+    world.issue(1_000, IWAIZUMI)
+    signed = world.signer(IWAIZUMI).sign(c.TransferCredits(IWAIZUMI, AKISHIMA, 100))
+    forged = dataclasses.replace(signed, signature=SigningKey.generate().sign(signed.command_bytes))
+    assert_rejected(world, forged, CheckCode.BAD_SIGNATURE)
+    # The operator holds its own key, not Iwaizumi's: it cannot sign as Iwaizumi.
+    operator_forgery = dataclasses.replace(
+        signed, signature=world.keys[OPERATOR].sign(signed.command_bytes)
+    )
+    assert_rejected(world, operator_forgery, CheckCode.BAD_SIGNATURE)
+
+
+def test_revoked_and_rotated_keys_are_rejected(world: World) -> None:
+    world.issue(1_000, IWAIZUMI)
+    old_signer = world.signer(IWAIZUMI)
+    new_key = SigningKey.generate()
+    world.ok(IWAIZUMI, c.RotateKey(IWAIZUMI, world.keys[IWAIZUMI].key_id, new_key.public_key))
+    assert_rejected(
+        world, old_signer.sign(c.TransferCredits(IWAIZUMI, AKISHIMA, 1)), CheckCode.KEY_ROTATED
+    )
+    world.keys[IWAIZUMI] = new_key
+    world.ok(IWAIZUMI, c.TransferCredits(IWAIZUMI, AKISHIMA, 1))
+    world.ok(OPERATOR, c.RevokeKey(IWAIZUMI, new_key.key_id, "laptop stolen"))
+    assert_rejected(
+        world,
+        world.signer(IWAIZUMI).sign(c.TransferCredits(IWAIZUMI, AKISHIMA, 1)),
+        CheckCode.KEY_REVOKED,
+    )
+    # Recovery: the operator may give a key only to a party with no active key.
+    recovery = SigningKey.generate()
+    world.ok(OPERATOR, c.RegisterKey(IWAIZUMI, recovery.public_key))
+    assert (
+        world.run(OPERATOR, c.RegisterKey(IWAIZUMI, SigningKey.generate().public_key)).code
+        is CheckCode.PARTY_HAS_ACTIVE_KEY
+    )
+    world.keys[IWAIZUMI] = recovery
+    world.ok(IWAIZUMI, c.TransferCredits(IWAIZUMI, AKISHIMA, 1))
+
+
+def test_operator_cannot_rotate_a_municipality_key(world: World) -> None:
+    body = c.RotateKey(AKISHIMA, world.keys[AKISHIMA].key_id, SigningKey.generate().public_key)
+    assert_rejected(world, world.signer(OPERATOR).sign(body), CheckCode.NOT_THE_OWNER)
+
+
+def test_replayed_command_returns_first_result_and_records_nothing(world: World) -> None:
+    world.issue(1_000, IWAIZUMI)
+    signed = world.signer(IWAIZUMI).sign(
+        c.TransferCredits(IWAIZUMI, AKISHIMA, 100), command_id="transfer-0001"
+    )
+    first = world.app.submit(signed)
+    assert first.accepted and not first.replayed
+    before = stored_count(world.app)
+    again = world.app.submit(signed)
+    assert again.replayed and again.position == first.position
+    assert again.code is CheckCode.DUPLICATE_COMMAND_ID
+    assert stored_count(world.app) == before
+    assert world.app.ledger.tradable_kg(AKISHIMA) == 100
+    # Same id, different content: rejected outright.
+    other = world.signer(IWAIZUMI).sign(
+        c.TransferCredits(IWAIZUMI, AKISHIMA, 200), command_id="transfer-0001"
+    )
+    assert_rejected(world, other, CheckCode.DUPLICATE_COMMAND_ID)
+
+
+def test_expired_and_future_commands(world: World) -> None:
+    world.issue(1_000, IWAIZUMI)
+    signer = world.signer(IWAIZUMI)
+    now = world.app.clock_us()
+    expired = signer.sign(
+        c.TransferCredits(IWAIZUMI, AKISHIMA, 1), created_at_us=now - 20 * 60 * 10**6
+    )
+    assert_rejected(world, expired, CheckCode.COMMAND_EXPIRED)
+    future = signer.sign(c.TransferCredits(IWAIZUMI, AKISHIMA, 1), created_at_us=now + 3600 * 10**6)
+    assert_rejected(world, future, CheckCode.COMMAND_FROM_FUTURE)
+
+
+@pytest.mark.parametrize(
+    ("actor", "body", "code"),
+    [
+        (AKISHIMA, c.TransferCredits(IWAIZUMI, AKISHIMA, 10), CheckCode.NOT_THE_OWNER),
+        (IWAIZUMI, c.TransferCredits(IWAIZUMI, AKISHIMA, 10_000), CheckCode.INSUFFICIENT_HOLDINGS),
+        (IWAIZUMI, c.TransferCredits(IWAIZUMI, "131016", 10), CheckCode.UNKNOWN_PARTY),
+        (IWAIZUMI, c.TransferCredits(IWAIZUMI, IWAIZUMI, 10), CheckCode.SAME_PARTY),
+        (IWAIZUMI, c.TransferCredits(IWAIZUMI, AUDITOR, 10), CheckCode.ROLE_NOT_ALLOWED),
+        (IWAIZUMI, c.TransferCredits(IWAIZUMI, AKISHIMA, 0), CheckCode.INVALID_QUANTITY),
+        (
+            IWAIZUMI,
+            c.TransferCredits(IWAIZUMI, AKISHIMA, 10, batch_id="NOPE"),
+            CheckCode.UNKNOWN_BATCH,
+        ),
+        (
+            AKISHIMA,
+            c.IssueCredits("IWAIZUMI01", VINTAGE, VINTAGE, 10, AKISHIMA),
+            CheckCode.ISSUER_NOT_AUTHORISED,
+        ),
+        (ISSUER, c.IssueCredits("NOPE", VINTAGE, VINTAGE, 10, AKISHIMA), CheckCode.UNKNOWN_PROJECT),
+        (
+            AKISHIMA,
+            c.RegisterCreditClass("LOCAL", "Local", (AKISHIMA,)),
+            CheckCode.ROLE_NOT_ALLOWED,
+        ),
+        (
+            OPERATOR,
+            c.RegisterParty("132072", "municipality", "Bad digit", bytes(range(32))),
+            CheckCode.INVALID_MUNICIPALITY_CODE,
+        ),
+        (
+            OPERATOR,
+            c.RegisterParty(AKISHIMA, "municipality", "Again", bytes(range(32))),
+            CheckCode.PARTY_EXISTS,
+        ),
+        (
+            IWAIZUMI,
+            c.RetireCredits(IWAIZUMI, 10, c.RetirementDetails(Beneficiary("x"), "bribery", 2011)),
+            CheckCode.INVALID_PURPOSE,
+        ),
+        (
+            MUSASHINO,
+            c.CancelCredits(IWAIZUMI, "JVER-IWAIZUMI01-20110401-20120331-001", 10, "no"),
+            CheckCode.ROLE_NOT_ALLOWED,
+        ),
+        (
+            IWAIZUMI,
+            c.TransferCredits(IWAIZUMI, AKISHIMA, 10, memo="bell\x07"),
+            CheckCode.MALFORMED_COMMAND,
+        ),
+    ],
+)
+def test_rule_violations_have_codes_and_record_nothing(
+    world: World, actor: str, body: c.CommandBody, code: CheckCode
+) -> None:
+    world.issue(1_000, IWAIZUMI)
+    assert_rejected(world, world.signer(actor).sign(body), code)
+
+
+def test_genesis_must_be_the_operator_self_signed(app: RegistryApplication) -> None:
+    key = SigningKey.generate()
+    municipality_first = CommandSigner(app.codec, AKISHIMA, key).sign(
+        c.RegisterParty(AKISHIMA, "municipality", "Akishima", key.public_key)
+    )
+    result = app.submit(municipality_first)
+    assert result.code is CheckCode.NOT_GENESIS
+    assert stored_count(app) == 0
+
+
+def test_batch_commits_accepted_commands_and_reports_each(world: World) -> None:
+    world.issue(100, IWAIZUMI)
+    signer = world.signer(IWAIZUMI)
+    batch = [signer.sign(c.TransferCredits(IWAIZUMI, AKISHIMA, 40)) for _ in range(3)]
+    results = world.app.submit_batch(batch)
+    assert [r.accepted for r in results] == [True, True, False]
+    assert results[2].code is CheckCode.INSUFFICIENT_HOLDINGS
+    assert results[1].position == results[0].position + 1  # type: ignore[operator]
+    assert world.app.ledger.tradable_kg(AKISHIMA) == 80
+
+
+def test_envelope_carries_the_exact_signed_bytes(world: World) -> None:
+    signed = world.signer(IWAIZUMI).sign(c.RevokeKey(IWAIZUMI, world.keys[IWAIZUMI].key_id, "test"))
+    position = world.app.submit(signed).position
+    stored = world.app.recorder.select_events(CHAIN_ID, gt=position - 1, lte=position)  # type: ignore[operator]
+    envelope = open_sealed(world.app.codec.schemas, stored[0].state)
+    assert envelope.body.command.command_bytes == signed.command_bytes
+    assert envelope.body.command.signature == signed.signature
