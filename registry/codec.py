@@ -70,6 +70,7 @@ class SchemaRegistry:
             assert match, f"schema file name must be <name>.v<N>.avsc: {path}"
             raw = json.loads(path.read_text(encoding="utf-8"))
             parsed = fastavro.parse_schema(raw, _write_hint=False)
+            assert isinstance(parsed, dict), path
             fingerprint = crc64_avro(to_parsing_canonical_form(parsed).encode())
             name = parsed["name"]
             known = KnownSchema(name, int(match["version"]), fingerprint, parsed, path)
@@ -145,8 +146,8 @@ def from_record(hint: Any, value: Any) -> Any:
         return tuple(from_record(item_hint, item) for item in value)
     if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str):
         value = value[1]  # a union branch read with its record name
-    if dataclasses.is_dataclass(hint):
-        hints = _hints(hint)  # type: ignore[arg-type]
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        hints = _hints(hint)
         names = {field.name for field in dataclasses.fields(hint)}
         return hint(
             **{key: from_record(hints[key], item) for key, item in value.items() if key in names}

@@ -144,7 +144,7 @@ EOF
     cat "$tmp/mvn.log" >&2
     die "mvn could not fetch Kafka $KAFKA_VERSION"
   fi
-  ls "$tmp/cache/libs"/kafka_2.13-"$KAFKA_VERSION".jar >/dev/null \
+  [[ -f "$tmp/cache/libs/kafka_2.13-$KAFKA_VERSION.jar" ]] \
     || die "mvn finished but kafka_2.13-$KAFKA_VERSION.jar is missing"
   cp "$tmp/pom.xml" "$tmp/cache/pom.xml"   # kept to show what the cache holds
   touch "$tmp/cache/.complete"
@@ -163,7 +163,9 @@ EOF
 
 # ---------------------------------------------------------- process helpers
 read_pid() {
-  [[ -f "$PID_FILE" ]] && tr -dc '0-9' <"$PID_FILE" || true
+  if [[ -f "$PID_FILE" ]]; then
+    tr -dc '0-9' <"$PID_FILE"
+  fi
 }
 
 # True if the pid file names a live process that is *our* broker: checked on
@@ -319,8 +321,20 @@ format_storage() {
   fi
   local cluster_id
   jvm_opts
-  cluster_id="$("$JAVA" "${JVM_OPTS[@]}" kafka.tools.StorageTool random-uuid 2>>"$STDOUT_LOG")" \
-    || { show_log_tail; die "kafka storage random-uuid failed"; }
+  # Same format as `StorageTool random-uuid` (url-safe base64 of 16 random
+  # bytes, never starting with '-', which CLIs would read as a flag), made in
+  # Python when there is one to save a ~2 s JVM start on first run.
+  if command -v python3 >/dev/null; then
+    cluster_id="$(python3 -c 'import base64, uuid
+while True:
+    s = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    if not s.startswith("-"):
+        print(s)
+        break')"
+  else
+    cluster_id="$("$JAVA" "${JVM_OPTS[@]}" kafka.tools.StorageTool random-uuid 2>>"$STDOUT_LOG")" \
+      || { show_log_tail; die "kafka storage random-uuid failed: $cluster_id"; }
+  fi
   log "formatting $KRAFT_DIR (cluster id $cluster_id)"
   "$JAVA" "${JVM_OPTS[@]}" kafka.tools.StorageTool format \
     -t "$cluster_id" -c "$CONFIG" >>"$STDOUT_LOG" 2>&1 \
@@ -368,11 +382,13 @@ start() {
   # setsid: own session, so the broker outlives this script and a Ctrl-C in
   # the shell that ran `start` does not reach it. The child writes its own
   # pid before exec'ing java, which stays right even if setsid has to fork.
+  # 9>&-: the broker must not inherit the lock fd, or it would hold the
+  # lock for its whole life and block every later stop/start.
+  # shellcheck disable=SC2016  # $$ and $1 are for the inner sh
   setsid sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$PID_FILE" \
     "$JAVA" "${JVM_OPTS[@]}" kafka.Kafka "$CONFIG" \
-    </dev/null >>"$STDOUT_LOG" 2>&1 &
-  local i
-  for i in $(seq 50); do
+    </dev/null >>"$STDOUT_LOG" 2>&1 9>&- &
+  for _ in $(seq 50); do
     [[ -s "$PID_FILE" ]] && break
     sleep 0.1
   done

@@ -1,0 +1,151 @@
+"""The command line as a person uses it: real processes, a real embedded store on disk."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+CLI = [sys.executable, "-m", "registry.cli"]
+
+
+def run(
+    home: Path, *arguments: str, passphrase: str = "correct horse"
+) -> subprocess.CompletedProcess[str]:
+    environment = dict(
+        os.environ,
+        CREDIT_REGISTRY_PASSPHRASE=passphrase,
+        CREDIT_REGISTRY_REGISTRY_PASSPHRASE="registry pass",
+    )
+    return subprocess.run(
+        [*CLI, "--home", str(home), *arguments],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=120,
+    )
+
+
+def public_key(output: str) -> str:
+    return next(line.split()[1] for line in output.splitlines() if line.startswith("public_key"))
+
+
+def test_demo_runs_and_verifies_clean() -> None:
+    result = subprocess.run([*CLI, "demo"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "Verification from the log alone: CLEAN" in result.stdout
+    assert "BAD_SIGNATURE (2005)" in result.stdout
+    assert "JVER-JVERFOREST-20110401-20120331-001            100.000    90.300" in result.stdout
+
+
+def test_cli_round_trip(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    assert run(home, "init").returncode == 0
+    issuer = run(home, "keys", "new", "jver-provider")
+    assert (
+        run(
+            home,
+            "register-party",
+            "jver-provider",
+            "--role",
+            "issuer",
+            "--name",
+            "J-VER provider",
+            "--public-key",
+            public_key(issuer.stdout),
+        ).returncode
+        == 0
+    )
+    akishima = run(home, "keys", "new", "132071")
+    registered = run(
+        home,
+        "register-party",
+        "132071",
+        "--role",
+        "municipality",
+        "--public-key",
+        public_key(akishima.stdout),
+    )
+    assert registered.returncode == 0, registered.stderr
+    assert (
+        run(
+            home, "register-class", "JVER", "--name", "J-VER", "--issuer", "jver-provider"
+        ).returncode
+        == 0
+    )
+    project = [
+        "register-project",
+        "--as",
+        "jver-provider",
+        "FOREST",
+        "--class",
+        "JVER",
+        "--name",
+        "Forest",
+        "--location",
+        "Iwate",
+        "--methodology",
+        "FM",
+        "--proponent",
+        "jver-provider",
+    ]
+    assert run(home, *project).returncode == 0
+    issue = [
+        "issue",
+        "--as",
+        "jver-provider",
+        "--project",
+        "FOREST",
+        "--vintage-start",
+        "2011-04-01",
+        "--vintage-end",
+        "2012-03-31",
+        "--quantity-kg",
+        "5000",
+        "--to",
+        "132071",
+    ]
+    assert run(home, *issue).returncode == 0
+
+    overspend = run(
+        home, "transfer", "--as", "132071", "--to", "jver-provider", "--quantity-kg", "9000"
+    )
+    assert overspend.returncode == 1
+    assert "INSUFFICIENT_HOLDINGS (4001)" in overspend.stderr
+    retire = [
+        "retire",
+        "--as",
+        "132071",
+        "--quantity-kg",
+        "1500",
+        "--beneficiary",
+        "昭島市",
+        "--purpose",
+        "facility",
+        "--year",
+        "2011",
+    ]
+    assert run(home, *retire).returncode == 0
+    balance = run(home, "balance", "132071")
+    assert "tradable total: 3.500 t-CO2" in balance.stdout
+
+    wrong = run(
+        home,
+        "transfer",
+        "--as",
+        "132071",
+        "--to",
+        "jver-provider",
+        "--quantity-kg",
+        "1",
+        passphrase="wrong guess",
+    )
+    assert wrong.returncode == 2
+    assert "wrong passphrase" in wrong.stderr
+    assert "wrong guess" not in wrong.stderr + wrong.stdout  # the secret is never echoed
+    assert (
+        "-----BEGIN" not in (home / "keys" / "132071.key").read_text()
+        or "ENCRYPTED" in (home / "keys" / "132071.key").read_text()
+    )
+    assert oct((home / "keys" / "132071.key").stat().st_mode & 0o777) == "0o600"
