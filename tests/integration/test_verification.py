@@ -31,12 +31,12 @@ def test_each_tampering_names_its_position(world: World) -> None:
     flipped = bytearray(envelopes[11].sealed_bytes)
     flipped[len(flipped) // 2] ^= 0x01
     cases = {
-        "flipped byte": envelopes[:11] + [open_sealed(schemas, bytes(flipped))]
+        "flipped byte": [*envelopes[:11], open_sealed(schemas, bytes(flipped))]
         if _decodes(schemas, flipped)
         else None,
         "deleted event": envelopes[:11] + envelopes[12:],
-        "swapped events": envelopes[:11] + [envelopes[12], envelopes[11]] + envelopes[13:],
-        "duplicated event": envelopes[:12] + [envelopes[11]] + envelopes[12:],
+        "swapped events": [*envelopes[:11], envelopes[12], envelopes[11], *envelopes[13:]],
+        "duplicated event": [*envelopes[:12], envelopes[11], *envelopes[12:]],
     }
     for name, tampered in cases.items():
         if tampered is None:
