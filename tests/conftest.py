@@ -77,3 +77,32 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
     with admin.connect() as connection:
         connection.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """The real Apache Kafka broker from scripts/kafka.sh; started here unless already
+    running. A broker that cannot start fails the tests that need it."""
+    bootstrap = os.environ.get("CREDIT_REGISTRY_TEST_KAFKA")
+    started = False
+    if not bootstrap:
+        subprocess.run(
+            ["bash", str(ROOT / "scripts/kafka.sh"), "start"], check=True, stdout=subprocess.DEVNULL
+        )
+        started = True
+        bootstrap = "127.0.0.1:" + os.environ.get("KAFKA_PORT", "9092")
+    yield bootstrap
+    if started and not os.environ.get("CREDIT_REGISTRY_KEEP_KAFKA"):
+        subprocess.run(
+            ["bash", str(ROOT / "scripts/kafka.sh"), "stop"], check=False, stdout=subprocess.DEVNULL
+        )
+
+
+@pytest.fixture
+def kafka_topic(kafka_bootstrap: str) -> str:
+    """A fresh envelope topic (and its quarantine topic) for one test."""
+    from registry.log.kafka import TopicSettings, ensure_topics
+
+    name = "test-envelopes-" + uuid.uuid4().hex[:10]
+    ensure_topics(kafka_bootstrap, TopicSettings(topic=name, partitions=3))
+    return name

@@ -1,0 +1,151 @@
+"""The relay: follows the event store's chain and publishes every sealed envelope, in order,
+to the log (Kafka or the embedded log), recording how far it got in the same database.
+
+Exactly once in effect: a batch is sent and made durable (acks=all, idempotent producer)
+before its last position is recorded. A crash between the two re-sends that batch on
+restart; readers drop positions they already have. Nothing is ever skipped. The relay needs
+no signing key: it moves bytes it cannot change without breaking their signatures."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from eventsourcing.persistence import ApplicationRecorder, InfrastructureFactory, StoredEvent
+from eventsourcing.utils import Environment
+
+from registry.application import CHAIN_ID, RegistryApplication, database_environment
+from registry.codec import SchemaRegistry
+from registry.log import LogRecord, Publisher, record_for
+
+logger = logging.getLogger(__name__)
+DEFAULT_BATCH_EVENTS = 500
+MAX_BACKOFF_MS = 5_000
+
+metadata = sa.MetaData()
+relay_positions = sa.Table(
+    "relay_positions",
+    metadata,
+    sa.Column("relay_name", sa.String(100), primary_key=True),
+    sa.Column("position", sa.BigInteger, nullable=False),
+    sa.Column("updated_at_us", sa.BigInteger, nullable=False),
+)
+
+
+def event_store_recorder(database_url: str) -> ApplicationRecorder:
+    """The write side's recorder, opened read-only in spirit, without the application."""
+    environment = Environment(RegistryApplication.name, database_environment(database_url))
+    recorder = InfrastructureFactory.construct(environment).application_recorder()
+    assert isinstance(recorder, ApplicationRecorder)
+    return recorder
+
+
+class RelayPositions:
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        metadata.create_all(engine)
+
+    def get(self, relay_name: str) -> int:
+        with self.engine.connect() as connection:
+            value = connection.scalar(
+                sa.select(relay_positions.c.position).where(
+                    relay_positions.c.relay_name == relay_name
+                )
+            )
+        return int(value or 0)
+
+    def set(self, relay_name: str, position: int) -> None:
+        now_us = time.time_ns() // 1_000
+        with self.engine.begin() as connection:
+            updated = connection.execute(
+                relay_positions.update()
+                .where(relay_positions.c.relay_name == relay_name)
+                .where(relay_positions.c.position <= position)  # never move backwards
+                .values(position=position, updated_at_us=now_us)
+            )
+            if updated.rowcount == 0:
+                exists = connection.scalar(
+                    sa.select(relay_positions.c.position).where(
+                        relay_positions.c.relay_name == relay_name
+                    )
+                )
+                if exists is None:
+                    connection.execute(
+                        relay_positions.insert().values(
+                            relay_name=relay_name, position=position, updated_at_us=now_us
+                        )
+                    )
+
+
+class Relay:
+    def __init__(
+        self,
+        recorder: ApplicationRecorder,
+        publisher: Publisher,
+        positions: RelayPositions,
+        relay_name: str = "log",
+        batch_events: int = DEFAULT_BATCH_EVENTS,
+        pause_before_commit_ms: int = 0,
+    ) -> None:
+        assert 0 < batch_events <= 100_000
+        self.recorder = recorder
+        self.publisher = publisher
+        self.positions = positions
+        self.relay_name = relay_name
+        self.batch_events = batch_events
+        # Fault drills only: widens the window between a durable send and the position
+        # commit, so a drill can kill the relay exactly there. Zero in normal operation.
+        self.pause_before_commit_ms = pause_before_commit_ms
+        self.schemas = SchemaRegistry()
+
+    def head_position(self) -> int:
+        latest = self.recorder.select_events(CHAIN_ID, desc=True, limit=1)
+        return latest[0].originator_version if latest else 0
+
+    def lag(self) -> int:
+        return self.head_position() - self.positions.get(self.relay_name)
+
+    def publish_batch(self) -> int:
+        """Publish the next batch; returns how many envelopes it carried (0 when caught up)."""
+        after = self.positions.get(self.relay_name)
+        stored: Sequence[StoredEvent] = self.recorder.select_events(
+            CHAIN_ID, gt=after, limit=self.batch_events
+        )
+        if not stored:
+            return 0
+        records: list[LogRecord] = [record_for(self.schemas, event.state) for event in stored]
+        assert [r.position for r in records] == list(range(after + 1, after + 1 + len(records))), (
+            "chain gap"
+        )
+        self.publisher.publish(records)
+        if self.pause_before_commit_ms:
+            logger.warning(
+                "sent positions %d..%d, pausing before commit",
+                records[0].position,
+                records[-1].position,
+            )
+            time.sleep(self.pause_before_commit_ms / 1_000)
+        self.positions.set(self.relay_name, records[-1].position)
+        return len(records)
+
+    def run(
+        self, stop: threading.Event, idle_ms: int = 200, exit_when_caught_up: bool = False
+    ) -> None:
+        """Publish until stopped. Failures back off and retry the same batch: never skip."""
+        backoff_ms = 100
+        while not stop.is_set():
+            try:
+                published = self.publish_batch()
+            except Exception as error:  # broker down, database refusing: retry, bounded backoff
+                logger.warning("relay batch failed, retrying in %d ms: %s", backoff_ms, error)
+                stop.wait(backoff_ms / 1_000)
+                backoff_ms = min(backoff_ms * 2, MAX_BACKOFF_MS)
+                continue
+            backoff_ms = 100
+            if published == 0:
+                if exit_when_caught_up:
+                    return
+                stop.wait(idle_ms / 1_000)
