@@ -14,7 +14,7 @@ from pathlib import Path
 
 import sqlalchemy
 
-from registry import reference
+from registry import cli_projections, reference
 from registry.application import CommandResult
 from registry.domain import commands as c
 from registry.domain.events import Beneficiary
@@ -155,6 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=int(os.environ.get("CREDIT_REGISTRY_MIN_ISR", "1")),
     )
     topics.set_defaults(handler=_create_topics)
+
+    cli_projections.add_commands(commands)
 
     log = commands.add_parser("log", help="print the recorded envelopes")
     log.add_argument("--after", type=int, default=0, help="start after this position")

@@ -13,7 +13,7 @@ import json
 import re
 import types
 import typing
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -119,11 +119,6 @@ _DOMAIN_TYPES: dict[str, type[Any]] = {
 }
 
 
-@cache
-def _hints(cls: type[Any]) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
 def to_record(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {
@@ -134,25 +129,55 @@ def to_record(value: Any) -> Any:
     return value
 
 
-def from_record(hint: Any, value: Any) -> Any:
-    if value is None or dataclasses.is_dataclass(value):
-        return value
+Converter = Callable[[Any], Any]
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+@cache
+def converter_for(hint: Any) -> Converter:
+    """Build, once per type, the function that turns a decoded record into that type.
+    Decoding is on every reader's hot path, so the type inspection happens here only."""
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
-        (inner,) = [arg for arg in typing.get_args(hint) if arg is not type(None)]
-        return from_record(inner, value)
+        arms = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        if len(arms) != 1:
+            return _identity  # a union of records arrives already converted (command bodies)
+        inner = converter_for(arms[0])
+        return lambda value: None if value is None else inner(value)
     if origin is tuple:
-        item_hint = typing.get_args(hint)[0]
-        return tuple(from_record(item_hint, item) for item in value)
-    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str):
-        value = value[1]  # a union branch read with its record name
+        item = converter_for(typing.get_args(hint)[0])
+        if item is _identity:
+            return tuple
+        return lambda value: tuple(item(each) for each in value)
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-        hints = _hints(hint)
-        names = {field.name for field in dataclasses.fields(hint)}
-        return hint(
-            **{key: from_record(hints[key], item) for key, item in value.items() if key in names}
-        )
-    return value
+        hints = typing.get_type_hints(hint)
+        fields = [
+            (field.name, converter_for(hints[field.name])) for field in dataclasses.fields(hint)
+        ]
+        cls = hint
+
+        def convert(value: Any) -> Any:
+            if isinstance(value, tuple):
+                value = value[1]  # a union branch read with its record name
+            if isinstance(value, cls):
+                return value
+            return cls(
+                **{
+                    name: convert_field(value[name])
+                    for name, convert_field in fields
+                    if name in value
+                }
+            )
+
+        return convert
+    return _identity
+
+
+def from_record(hint: Any, value: Any) -> Any:
+    return converter_for(hint)(value)
 
 
 class Codec:

@@ -1,0 +1,357 @@
+"""Turning envelopes into read-model rows, a batch at a time, in one transaction.
+
+Deltas are summed in memory per batch and written with one upsert per key; serial ranges
+are merged in memory per credit batch and written as a diff. Both commute across workers
+(see tables.py), and `applied_positions` makes every position count exactly once globally."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from projections import tables as t
+from projections.ranges import Piece, apply_ops
+from registry import reference
+from registry.codec import Codec
+from registry.domain import events as ev
+from registry.domain.serials import SerialBlock
+from registry.envelope import OpenedEnvelope
+
+MAX_EFFECTS_PER_ENVELOPE = 16  # stamps are position * 16 + effect index
+TOKYO_62 = frozenset(m.code for m in reference.tokyo_62())
+
+applied_positions = sa.Table(
+    "applied_positions",
+    t.metadata,
+    sa.Column("position", sa.BigInteger, primary_key=True, autoincrement=False),
+)
+
+
+def batch_class_and_vintage(batch_id: str) -> tuple[str, str, str]:
+    """Batch ids are CLASS-PROJECT-YYYYMMDD-YYYYMMDD-SEQ, so any event can be classified
+    even when its issuance sits in another partition that has not been read yet."""
+    class_id, project_id, start, end, _sequence = batch_id.split("-")
+    return class_id, project_id, f"{start}-{end}"
+
+
+@dataclass
+class PendingRows:
+    balances: dict[tuple[str, str, str], list[int]] = field(
+        default_factory=lambda: defaultdict(lambda: [0, 0, 0])
+    )
+    supply: dict[str, list[int]] = field(
+        default_factory=lambda: defaultdict(lambda: [0, 0, 0, 0, 0])
+    )
+    range_ops: dict[str, list[Piece]] = field(default_factory=lambda: defaultdict(list))
+    allocation: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0, 0]))
+    inserts: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+
+    def balance(
+        self,
+        party_id: str,
+        block: SerialBlock,
+        tradable: int = 0,
+        pending: int = 0,
+        retired: int = 0,
+    ) -> None:
+        class_id, _project, vintage = batch_class_and_vintage(block.batch_id)
+        row = self.balances[(party_id, class_id, vintage)]
+        row[0] += tradable
+        row[1] += pending
+        row[2] += retired
+
+    def supply_delta(
+        self,
+        batch_id: str,
+        issued: int = 0,
+        tradable: int = 0,
+        retired: int = 0,
+        cancelled: int = 0,
+    ) -> None:
+        row = self.supply[batch_id]
+        row[0] += issued
+        row[1] += tradable
+        row[3] += retired
+        row[4] += cancelled
+
+    # -- update rules of two-phase exchange deliveries (model II) ------------------------
+    # The exchange events call these: a proposal reserves blocks (pending, still owned by
+    # the provider), acceptance moves them to the user, rejection or expiry releases them.
+    def reserve(self, provider_id: str, blocks: Sequence[SerialBlock], stamp: int) -> None:
+        for block in blocks:
+            self.balance(provider_id, block, tradable=-block.quantity_kg, pending=block.quantity_kg)
+            self.supply[block.batch_id][1] -= block.quantity_kg
+            self.supply[block.batch_id][2] += block.quantity_kg
+            self.range_ops[block.batch_id].append(
+                Piece(block.serial_start, block.serial_end, provider_id, "pending", stamp)
+            )
+
+    def settle(
+        self, provider_id: str, receiver_id: str, blocks: Sequence[SerialBlock], stamp: int
+    ) -> None:
+        """Accepted: pending at the provider becomes tradable at the receiver. Rejected or
+        expired: call with receiver_id = provider_id to release the reservation."""
+        for block in blocks:
+            self.balance(provider_id, block, pending=-block.quantity_kg)
+            self.balance(receiver_id, block, tradable=block.quantity_kg)
+            self.supply[block.batch_id][2] -= block.quantity_kg
+            self.supply[block.batch_id][1] += block.quantity_kg
+            self.range_ops[block.batch_id].append(
+                Piece(block.serial_start, block.serial_end, receiver_id, "tradable", stamp)
+            )
+
+
+class Projector:
+    def __init__(self, codec: Codec | None = None) -> None:
+        self.codec = codec or Codec()
+
+    def collect(self, envelopes: Sequence[OpenedEnvelope]) -> PendingRows:
+        rows = PendingRows()
+        for envelope in envelopes:
+            effects = envelope.body.effects
+            assert len(effects) <= MAX_EFFECTS_PER_ENVELOPE
+            for index, effect in enumerate(effects):
+                event = self.codec.decode_event(effect)
+                self._collect(
+                    rows,
+                    event,
+                    envelope,
+                    envelope.body.position * MAX_EFFECTS_PER_ENVELOPE + index,
+                    index,
+                )
+        return rows
+
+    def _collect(
+        self, rows: PendingRows, event: ev.Event, envelope: OpenedEnvelope, stamp: int, index: int
+    ) -> None:
+        position = envelope.body.position
+        match event:
+            case ev.PartyRegistered():
+                rows.inserts["parties"].append(
+                    {
+                        "party_id": event.party_id,
+                        "role": event.role,
+                        "name": event.name,
+                        "name_ja": event.name_ja,
+                        "registered_position": position,
+                    }
+                )
+            case ev.CreditsIssued():
+                block = SerialBlock(event.batch_id, event.serial_start, event.serial_end)
+                rows.balance(event.recipient_id, block, tradable=event.quantity_kg)
+                rows.supply_delta(
+                    event.batch_id, issued=event.quantity_kg, tradable=event.quantity_kg
+                )
+                rows.range_ops[event.batch_id].append(
+                    Piece(
+                        event.serial_start, event.serial_end, event.recipient_id, "tradable", stamp
+                    )
+                )
+                rows.inserts["batches"].append(
+                    {
+                        "batch_id": event.batch_id,
+                        "issuer_id": event.issuer_id,
+                        "recipient_id": event.recipient_id,
+                        "serial_start": event.serial_start,
+                        "serial_end": event.serial_end,
+                        "issued_position": position,
+                    }
+                )
+            case ev.CreditsTransferred():
+                for block in event.blocks:
+                    rows.balance(event.from_party_id, block, tradable=-block.quantity_kg)
+                    rows.balance(event.to_party_id, block, tradable=block.quantity_kg)
+                    rows.range_ops[block.batch_id].append(
+                        Piece(
+                            block.serial_start,
+                            block.serial_end,
+                            event.to_party_id,
+                            "tradable",
+                            stamp,
+                        )
+                    )
+            case ev.CreditsRetired():
+                for block in event.blocks:
+                    rows.balance(
+                        event.holder_id,
+                        block,
+                        tradable=-block.quantity_kg,
+                        retired=block.quantity_kg,
+                    )
+                    rows.supply_delta(
+                        block.batch_id, tradable=-block.quantity_kg, retired=block.quantity_kg
+                    )
+                    rows.range_ops[block.batch_id].append(
+                        Piece(
+                            block.serial_start, block.serial_end, event.holder_id, "retired", stamp
+                        )
+                    )
+                rows.inserts["retirements"].append(
+                    {
+                        "position": position,
+                        "effect_index": index,
+                        "holder_id": event.holder_id,
+                        "quantity_kg": event.quantity_kg,
+                        "blocks": " ".join(
+                            f"{b.batch_id}:{b.serial_start}-{b.serial_end}" for b in event.blocks
+                        ),
+                        "beneficiary_name": event.beneficiary.name,
+                        "beneficiary_party_id": event.beneficiary.party_id,
+                        "purpose": event.purpose,
+                        "reporting_year": event.reporting_year,
+                        "memo": event.memo,
+                        "recorded_at_us": envelope.body.recorded_at_us,
+                    }
+                )
+                member = event.beneficiary.party_id
+                if event.purpose == "meeting_event" and member in TOKYO_62:
+                    offset = rows.allocation[member]
+                    offset[0] += 1
+                    offset[2] += event.quantity_kg
+            case ev.CreditsCancelled():
+                for block in event.blocks:
+                    rows.balance(event.holder_id, block, tradable=-block.quantity_kg)
+                    rows.supply_delta(
+                        block.batch_id, tradable=-block.quantity_kg, cancelled=block.quantity_kg
+                    )
+                    rows.range_ops[block.batch_id].append(
+                        Piece(
+                            block.serial_start,
+                            block.serial_end,
+                            event.holder_id,
+                            "cancelled",
+                            stamp,
+                        )
+                    )
+            case _:
+                pass  # key history and registrations of classes and projects have no read model yet
+
+
+def _insert(connection: sa.Connection) -> Any:
+    return postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+
+
+def write(connection: sa.Connection, rows: PendingRows) -> None:
+    insert = _insert(connection)
+    for table_name, values in rows.inserts.items():
+        table = t.metadata.tables[table_name]
+        connection.execute(insert(table).on_conflict_do_nothing(), values)
+    _increment(
+        connection,
+        t.balances,
+        ("party_id", "class_id", "vintage"),
+        ("tradable_kg", "pending_kg", "retired_kg"),
+        {key: delta for key, delta in rows.balances.items() if any(delta)},
+    )
+    supply_keys = {}
+    for batch_id, delta in rows.supply.items():
+        class_id, project_id, vintage = batch_class_and_vintage(batch_id)
+        supply_keys[(batch_id, class_id, project_id, vintage)] = delta
+    _increment(
+        connection,
+        t.batch_supply,
+        ("batch_id", "class_id", "project_id", "vintage"),
+        ("issued_kg", "tradable_kg", "pending_kg", "retired_kg", "cancelled_kg"),
+        supply_keys,
+        conflict=("batch_id",),
+    )
+    allocation_updates = [
+        {"code": code, "events": d[0], "allocated": d[1], "offset": d[2]}
+        for code, d in rows.allocation.items()
+    ]
+    if allocation_updates:
+        connection.execute(
+            t.allocation.update()
+            .where(t.allocation.c.member_code == sa.bindparam("code"))
+            .values(
+                events_offset=t.allocation.c.events_offset + sa.bindparam("events"),
+                allocated_kg=t.allocation.c.allocated_kg + sa.bindparam("allocated"),
+                offset_kg=t.allocation.c.offset_kg + sa.bindparam("offset"),
+            ),
+            allocation_updates,
+        )
+    _write_ranges(connection, rows.range_ops)
+
+
+def _increment(
+    connection: sa.Connection,
+    table: sa.Table,
+    key_columns: Sequence[str],
+    value_columns: Sequence[str],
+    deltas: dict[Any, list[int]],
+    conflict: Sequence[str] | None = None,
+) -> None:
+    if not deltas:
+        return
+    insert = _insert(connection)
+    values = [
+        dict(zip(key_columns, key, strict=True)) | dict(zip(value_columns, delta, strict=True))
+        for key, delta in sorted(deltas.items())
+    ]  # sorted: the same row order in every worker
+    statement = insert(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=list(conflict or key_columns),
+        set_={column: table.c[column] + statement.excluded[column] for column in value_columns},
+    )
+    connection.execute(statement, values)
+
+
+def _write_ranges(connection: sa.Connection, ops_by_batch: dict[str, list[Piece]]) -> None:
+    """Load the pieces the ops overlap, merge in memory, write back only the difference."""
+    if not ops_by_batch:
+        return
+    batch_ids = sorted(ops_by_batch)  # one lock order for every worker: no deadlocks
+    if connection.dialect.name == "postgresql":
+        # Serialise writers of the same credit batches; other batches proceed in parallel.
+        for batch_id in batch_ids:
+            connection.execute(
+                sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": batch_id}
+            )
+    r = t.serial_ranges.c
+    existing: dict[str, list[Piece]] = defaultdict(list)
+    for chunk_start in range(0, len(batch_ids), 100):  # bounded statements
+        windows = []
+        for batch_id in batch_ids[chunk_start : chunk_start + 100]:
+            ops = ops_by_batch[batch_id]
+            low, high = min(op.start for op in ops), max(op.end for op in ops)
+            windows.append(
+                sa.and_(r.batch_id == batch_id, r.serial_end >= low, r.serial_start <= high)
+            )
+        query = sa.select(
+            r.batch_id, r.serial_start, r.serial_end, r.owner_id, r.status, r.stamp
+        ).where(sa.or_(*windows))
+        for row in connection.execute(query.order_by(r.batch_id, r.serial_start)):
+            existing[row.batch_id].append(
+                Piece(row.serial_start, row.serial_end, row.owner_id, row.status, row.stamp)
+            )
+    gone: list[tuple[str, int]] = []
+    added: list[dict[str, Any]] = []
+    for batch_id in batch_ids:
+        before = existing.get(batch_id, [])
+        after = apply_ops(before, ops_by_batch[batch_id])
+        old, new = set(before), set(after)
+        gone.extend((batch_id, piece.start) for piece in before if piece not in new)
+        added.extend(
+            {
+                "batch_id": batch_id,
+                "serial_start": p.start,
+                "serial_end": p.end,
+                "owner_id": p.owner_id,
+                "status": p.status,
+                "stamp": p.stamp,
+            }
+            for p in after
+            if p not in old
+        )
+    for chunk_start in range(0, len(gone), 400):  # bounded IN lists
+        chunk = gone[chunk_start : chunk_start + 400]
+        connection.execute(
+            t.serial_ranges.delete().where(sa.tuple_(r.batch_id, r.serial_start).in_(chunk))
+        )
+    if added:
+        connection.execute(t.serial_ranges.insert(), added)

@@ -1,0 +1,217 @@
+"""Read queries over the projection tables; the gRPC query service serves these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from projections import tables as t
+
+
+@dataclass(frozen=True)
+class BalanceLine:
+    class_id: str
+    vintage: str
+    tradable_kg: int
+    pending_kg: int
+    retired_kg: int
+
+
+@dataclass(frozen=True)
+class Balance:
+    party_id: str
+    lines: tuple[BalanceLine, ...]
+
+    @property
+    def tradable_kg(self) -> int:
+        return sum(line.tradable_kg for line in self.lines)
+
+    @property
+    def pending_kg(self) -> int:
+        return sum(line.pending_kg for line in self.lines)
+
+    @property
+    def retired_kg(self) -> int:
+        return sum(line.retired_kg for line in self.lines)
+
+
+def balance(connection: sa.Connection, party_id: str) -> Balance:
+    b = t.balances.c
+    rows = connection.execute(
+        sa.select(b.class_id, b.vintage, b.tradable_kg, b.pending_kg, b.retired_kg)
+        .where(b.party_id == party_id)
+        .order_by(b.class_id, b.vintage)
+    ).all()
+    lines = tuple(BalanceLine(*row) for row in rows if any(row[2:]))
+    return Balance(party_id, lines)
+
+
+@dataclass(frozen=True)
+class Holding:
+    batch_id: str
+    serial_start: int
+    serial_end: int
+    status: str
+
+    @property
+    def quantity_kg(self) -> int:
+        return self.serial_end - self.serial_start + 1
+
+
+def holdings(
+    connection: sa.Connection, party_id: str, status: str = "tradable", limit: int = 10_000
+) -> list[Holding]:
+    """A party's serial blocks, adjacent pieces merged (pieces are finer than holdings)."""
+    r = t.serial_ranges.c
+    rows = connection.execute(
+        sa.select(r.batch_id, r.serial_start, r.serial_end)
+        .where(r.owner_id == party_id, r.status == status)
+        .order_by(r.batch_id, r.serial_start)
+    )
+    merged: list[Holding] = []
+    for batch_id, start, end in rows:
+        last = merged[-1] if merged else None
+        if last and last.batch_id == batch_id and last.serial_end + 1 == start:
+            merged[-1] = Holding(batch_id, last.serial_start, end, status)
+        elif len(merged) < limit:
+            merged.append(Holding(batch_id, start, end, status))
+        else:
+            break
+    return merged
+
+
+@dataclass(frozen=True)
+class BatchView:
+    batch_id: str
+    class_id: str
+    project_id: str
+    vintage: str
+    issuer_id: str | None
+    issued_kg: int
+    tradable_kg: int
+    pending_kg: int
+    retired_kg: int
+    cancelled_kg: int
+
+
+def batch(connection: sa.Connection, batch_id: str) -> BatchView | None:
+    s, i = t.batch_supply.c, t.batches.c
+    row = connection.execute(
+        sa.select(
+            s.batch_id,
+            s.class_id,
+            s.project_id,
+            s.vintage,
+            i.issuer_id,
+            s.issued_kg,
+            s.tradable_kg,
+            s.pending_kg,
+            s.retired_kg,
+            s.cancelled_kg,
+        )
+        .select_from(t.batch_supply.outerjoin(t.batches, s.batch_id == i.batch_id))
+        .where(s.batch_id == batch_id)
+    ).first()
+    return BatchView(*row) if row else None
+
+
+@dataclass(frozen=True)
+class RetirementView:
+    position: int
+    holder_id: str
+    quantity_kg: int
+    blocks: str
+    beneficiary_name: str
+    beneficiary_party_id: str | None
+    purpose: str
+    reporting_year: int
+    memo: str
+
+
+def retirements(
+    connection: sa.Connection,
+    holder_id: str | None = None,
+    beneficiary_party_id: str | None = None,
+    after_position: int = 0,
+    limit: int = 1_000,
+) -> list[RetirementView]:
+    r = t.retirements.c
+    query = sa.select(
+        r.position,
+        r.holder_id,
+        r.quantity_kg,
+        r.blocks,
+        r.beneficiary_name,
+        r.beneficiary_party_id,
+        r.purpose,
+        r.reporting_year,
+        r.memo,
+    ).where(r.position > after_position)
+    if holder_id is not None:
+        query = query.where(r.holder_id == holder_id)
+    if beneficiary_party_id is not None:
+        query = query.where(r.beneficiary_party_id == beneficiary_party_id)
+    rows = connection.execute(query.order_by(r.position, r.effect_index).limit(limit)).all()
+    return [RetirementView(*row) for row in rows]
+
+
+@dataclass(frozen=True)
+class AllocationRow:
+    member_code: str
+    name_ja: str
+    name_en: str
+    kind: str
+    events_offset: int
+    allocated_kg: int
+    offset_kg: int
+
+
+@dataclass(frozen=True)
+class AllocationTotals:
+    label: str
+    members: int
+    participating: int
+    events_offset: int
+    allocated_kg: int
+    offset_kg: int
+
+
+KIND_GROUPS = (
+    ("wards", ("ward",)),
+    ("cities", ("city",)),
+    ("towns and villages", ("town", "village")),
+)
+
+
+def allocation(connection: sa.Connection) -> tuple[list[AllocationRow], list[AllocationTotals]]:
+    """All 62 rows in code order, then subtotals for wards, cities, towns and villages, and the total."""
+    a = t.allocation.c
+    rows = [
+        AllocationRow(*row)
+        for row in connection.execute(
+            sa.select(
+                a.member_code,
+                a.name_ja,
+                a.name_en,
+                a.kind,
+                a.events_offset,
+                a.allocated_kg,
+                a.offset_kg,
+            ).order_by(a.member_code)
+        )
+    ]
+    totals = []
+    for label, kinds in (*KIND_GROUPS, ("total", ("ward", "city", "town", "village"))):
+        group = [row for row in rows if row.kind in kinds]
+        totals.append(
+            AllocationTotals(
+                label,
+                len(group),
+                sum(1 for row in group if row.events_offset),
+                sum(row.events_offset for row in group),
+                sum(row.allocated_kg for row in group),
+                sum(row.offset_kg for row in group),
+            )
+        )
+    return rows, totals

@@ -1,0 +1,211 @@
+"""Feeding the projection store from a source: the embedded log, one Kafka reader over all
+partitions (catch-up and rebuild), or a Kafka consumer-group worker (several processes
+share the partitions). Every path ends in ProjectionStore.apply, one transaction a batch."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Mapping
+from itertools import islice
+from typing import Any
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+
+from projections.store import ProjectionStore
+from registry.codec import SchemaRegistry
+from registry.envelope import EnvelopeError, OpenedEnvelope
+from registry.log import check_record, parse_position
+from registry.log.embedded import EmbeddedLog
+
+logger = logging.getLogger(__name__)
+EMBEDDED_SOURCE = "embedded"
+BATCH_ENVELOPES = 2_000
+POLL_TIMEOUT_MS = 500
+
+
+def kafka_source(topic: str) -> str:
+    return "kafka:" + topic
+
+
+def catch_up_embedded(
+    store: ProjectionStore, log: EmbeddedLog, batch_envelopes: int = BATCH_ENVELOPES
+) -> int:
+    progress = store.progress(EMBEDDED_SOURCE).get(0)
+    after = progress.last_position if progress else 0
+    applied = 0
+    envelopes = log.read(after)
+    while chunk := list(islice(envelopes, batch_envelopes)):
+        applied += store.apply(EMBEDDED_SOURCE, 0, chunk[-1].body.position + 1, chunk)
+    return applied
+
+
+class _Decoder:
+    def __init__(self, registry_public_keys: Mapping[str, bytes] | None) -> None:
+        self.schemas = SchemaRegistry()
+        self.registry_public_keys = registry_public_keys
+        self.skipped = 0
+
+    def envelopes(self, partition: int, messages: Iterable[Any]) -> list[OpenedEnvelope]:
+        result = []
+        for message in messages:
+            position = parse_position(dict(message.headers or []))
+            try:
+                result.append(
+                    check_record(self.schemas, self.registry_public_keys, position, message.value)
+                )
+            except EnvelopeError as error:
+                # The reader moves such records to quarantine; a projection only steps over them.
+                self.skipped += 1
+                logger.warning(
+                    "skipping partition %d offset %d: %s", partition, message.offset, error.reason
+                )
+        return result
+
+
+def _consumer(bootstrap_servers: str, group_id: str | None) -> KafkaConsumer:
+    return KafkaConsumer(
+        bootstrap_servers=bootstrap_servers,
+        group_id=group_id,
+        client_id="credit-registry-projections",
+        enable_auto_commit=False,  # offsets live in the projection database, with the rows
+        auto_offset_reset="earliest",
+        max_poll_records=BATCH_ENVELOPES,
+        fetch_max_bytes=32 * 1024 * 1024,
+        # A killed worker's partitions move to the others after this long (broker minimum).
+        session_timeout_ms=6_000,
+        heartbeat_interval_ms=2_000,
+    )
+
+
+def _apply_polled(
+    store: ProjectionStore,
+    source: str,
+    decoder: _Decoder,
+    batches: Mapping[Any, list[Any]],
+    pause_before_commit_ms: int = 0,
+) -> int:
+    applied = 0
+    for partition, messages in sorted(batches.items(), key=lambda item: item[0].partition):
+        if messages:
+            envelopes = decoder.envelopes(partition.partition, messages)
+            applied += store.apply(
+                source,
+                partition.partition,
+                messages[-1].offset + 1,
+                envelopes,
+                pause_before_commit_ms,
+            )
+    return applied
+
+
+def catch_up_kafka(
+    store: ProjectionStore,
+    bootstrap_servers: str,
+    topic: str,
+    registry_public_keys: Mapping[str, bytes] | None = None,
+) -> int:
+    """One reader over every partition, up to the end offsets seen at the start."""
+    source = kafka_source(topic)
+    decoder = _Decoder(registry_public_keys)
+    consumer = _consumer(bootstrap_servers, None)
+    applied = 0
+    try:
+        partitions = [
+            TopicPartition(topic, number)
+            for number in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        assert partitions, f"topic {topic} does not exist"
+        consumer.assign(partitions)
+        progress = store.progress(source)
+        for partition in partitions:
+            known = progress.get(partition.partition)
+            consumer.seek(partition, known.next_offset) if known else consumer.seek_to_beginning(
+                partition
+            )
+        end_offsets = consumer.end_offsets(partitions)
+        while any(consumer.position(p) < end_offsets[p] for p in partitions):
+            applied += _apply_polled(
+                store, source, decoder, consumer.poll(timeout_ms=POLL_TIMEOUT_MS)
+            )
+    finally:
+        consumer.close()
+    return applied
+
+
+class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, consumer: KafkaConsumer, store: ProjectionStore, source: str) -> None:
+        self.consumer = consumer
+        self.store = store
+        self.source = source
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        """Nothing to flush: each polled batch was committed before the next poll."""
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        progress = self.store.progress(self.source)
+        for partition in assigned:
+            known = progress.get(partition.partition)
+            if known:
+                self.consumer.seek(partition, known.next_offset)
+            else:
+                self.consumer.seek_to_beginning(partition)
+        logger.info("assigned partitions %s", sorted(p.partition for p in assigned))
+
+
+def run_group_worker(
+    store: ProjectionStore,
+    bootstrap_servers: str,
+    topic: str,
+    group_id: str,
+    stop: threading.Event,
+    registry_public_keys: Mapping[str, bytes] | None = None,
+    pause_before_commit_ms: int = 0,
+) -> int:
+    """One member of a consumer group; runs until `stop` is set."""
+    source = kafka_source(topic)
+    decoder = _Decoder(registry_public_keys)
+    consumer = _consumer(bootstrap_servers, group_id)
+    consumer.subscribe([topic], listener=_SeekToStoredOffsets(consumer, store, source))
+    applied = 0
+    try:
+        while not stop.is_set():
+            applied += _apply_polled(
+                store,
+                source,
+                decoder,
+                consumer.poll(timeout_ms=POLL_TIMEOUT_MS),
+                pause_before_commit_ms,
+            )
+    finally:
+        consumer.close()
+    return applied
+
+
+def kafka_head_position(bootstrap_servers: str, topic: str) -> int:
+    """The highest position on the topic: the last record of each partition, read back."""
+    consumer = _consumer(bootstrap_servers, None)
+    try:
+        partitions = [
+            TopicPartition(topic, number)
+            for number in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        consumer.assign(partitions)
+        end_offsets = consumer.end_offsets(partitions)
+        head = 0
+        for partition in partitions:
+            if end_offsets[partition] == 0:
+                continue
+            consumer.seek(partition, end_offsets[partition] - 1)
+        remaining = {p for p in partitions if end_offsets[p] > 0}
+        for _ in range(120):
+            if not remaining:
+                break
+            for partition, messages in consumer.poll(timeout_ms=POLL_TIMEOUT_MS).items():
+                for message in messages:
+                    head = max(head, parse_position(dict(message.headers or [])) or 0)
+                remaining.discard(partition)
+        return head
+    finally:
+        consumer.close()

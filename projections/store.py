@@ -1,0 +1,172 @@
+"""The projection database: tables, progress per source partition, and applying a batch of
+envelopes together with the progress it reached, in one transaction."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from projections import tables as t
+from projections.apply import Projector, applied_positions, write
+from registry import reference
+from registry.envelope import OpenedEnvelope
+
+logger = logging.getLogger(__name__)
+
+
+def projection_engine(url: str) -> sa.Engine:
+    """SQLite gets BEGIN IMMEDIATE: a writer takes the lock when it starts, not when it first
+    writes, so two workers never deadlock upgrading read locks."""
+    if not url.startswith("sqlite"):
+        return sa.create_engine(url, pool_pre_ping=True)
+    engine = sa.create_engine(url, connect_args={"timeout": 60})
+
+    @sa.event.listens_for(engine, "connect")
+    def _no_implicit_begin(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin_immediate(connection: sa.Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+@dataclass(frozen=True)
+class Progress:
+    next_offset: int
+    last_position: int
+    events_applied: int
+
+
+class ProjectionStore:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = projection_engine(url)
+        self.projector = Projector()
+        t.metadata.create_all(self.engine)
+        self._seed_allocation()
+
+    def _seed_allocation(self) -> None:
+        with self.engine.begin() as connection:
+            present = set(connection.scalars(sa.select(t.allocation.c.member_code)))
+            missing = [
+                {
+                    "member_code": m.code,
+                    "name_ja": m.name_ja,
+                    "name_en": m.name_en,
+                    "kind": m.kind,
+                    "events_offset": 0,
+                    "allocated_kg": 0,
+                    "offset_kg": 0,
+                }
+                for m in reference.tokyo_62()
+                if m.code not in present
+            ]
+            if missing:
+                connection.execute(t.allocation.insert(), missing)
+
+    def progress(self, source: str) -> dict[int, Progress]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(t.progress).where(t.progress.c.source == source)
+            ).all()
+        return {
+            row.partition: Progress(row.next_offset, row.last_position, row.events_applied)
+            for row in rows
+        }
+
+    def applied_count(self) -> int:
+        with self.engine.connect() as connection:
+            return int(
+                connection.scalar(sa.select(sa.func.count()).select_from(applied_positions)) or 0
+            )
+
+    def apply(
+        self,
+        source: str,
+        partition: int,
+        next_offset: int,
+        envelopes: Sequence[OpenedEnvelope],
+        pause_before_commit_ms: int = 0,
+    ) -> int:
+        """Apply envelopes read from one partition up to `next_offset`. Returns how many
+        were new; positions already applied anywhere are skipped."""
+        with self.engine.begin() as connection:
+            positions = [envelope.body.position for envelope in envelopes]
+            seen: set[int] = set()
+            for chunk_start in range(0, len(positions), 500):
+                chunk = positions[chunk_start : chunk_start + 500]
+                seen.update(
+                    connection.scalars(
+                        sa.select(applied_positions.c.position).where(
+                            applied_positions.c.position.in_(chunk)
+                        )
+                    )
+                )
+            fresh: list[OpenedEnvelope] = []
+            for envelope in envelopes:
+                if envelope.body.position not in seen:
+                    seen.add(envelope.body.position)  # a duplicate inside the same batch
+                    fresh.append(envelope)
+            if fresh:
+                connection.execute(
+                    applied_positions.insert(), [{"position": e.body.position} for e in fresh]
+                )
+                write(connection, self.projector.collect(fresh))
+            self._advance(
+                connection, source, partition, next_offset, max(positions, default=0), len(fresh)
+            )
+            if pause_before_commit_ms:
+                logger.warning("applied %d envelopes, pausing before commit", len(fresh))
+                time.sleep(pause_before_commit_ms / 1_000)
+        return len(fresh)
+
+    def _advance(
+        self,
+        connection: sa.Connection,
+        source: str,
+        partition: int,
+        next_offset: int,
+        position: int,
+        applied: int,
+    ) -> None:
+        p = t.progress.c
+        current = connection.execute(
+            sa.select(t.progress).where(p.source == source, p.partition == partition)
+        ).first()
+        if current is None:
+            connection.execute(
+                t.progress.insert().values(
+                    source=source,
+                    partition=partition,
+                    next_offset=next_offset,
+                    last_position=position,
+                    events_applied=applied,
+                )
+            )
+            return
+        assert next_offset >= current.next_offset, "a partition's offset never goes back"
+        connection.execute(
+            t.progress.update()
+            .where(p.source == source, p.partition == partition)
+            .values(
+                next_offset=next_offset,
+                last_position=max(current.last_position, position),
+                events_applied=p.events_applied + applied,
+            )
+        )
+
+    def dump(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every read-model row, sorted: two stores with equal dumps are identical."""
+        result = {}
+        with self.engine.connect() as connection:
+            for table in t.READ_MODEL_TABLES:
+                rows = connection.execute(sa.select(table)).all()
+                result[table.name] = sorted(tuple(row) for row in rows)
+        return result

@@ -1,0 +1,148 @@
+"""The read models' tables. Every table is a pure function of the envelope stream.
+
+Updates are designed to commute, so several workers consuming different partitions in
+any interleaving end with the same rows: balances and supply are sums of signed deltas,
+and serial ranges are last-writer-wins by each write's stamp (position * 16 + effect index)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+parties = sa.Table(
+    "parties",
+    metadata,
+    sa.Column("party_id", sa.String(64), primary_key=True),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("name_ja", sa.String(200)),
+    sa.Column("registered_position", sa.BigInteger, nullable=False),
+)
+
+balances = sa.Table(
+    "balances",
+    metadata,
+    sa.Column("party_id", sa.String(64), primary_key=True),
+    sa.Column("class_id", sa.String(32), primary_key=True),
+    sa.Column("vintage", sa.String(17), primary_key=True),  # YYYYMMDD-YYYYMMDD
+    sa.Column("tradable_kg", sa.BigInteger, nullable=False, default=0),
+    sa.Column("pending_kg", sa.BigInteger, nullable=False, default=0),
+    sa.Column("retired_kg", sa.BigInteger, nullable=False, default=0),
+)
+
+batch_supply = sa.Table(
+    "batch_supply",
+    metadata,
+    sa.Column("batch_id", sa.String(120), primary_key=True),
+    sa.Column("class_id", sa.String(32), nullable=False),
+    sa.Column("project_id", sa.String(32), nullable=False),
+    sa.Column("vintage", sa.String(17), nullable=False),
+    sa.Column("issued_kg", sa.BigInteger, nullable=False, default=0),
+    sa.Column("tradable_kg", sa.BigInteger, nullable=False, default=0),
+    sa.Column("pending_kg", sa.BigInteger, nullable=False, default=0),
+    sa.Column("retired_kg", sa.BigInteger, nullable=False, default=0),
+    sa.Column("cancelled_kg", sa.BigInteger, nullable=False, default=0),
+)
+
+batches = sa.Table(
+    "batches",
+    metadata,
+    sa.Column("batch_id", sa.String(120), primary_key=True),
+    sa.Column("issuer_id", sa.String(64), nullable=False),
+    sa.Column("recipient_id", sa.String(64), nullable=False),
+    sa.Column("serial_start", sa.BigInteger, nullable=False),
+    sa.Column("serial_end", sa.BigInteger, nullable=False),
+    sa.Column("issued_position", sa.BigInteger, nullable=False),
+)
+
+serial_ranges = sa.Table(
+    "serial_ranges",
+    metadata,
+    sa.Column("batch_id", sa.String(120), primary_key=True),
+    sa.Column("serial_start", sa.BigInteger, primary_key=True),
+    sa.Column("serial_end", sa.BigInteger, nullable=False),
+    sa.Column("owner_id", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),  # tradable, pending, retired, cancelled
+    sa.Column("stamp", sa.BigInteger, nullable=False),
+    sa.Index("serial_ranges_by_owner", "owner_id", "status"),
+)
+
+retirements = sa.Table(
+    "retirements",
+    metadata,
+    sa.Column("position", sa.BigInteger, primary_key=True),
+    sa.Column("effect_index", sa.Integer, primary_key=True),
+    sa.Column("holder_id", sa.String(64), nullable=False, index=True),
+    sa.Column("quantity_kg", sa.BigInteger, nullable=False),
+    sa.Column("blocks", sa.Text, nullable=False),  # "BATCH:START-END" joined by spaces
+    sa.Column("beneficiary_name", sa.String(200), nullable=False),
+    sa.Column("beneficiary_party_id", sa.String(64), index=True),
+    sa.Column("purpose", sa.String(40), nullable=False),
+    sa.Column("reporting_year", sa.Integer, nullable=False),
+    sa.Column("memo", sa.Text, nullable=False),
+    sa.Column("recorded_at_us", sa.BigInteger, nullable=False),
+)
+
+# The joint purchase (model IV): one row per member of the 62, seeded whether or not it
+# takes part, so the report always shows all 62 and its subtotals by kind.
+allocation = sa.Table(
+    "allocation",
+    metadata,
+    sa.Column("member_code", sa.String(6), primary_key=True),
+    sa.Column("name_ja", sa.String(50), nullable=False),
+    sa.Column("name_en", sa.String(50), nullable=False),
+    sa.Column("kind", sa.String(10), nullable=False),  # ward, city, town, village
+    sa.Column("events_offset", sa.Integer, nullable=False, default=0),
+    sa.Column("allocated_kg", sa.BigInteger, nullable=False, default=0),
+    sa.Column("offset_kg", sa.BigInteger, nullable=False, default=0),
+)
+
+# Partner exchange (model II). Filled by the exchange events; see projections/exchange.py.
+agreements = sa.Table(
+    "exchange_agreements",
+    metadata,
+    sa.Column("agreement_id", sa.String(64), primary_key=True),
+    sa.Column("provider_id", sa.String(64), nullable=False),
+    sa.Column("user_id", sa.String(64), nullable=False),
+    sa.Column("start_date", sa.Date, nullable=False),
+    sa.Column("term_years", sa.Integer, nullable=False),
+    sa.Column("expected_annual_kg", sa.BigInteger, nullable=False),
+    sa.Column("purpose", sa.Text, nullable=False),
+    sa.Column("signed_position", sa.BigInteger, nullable=False),
+)
+
+deliveries = sa.Table(
+    "exchange_deliveries",
+    metadata,
+    sa.Column("delivery_id", sa.String(64), primary_key=True),
+    sa.Column("agreement_id", sa.String(64), nullable=False, index=True),
+    sa.Column("quantity_kg", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),  # proposed, accepted, rejected, expired
+    sa.Column("proposed_position", sa.BigInteger, nullable=False),
+    sa.Column("resolved_position", sa.BigInteger),
+    sa.Column("deadline_us", sa.BigInteger, nullable=False),
+)
+
+# Where each worker is: per source and partition, in the same transaction as the rows.
+progress = sa.Table(
+    "projection_progress",
+    metadata,
+    sa.Column("source", sa.String(200), primary_key=True),  # "kafka:<topic>" or "embedded"
+    sa.Column("partition", sa.Integer, primary_key=True),
+    sa.Column("next_offset", sa.BigInteger, nullable=False),
+    sa.Column("last_position", sa.BigInteger, nullable=False),
+    sa.Column("events_applied", sa.BigInteger, nullable=False),
+)
+
+READ_MODEL_TABLES = (
+    parties,
+    balances,
+    batch_supply,
+    batches,
+    serial_ranges,
+    retirements,
+    allocation,
+    agreements,
+    deliveries,
+)
