@@ -87,6 +87,16 @@ class ProjectionStore:
                 connection.scalar(sa.select(sa.func.count()).select_from(applied_positions)) or 0
             )
 
+    def has_applied_through(self, position: int) -> bool:
+        """True when every position up to `position` has been applied (read your writes)."""
+        with self.engine.connect() as connection:
+            count = connection.scalar(
+                sa.select(sa.func.count())
+                .select_from(applied_positions)
+                .where(applied_positions.c.position <= position)
+            )
+        return int(count or 0) >= position
+
     def apply(
         self,
         source: str,

@@ -184,10 +184,15 @@ class RegistryApplication(Application[UUID]):
         self.ledger.advance(body.position, envelope.hash)
 
     # -- writing --------------------------------------------------------------------------
-    def submit(self, signed: SignedCommand) -> CommandResult:
-        return self.submit_batch([signed])[0]
+    def submit(
+        self, signed: SignedCommand, expected_body: type[Any] | None = None
+    ) -> CommandResult:
+        """`expected_body` lets an entry point that serves one command type refuse others."""
+        return self.submit_batch([signed], expected_body)[0]
 
-    def submit_batch(self, signed_commands: Sequence[SignedCommand]) -> list[CommandResult]:
+    def submit_batch(
+        self, signed_commands: Sequence[SignedCommand], expected_body: type[Any] | None = None
+    ) -> list[CommandResult]:
         """Decide every command in order and commit all accepted ones in one transaction.
         Each command is all-or-nothing; a rejected command does not stop the others."""
         if len(signed_commands) > MAX_BATCH_COMMANDS:
@@ -200,7 +205,7 @@ class RegistryApplication(Application[UUID]):
                 self.catch_up()
                 self.ledger.begin()
                 try:
-                    results, sequenced = self._decide_all(signed_commands)
+                    results, sequenced = self._decide_all(signed_commands, expected_body)
                     if sequenced:
                         self.save(*sequenced)
                         self._confirm_stored(sequenced)
@@ -232,25 +237,31 @@ class RegistryApplication(Application[UUID]):
             raise OperationalError("stored envelopes differ from the ones just written")
 
     def _decide_all(
-        self, signed_commands: Sequence[SignedCommand]
+        self, signed_commands: Sequence[SignedCommand], expected_body: type[Any] | None
     ) -> tuple[list[CommandResult], list[Sequenced]]:
         now = self.clock_us()
         results: list[CommandResult] = []
         sequenced: list[Sequenced] = []
         for signed in signed_commands:
-            result, event = self._decide_one(signed, now)
+            result, event = self._decide_one(signed, now, expected_body)
             results.append(result)
             if event is not None:
                 sequenced.append(event)
         return results, sequenced
 
     def _decide_one(
-        self, signed: SignedCommand, now: int
+        self, signed: SignedCommand, now: int, expected_body: type[Any] | None = None
     ) -> tuple[CommandResult, Sequenced | None]:
         command_id = ""
         try:
             command = self.codec.decode_command(signed.command_bytes)
             command_id = command.command_id
+            if expected_body is not None and not isinstance(command.body, expected_body):
+                found = type(command.body).__name__
+                raise Rejection(
+                    CheckCode.MALFORMED_COMMAND,
+                    f"this call takes {expected_body.__name__}, not {found}",
+                )
             if (command.actor_id, command.key_id) != (signed.actor_id, signed.key_id):
                 raise Rejection(CheckCode.ACTOR_MISMATCH, f"{signed.actor_id}/{signed.key_id}")
             digest = hashlib.sha256(signed.command_bytes).digest()

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import sqlalchemy
 
-from registry import cli_projections, reference
+from registry import cli_projections, cli_serve, reference
 from registry.application import CommandResult
+from registry.client import CommandRejected
+from registry.codec import Codec
 from registry.domain import commands as c
 from registry.domain.events import Beneficiary
 from registry.home import PASSPHRASE_VARIABLE, REGISTRY_PASSPHRASE_VARIABLE, Home, passphrase
@@ -47,8 +49,23 @@ def main(argv: list[str] | None = None) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="credit-registry", description=__doc__)
     parser.add_argument(
-        "--home", type=Path, default=Path("registry-data"), help="embedded store directory"
+        "--home",
+        type=Path,
+        default=Path(os.environ.get("CREDIT_REGISTRY_HOME", "registry-data")),
+        help="embedded store directory (keys, SQLite files)",
     )
+    parser.add_argument(
+        "--server",
+        default=os.environ.get("CREDIT_REGISTRY_SERVER"),
+        help="send commands and queries to this gRPC server instead of the embedded store",
+    )
+    parser.add_argument(
+        "--ca", type=Path, default=_env_path("CREDIT_REGISTRY_CA"), help="CA to trust (enables TLS)"
+    )
+    parser.add_argument(
+        "--client-cert", type=Path, default=_env_path("CREDIT_REGISTRY_CLIENT_CERT")
+    )
+    parser.add_argument("--client-key", type=Path, default=_env_path("CREDIT_REGISTRY_CLIENT_KEY"))
     commands = parser.add_subparsers(title="commands")
 
     demo = commands.add_parser("demo", help="run the Tokyo 62 demo on a throwaway embedded store")
@@ -157,11 +174,17 @@ def build_parser() -> argparse.ArgumentParser:
     topics.set_defaults(handler=_create_topics)
 
     cli_projections.add_commands(commands)
+    cli_serve.add_commands(commands)
 
     log = commands.add_parser("log", help="print the recorded envelopes")
     log.add_argument("--after", type=int, default=0, help="start after this position")
     log.set_defaults(handler=_log)
     return parser
+
+
+def _env_path(variable: str) -> Path | None:
+    value = os.environ.get(variable)
+    return Path(value) if value else None
 
 
 def _kafka_options(parser: argparse.ArgumentParser) -> None:
@@ -271,6 +294,21 @@ def _keys_new(arguments: argparse.Namespace) -> int:
 
 def _submit(arguments: argparse.Namespace, actor: str, body: c.CommandBody) -> int:
     home = Home(arguments.home)
+    if arguments.server:
+        with cli_serve.client(arguments) as client:
+            try:
+                answer = client.execute(CommandSigner(Codec(), actor, home.party_key(actor)), body)
+            except CommandRejected as rejection:
+                code = (
+                    f"{rejection.code.name} ({rejection.code.number})"
+                    if rejection.code
+                    else rejection.status.name
+                )
+                print(f"rejected: {code}: {rejection.message}", file=sys.stderr)
+                return 1
+        note = " (already recorded: first result returned)" if answer.replayed else ""
+        print(f"accepted at position {answer.position}{note}")
+        return 0
     app = home.open()
     result = app.submit(CommandSigner(app.codec, actor, home.party_key(actor)).sign(body))
     return _report(result)
@@ -351,6 +389,26 @@ def _retire(arguments: argparse.Namespace) -> int:
 
 
 def _balance(arguments: argparse.Namespace) -> int:
+    if arguments.server:
+        with cli_serve.client(arguments) as client:
+            balance = client.balance(arguments.party_id)
+        lines = [
+            (
+                line.class_id,
+                line.vintage,
+                tonnes(line.tradable_kg),
+                tonnes(line.pending_kg),
+                tonnes(line.retired_kg),
+            )
+            for line in balance.lines
+        ]
+        print(
+            table(
+                ("class", "vintage", "tradable t", "pending t", "retired t"), lines, right=(2, 3, 4)
+            )
+        )
+        print(f"tradable total: {tonnes(balance.tradable_kg)} t-CO2")
+        return 0
     app = Home(arguments.home).open()
     ledger = app.ledger
     if arguments.party_id not in ledger.parties:

@@ -149,3 +149,112 @@ def test_cli_round_trip(tmp_path: Path) -> None:
         or "ENCRYPTED" in (home / "keys" / "132071.key").read_text()
     )
     assert oct((home / "keys" / "132071.key").stat().st_mode & 0o777) == "0o600"
+
+
+def test_cli_through_a_served_registry(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    assert run(home, "init").returncode == 0
+    environment = dict(
+        os.environ,
+        CREDIT_REGISTRY_PASSPHRASE="correct horse",
+        CREDIT_REGISTRY_REGISTRY_PASSPHRASE="registry pass",
+    )
+    server = subprocess.Popen(
+        [*CLI, "--home", str(home), "serve", "--listen", "127.0.0.1:0"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=environment,
+    )
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()
+        assert line.startswith("serving embedded on port"), line
+        target = "127.0.0.1:" + line.split()[-1]
+        issuer = run(home, "keys", "new", "jver-provider")
+        akishima = run(home, "keys", "new", "132071")
+        remote = ("--server", target)
+        steps = [
+            [
+                "register-party",
+                "jver-provider",
+                "--role",
+                "issuer",
+                "--name",
+                "J-VER provider",
+                "--public-key",
+                public_key(issuer.stdout),
+            ],
+            [
+                "register-party",
+                "132071",
+                "--role",
+                "municipality",
+                "--public-key",
+                public_key(akishima.stdout),
+            ],
+            ["register-class", "JVER", "--name", "J-VER", "--issuer", "jver-provider"],
+            [
+                "register-project",
+                "--as",
+                "jver-provider",
+                "FOREST",
+                "--class",
+                "JVER",
+                "--name",
+                "Forest",
+                "--location",
+                "Iwate",
+                "--methodology",
+                "FM",
+                "--proponent",
+                "jver-provider",
+            ],
+            [
+                "issue",
+                "--as",
+                "jver-provider",
+                "--project",
+                "FOREST",
+                "--vintage-start",
+                "2011-04-01",
+                "--vintage-end",
+                "2012-03-31",
+                "--quantity-kg",
+                "5000",
+                "--to",
+                "132071",
+            ],
+            [
+                "retire",
+                "--as",
+                "132071",
+                "--quantity-kg",
+                "1500",
+                "--beneficiary",
+                "昭島市",
+                "--purpose",
+                "facility",
+                "--year",
+                "2011",
+            ],
+        ]
+        for step in steps:
+            result = run(home, *remote, *step)
+            assert result.returncode == 0, (step, result.stderr)
+        refused = run(
+            home,
+            *remote,
+            "transfer",
+            "--as",
+            "132071",
+            "--to",
+            "jver-provider",
+            "--quantity-kg",
+            "9000",
+        )
+        assert refused.returncode == 1 and "INSUFFICIENT_HOLDINGS (4001)" in refused.stderr
+        balance = run(home, *remote, "balance", "132071")
+        assert "tradable total: 3.500 t-CO2" in balance.stdout, balance.stdout + balance.stderr
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -1,0 +1,267 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class SignedCommand(_message.Message):
+    __slots__ = ("actor_id", "key_id", "command_bytes", "signature")
+    ACTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_BYTES_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    actor_id: str
+    key_id: str
+    command_bytes: bytes
+    signature: bytes
+    def __init__(self, actor_id: _Optional[str] = ..., key_id: _Optional[str] = ..., command_bytes: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
+
+class CommandRequest(_message.Message):
+    __slots__ = ("command",)
+    COMMAND_FIELD_NUMBER: _ClassVar[int]
+    command: SignedCommand
+    def __init__(self, command: _Optional[_Union[SignedCommand, _Mapping]] = ...) -> None: ...
+
+class CommandResult(_message.Message):
+    __slots__ = ("command_id", "accepted", "position", "check_code", "check_number", "message", "replayed")
+    COMMAND_ID_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    CHECK_CODE_FIELD_NUMBER: _ClassVar[int]
+    CHECK_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    REPLAYED_FIELD_NUMBER: _ClassVar[int]
+    command_id: str
+    accepted: bool
+    position: int
+    check_code: str
+    check_number: int
+    message: str
+    replayed: bool
+    def __init__(self, command_id: _Optional[str] = ..., accepted: _Optional[bool] = ..., position: _Optional[int] = ..., check_code: _Optional[str] = ..., check_number: _Optional[int] = ..., message: _Optional[str] = ..., replayed: _Optional[bool] = ...) -> None: ...
+
+class CommandResponse(_message.Message):
+    __slots__ = ("result",)
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    result: CommandResult
+    def __init__(self, result: _Optional[_Union[CommandResult, _Mapping]] = ...) -> None: ...
+
+class CommandBatchRequest(_message.Message):
+    __slots__ = ("commands",)
+    COMMANDS_FIELD_NUMBER: _ClassVar[int]
+    commands: _containers.RepeatedCompositeFieldContainer[SignedCommand]
+    def __init__(self, commands: _Optional[_Iterable[_Union[SignedCommand, _Mapping]]] = ...) -> None: ...
+
+class CommandBatchResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[CommandResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[CommandResult, _Mapping]]] = ...) -> None: ...
+
+class BalanceRequest(_message.Message):
+    __slots__ = ("party_id", "min_position")
+    PARTY_ID_FIELD_NUMBER: _ClassVar[int]
+    MIN_POSITION_FIELD_NUMBER: _ClassVar[int]
+    party_id: str
+    min_position: int
+    def __init__(self, party_id: _Optional[str] = ..., min_position: _Optional[int] = ...) -> None: ...
+
+class BalanceLine(_message.Message):
+    __slots__ = ("class_id", "vintage", "tradable_kg", "pending_kg", "retired_kg")
+    CLASS_ID_FIELD_NUMBER: _ClassVar[int]
+    VINTAGE_FIELD_NUMBER: _ClassVar[int]
+    TRADABLE_KG_FIELD_NUMBER: _ClassVar[int]
+    PENDING_KG_FIELD_NUMBER: _ClassVar[int]
+    RETIRED_KG_FIELD_NUMBER: _ClassVar[int]
+    class_id: str
+    vintage: str
+    tradable_kg: int
+    pending_kg: int
+    retired_kg: int
+    def __init__(self, class_id: _Optional[str] = ..., vintage: _Optional[str] = ..., tradable_kg: _Optional[int] = ..., pending_kg: _Optional[int] = ..., retired_kg: _Optional[int] = ...) -> None: ...
+
+class BalanceResponse(_message.Message):
+    __slots__ = ("party_id", "lines", "tradable_kg", "pending_kg", "retired_kg", "as_of_position")
+    PARTY_ID_FIELD_NUMBER: _ClassVar[int]
+    LINES_FIELD_NUMBER: _ClassVar[int]
+    TRADABLE_KG_FIELD_NUMBER: _ClassVar[int]
+    PENDING_KG_FIELD_NUMBER: _ClassVar[int]
+    RETIRED_KG_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_POSITION_FIELD_NUMBER: _ClassVar[int]
+    party_id: str
+    lines: _containers.RepeatedCompositeFieldContainer[BalanceLine]
+    tradable_kg: int
+    pending_kg: int
+    retired_kg: int
+    as_of_position: int
+    def __init__(self, party_id: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[BalanceLine, _Mapping]]] = ..., tradable_kg: _Optional[int] = ..., pending_kg: _Optional[int] = ..., retired_kg: _Optional[int] = ..., as_of_position: _Optional[int] = ...) -> None: ...
+
+class HoldingsRequest(_message.Message):
+    __slots__ = ("party_id", "status", "limit", "min_position")
+    PARTY_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    MIN_POSITION_FIELD_NUMBER: _ClassVar[int]
+    party_id: str
+    status: str
+    limit: int
+    min_position: int
+    def __init__(self, party_id: _Optional[str] = ..., status: _Optional[str] = ..., limit: _Optional[int] = ..., min_position: _Optional[int] = ...) -> None: ...
+
+class SerialBlock(_message.Message):
+    __slots__ = ("batch_id", "serial_start", "serial_end")
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    SERIAL_START_FIELD_NUMBER: _ClassVar[int]
+    SERIAL_END_FIELD_NUMBER: _ClassVar[int]
+    batch_id: str
+    serial_start: int
+    serial_end: int
+    def __init__(self, batch_id: _Optional[str] = ..., serial_start: _Optional[int] = ..., serial_end: _Optional[int] = ...) -> None: ...
+
+class HoldingsResponse(_message.Message):
+    __slots__ = ("blocks",)
+    BLOCKS_FIELD_NUMBER: _ClassVar[int]
+    blocks: _containers.RepeatedCompositeFieldContainer[SerialBlock]
+    def __init__(self, blocks: _Optional[_Iterable[_Union[SerialBlock, _Mapping]]] = ...) -> None: ...
+
+class BatchRequest(_message.Message):
+    __slots__ = ("batch_id", "min_position")
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    MIN_POSITION_FIELD_NUMBER: _ClassVar[int]
+    batch_id: str
+    min_position: int
+    def __init__(self, batch_id: _Optional[str] = ..., min_position: _Optional[int] = ...) -> None: ...
+
+class BatchResponse(_message.Message):
+    __slots__ = ("batch_id", "class_id", "project_id", "vintage", "issuer_id", "issued_kg", "tradable_kg", "pending_kg", "retired_kg", "cancelled_kg")
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    CLASS_ID_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    VINTAGE_FIELD_NUMBER: _ClassVar[int]
+    ISSUER_ID_FIELD_NUMBER: _ClassVar[int]
+    ISSUED_KG_FIELD_NUMBER: _ClassVar[int]
+    TRADABLE_KG_FIELD_NUMBER: _ClassVar[int]
+    PENDING_KG_FIELD_NUMBER: _ClassVar[int]
+    RETIRED_KG_FIELD_NUMBER: _ClassVar[int]
+    CANCELLED_KG_FIELD_NUMBER: _ClassVar[int]
+    batch_id: str
+    class_id: str
+    project_id: str
+    vintage: str
+    issuer_id: str
+    issued_kg: int
+    tradable_kg: int
+    pending_kg: int
+    retired_kg: int
+    cancelled_kg: int
+    def __init__(self, batch_id: _Optional[str] = ..., class_id: _Optional[str] = ..., project_id: _Optional[str] = ..., vintage: _Optional[str] = ..., issuer_id: _Optional[str] = ..., issued_kg: _Optional[int] = ..., tradable_kg: _Optional[int] = ..., pending_kg: _Optional[int] = ..., retired_kg: _Optional[int] = ..., cancelled_kg: _Optional[int] = ...) -> None: ...
+
+class RetirementsRequest(_message.Message):
+    __slots__ = ("holder_id", "beneficiary_party_id", "after_position", "limit", "min_position")
+    HOLDER_ID_FIELD_NUMBER: _ClassVar[int]
+    BENEFICIARY_PARTY_ID_FIELD_NUMBER: _ClassVar[int]
+    AFTER_POSITION_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    MIN_POSITION_FIELD_NUMBER: _ClassVar[int]
+    holder_id: str
+    beneficiary_party_id: str
+    after_position: int
+    limit: int
+    min_position: int
+    def __init__(self, holder_id: _Optional[str] = ..., beneficiary_party_id: _Optional[str] = ..., after_position: _Optional[int] = ..., limit: _Optional[int] = ..., min_position: _Optional[int] = ...) -> None: ...
+
+class Retirement(_message.Message):
+    __slots__ = ("position", "holder_id", "quantity_kg", "blocks", "beneficiary_name", "beneficiary_party_id", "purpose", "reporting_year", "memo")
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    HOLDER_ID_FIELD_NUMBER: _ClassVar[int]
+    QUANTITY_KG_FIELD_NUMBER: _ClassVar[int]
+    BLOCKS_FIELD_NUMBER: _ClassVar[int]
+    BENEFICIARY_NAME_FIELD_NUMBER: _ClassVar[int]
+    BENEFICIARY_PARTY_ID_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    REPORTING_YEAR_FIELD_NUMBER: _ClassVar[int]
+    MEMO_FIELD_NUMBER: _ClassVar[int]
+    position: int
+    holder_id: str
+    quantity_kg: int
+    blocks: str
+    beneficiary_name: str
+    beneficiary_party_id: str
+    purpose: str
+    reporting_year: int
+    memo: str
+    def __init__(self, position: _Optional[int] = ..., holder_id: _Optional[str] = ..., quantity_kg: _Optional[int] = ..., blocks: _Optional[str] = ..., beneficiary_name: _Optional[str] = ..., beneficiary_party_id: _Optional[str] = ..., purpose: _Optional[str] = ..., reporting_year: _Optional[int] = ..., memo: _Optional[str] = ...) -> None: ...
+
+class RetirementsResponse(_message.Message):
+    __slots__ = ("retirements",)
+    RETIREMENTS_FIELD_NUMBER: _ClassVar[int]
+    retirements: _containers.RepeatedCompositeFieldContainer[Retirement]
+    def __init__(self, retirements: _Optional[_Iterable[_Union[Retirement, _Mapping]]] = ...) -> None: ...
+
+class AllocationRequest(_message.Message):
+    __slots__ = ("min_position",)
+    MIN_POSITION_FIELD_NUMBER: _ClassVar[int]
+    min_position: int
+    def __init__(self, min_position: _Optional[int] = ...) -> None: ...
+
+class AllocationRow(_message.Message):
+    __slots__ = ("member_code", "name_ja", "name_en", "kind", "events_offset", "allocated_kg", "offset_kg")
+    MEMBER_CODE_FIELD_NUMBER: _ClassVar[int]
+    NAME_JA_FIELD_NUMBER: _ClassVar[int]
+    NAME_EN_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    ALLOCATED_KG_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_KG_FIELD_NUMBER: _ClassVar[int]
+    member_code: str
+    name_ja: str
+    name_en: str
+    kind: str
+    events_offset: int
+    allocated_kg: int
+    offset_kg: int
+    def __init__(self, member_code: _Optional[str] = ..., name_ja: _Optional[str] = ..., name_en: _Optional[str] = ..., kind: _Optional[str] = ..., events_offset: _Optional[int] = ..., allocated_kg: _Optional[int] = ..., offset_kg: _Optional[int] = ...) -> None: ...
+
+class AllocationTotal(_message.Message):
+    __slots__ = ("label", "members", "participating", "events_offset", "allocated_kg", "offset_kg")
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    PARTICIPATING_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    ALLOCATED_KG_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_KG_FIELD_NUMBER: _ClassVar[int]
+    label: str
+    members: int
+    participating: int
+    events_offset: int
+    allocated_kg: int
+    offset_kg: int
+    def __init__(self, label: _Optional[str] = ..., members: _Optional[int] = ..., participating: _Optional[int] = ..., events_offset: _Optional[int] = ..., allocated_kg: _Optional[int] = ..., offset_kg: _Optional[int] = ...) -> None: ...
+
+class AllocationResponse(_message.Message):
+    __slots__ = ("rows", "totals")
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    TOTALS_FIELD_NUMBER: _ClassVar[int]
+    rows: _containers.RepeatedCompositeFieldContainer[AllocationRow]
+    totals: _containers.RepeatedCompositeFieldContainer[AllocationTotal]
+    def __init__(self, rows: _Optional[_Iterable[_Union[AllocationRow, _Mapping]]] = ..., totals: _Optional[_Iterable[_Union[AllocationTotal, _Mapping]]] = ...) -> None: ...
+
+class StreamEventsRequest(_message.Message):
+    __slots__ = ("after_position", "follow")
+    AFTER_POSITION_FIELD_NUMBER: _ClassVar[int]
+    FOLLOW_FIELD_NUMBER: _ClassVar[int]
+    after_position: int
+    follow: bool
+    def __init__(self, after_position: _Optional[int] = ..., follow: _Optional[bool] = ...) -> None: ...
+
+class EnvelopeRecord(_message.Message):
+    __slots__ = ("position", "sealed_envelope", "event_types")
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    SEALED_ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TYPES_FIELD_NUMBER: _ClassVar[int]
+    position: int
+    sealed_envelope: bytes
+    event_types: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, position: _Optional[int] = ..., sealed_envelope: _Optional[bytes] = ..., event_types: _Optional[_Iterable[str]] = ...) -> None: ...

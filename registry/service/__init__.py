@@ -1,0 +1,1 @@
+"""gRPC entry points: servicers that translate between protobuf and the application."""

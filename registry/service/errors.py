@@ -1,0 +1,70 @@
+"""Check codes to gRPC status codes, and the structured detail every rejection carries."""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from registry.domain.checks import CheckCode
+
+ERROR_DOMAIN = "credit-registry"
+
+_STATUS: dict[CheckCode, grpc.StatusCode] = {
+    CheckCode.UNKNOWN_PARTY: grpc.StatusCode.NOT_FOUND,
+    CheckCode.UNKNOWN_KEY: grpc.StatusCode.UNAUTHENTICATED,
+    CheckCode.KEY_REVOKED: grpc.StatusCode.UNAUTHENTICATED,
+    CheckCode.KEY_ROTATED: grpc.StatusCode.UNAUTHENTICATED,
+    CheckCode.BAD_SIGNATURE: grpc.StatusCode.UNAUTHENTICATED,
+    CheckCode.ACTOR_MISMATCH: grpc.StatusCode.UNAUTHENTICATED,
+    CheckCode.KEY_ALREADY_REGISTERED: grpc.StatusCode.ALREADY_EXISTS,
+    CheckCode.PARTY_HAS_ACTIVE_KEY: grpc.StatusCode.FAILED_PRECONDITION,
+    CheckCode.ROLE_NOT_ALLOWED: grpc.StatusCode.PERMISSION_DENIED,
+    CheckCode.NOT_THE_OWNER: grpc.StatusCode.PERMISSION_DENIED,
+    CheckCode.ISSUER_NOT_AUTHORISED: grpc.StatusCode.PERMISSION_DENIED,
+    CheckCode.INSUFFICIENT_HOLDINGS: grpc.StatusCode.FAILED_PRECONDITION,
+    CheckCode.UNKNOWN_BATCH: grpc.StatusCode.NOT_FOUND,
+    CheckCode.UNKNOWN_CLASS: grpc.StatusCode.NOT_FOUND,
+    CheckCode.UNKNOWN_PROJECT: grpc.StatusCode.NOT_FOUND,
+    CheckCode.PARTY_EXISTS: grpc.StatusCode.ALREADY_EXISTS,
+    CheckCode.CLASS_EXISTS: grpc.StatusCode.ALREADY_EXISTS,
+    CheckCode.PROJECT_EXISTS: grpc.StatusCode.ALREADY_EXISTS,
+    CheckCode.NOT_GENESIS: grpc.StatusCode.FAILED_PRECONDITION,
+    CheckCode.DUPLICATE_COMMAND_ID: grpc.StatusCode.ALREADY_EXISTS,
+    CheckCode.CONFLICT: grpc.StatusCode.ABORTED,
+}
+
+
+def status_code_for(code: CheckCode) -> grpc.StatusCode:
+    # Every 1xxx check is about the request itself.
+    return _STATUS.get(code, grpc.StatusCode.INVALID_ARGUMENT)
+
+
+def rich_status(code: CheckCode, message: str) -> grpc.Status:
+    status_code = status_code_for(code)
+    info = error_details_pb2.ErrorInfo(
+        reason=code.name,
+        domain=ERROR_DOMAIN,
+        metadata={"number": str(code.number), "message": message},
+    )
+    detail = any_pb2.Any()
+    detail.Pack(info)
+    status = status_pb2.Status(
+        code=getattr(code_pb2, status_code.name),
+        message=f"{code.name}: {message}",
+        details=[detail],
+    )
+    return rpc_status.to_status(status)
+
+
+def check_code_of(error: grpc.RpcError) -> tuple[CheckCode | None, str]:
+    """The check code and message inside a rejection, for clients."""
+    status = rpc_status.from_call(error)
+    if status is None:
+        return None, str(error)
+    for detail in status.details:
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info) and info.domain == ERROR_DOMAIN:
+            return CheckCode[info.reason], info.metadata.get("message", "")
+    return None, status.message

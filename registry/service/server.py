@@ -1,0 +1,137 @@
+"""Assembling and running the gRPC server.
+
+Embedded default: the SQLite store, the embedded log and the projections all live in this
+process; a pipeline thread relays and projects right after each commit. With Kafka, this
+process only serves: the relay and projection workers run as their own processes."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent import futures
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import sqlalchemy
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from projections.runner import catch_up_embedded
+from projections.store import ProjectionStore
+from registry.api.credit_registry.v1 import registry_pb2 as pb
+from registry.api.credit_registry.v1 import registry_pb2_grpc as pb_grpc
+from registry.application import RegistryApplication
+from registry.log.embedded import EmbeddedLog
+from registry.relay import Relay, RelayPositions, event_store_recorder
+from registry.service.servicers import CommandServicer, QueryServicer
+from registry.signing import SigningKey
+
+logger = logging.getLogger(__name__)
+DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+SERVICE_NAMES = tuple(service.full_name for service in pb.DESCRIPTOR.services_by_name.values())
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    certificate: Path
+    private_key: Path
+    client_ca: Path | None = None  # given: clients must present a certificate signed by it
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    listen: str
+    database_url: str
+    projection_url: str
+    registry_key: SigningKey
+    kafka: str | None = None
+    tls: TlsFiles | None = None
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    max_workers: int = 16
+
+
+class EmbeddedPipeline:
+    """Relay to the embedded log and project, woken by each commit (and every 200 ms)."""
+
+    def __init__(self, database_url: str, store: ProjectionStore, stop: threading.Event) -> None:
+        engine = sqlalchemy.create_engine(database_url)
+        self.log = EmbeddedLog(engine)
+        self.relay = Relay(
+            event_store_recorder(database_url), self.log, RelayPositions(engine), "embedded"
+        )
+        self.store = store
+        self.stop = stop
+        self.wake = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="embedded-pipeline", daemon=True)
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            self.wake.wait(0.2)
+            self.wake.clear()
+            try:
+                while self.relay.publish_batch():
+                    pass
+                catch_up_embedded(self.store, self.log)
+            except Exception:  # keep serving; the next wake retries from the recorded positions
+                logger.exception("embedded pipeline step failed")
+
+
+class RegistryServer:
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.stop_event = threading.Event()
+        self.app = RegistryApplication(config.database_url, config.registry_key)
+        self.store = ProjectionStore(config.projection_url)
+        self.pipeline = (
+            None
+            if config.kafka
+            else EmbeddedPipeline(config.database_url, self.store, self.stop_event)
+        )
+        on_commit = self.pipeline.wake.set if self.pipeline else (lambda: None)
+        options = [
+            ("grpc.max_receive_message_length", config.max_message_bytes),
+            ("grpc.max_send_message_length", config.max_message_bytes),
+        ]
+        self.server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=config.max_workers), options=options
+        )
+        pb_grpc.add_CommandServiceServicer_to_server(
+            CommandServicer(self.app, on_commit), self.server
+        )
+        pb_grpc.add_QueryServiceServicer_to_server(
+            QueryServicer(self.app, self.store, self.stop_event), self.server
+        )
+        self.health = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(
+            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
+        )
+        self.port = self._bind()
+
+    def _bind(self) -> int:
+        tls = self.config.tls
+        if tls is None:
+            return int(self.server.add_insecure_port(self.config.listen))
+        credentials = grpc.ssl_server_credentials(
+            [(tls.private_key.read_bytes(), tls.certificate.read_bytes())],
+            root_certificates=tls.client_ca.read_bytes() if tls.client_ca else None,
+            require_client_auth=tls.client_ca is not None,
+        )
+        return int(self.server.add_secure_port(self.config.listen, credentials))
+
+    def start(self) -> None:
+        if self.pipeline:
+            self.pipeline.thread.start()
+            self.pipeline.wake.set()
+        self.server.start()
+        for name in ("", *SERVICE_NAMES):
+            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        logger.info("serving on port %d (%s)", self.port, "embedded" if self.pipeline else "kafka")
+
+    def stop(self, grace_s: float = 5.0) -> None:
+        self.health.enter_graceful_shutdown()
+        self.stop_event.set()
+        self.server.stop(grace_s).wait()
+        if self.pipeline:
+            self.pipeline.thread.join(timeout=grace_s)

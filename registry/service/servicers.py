@@ -1,0 +1,266 @@
+"""The CommandService and QueryService servicers. They only translate: protobuf in,
+application or projection queries, protobuf out; rejections become rich statuses."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import grpc
+
+from projections import queries
+from projections.store import ProjectionStore
+from registry.api.credit_registry.v1 import registry_pb2 as pb
+from registry.api.credit_registry.v1 import registry_pb2_grpc as pb_grpc
+from registry.application import CHAIN_ID, MAX_BATCH_COMMANDS, CommandResult, RegistryApplication
+from registry.domain import commands as c
+from registry.domain.checks import CheckCode
+from registry.log import EVENT_TYPES_HEADER, record_for
+from registry.service.errors import rich_status
+from registry.service.translate import result_message, signed_command
+
+# The least time a call must have left for the server to start a write: less than this and
+# the client would give up before hearing the answer, so the server refuses up front.
+MIN_DEADLINE_S = 0.005
+MAX_READ_WAIT_S = 10.0
+STREAM_PAGE_EVENTS = 500
+STREAM_IDLE_S = 0.2
+
+RPC_BODIES: dict[str, type[Any] | None] = {
+    "RegisterParty": c.RegisterParty,
+    "RegisterKey": c.RegisterKey,
+    "RotateKey": c.RotateKey,
+    "RevokeKey": c.RevokeKey,
+    "RegisterCreditClass": c.RegisterCreditClass,
+    "RegisterProject": c.RegisterProject,
+    "IssueCredits": c.IssueCredits,
+    "TransferCredits": c.TransferCredits,
+    "RetireCredits": c.RetireCredits,
+    "CancelCredits": c.CancelCredits,
+    "Submit": None,
+}
+
+
+def _require_time(context: grpc.ServicerContext) -> None:
+    remaining = context.time_remaining()
+    if remaining is not None and remaining < MIN_DEADLINE_S:
+        context.abort(
+            grpc.StatusCode.DEADLINE_EXCEEDED,
+            f"less than {MIN_DEADLINE_S * 1000:.0f} ms left: nothing done",
+        )
+
+
+class CommandServicer(pb_grpc.CommandServiceServicer):  # type: ignore[misc]
+    def __init__(
+        self, app: RegistryApplication, on_commit: Callable[[], None] = lambda: None
+    ) -> None:
+        self.app = app
+        self.on_commit = on_commit
+        for rpc, body in RPC_BODIES.items():
+            setattr(self, rpc, self._unary(body))
+
+    def _unary(
+        self, body: type[Any] | None
+    ) -> Callable[[pb.CommandRequest, grpc.ServicerContext], pb.CommandResponse]:
+        def handle(request: pb.CommandRequest, context: grpc.ServicerContext) -> pb.CommandResponse:
+            _require_time(context)
+            if not request.HasField("command"):
+                context.abort_with_status(
+                    rich_status(CheckCode.MALFORMED_COMMAND, "the request carries no command")
+                )
+            result = self.app.submit(signed_command(request.command), expected_body=body)
+            self._answer(result, context)
+            return pb.CommandResponse(result=result_message(result))
+
+        return handle
+
+    def _answer(self, result: CommandResult, context: grpc.ServicerContext) -> None:
+        if result.accepted:
+            if not result.replayed:
+                self.on_commit()
+            return
+        assert result.code is not None
+        context.abort_with_status(rich_status(result.code, result.message))
+
+    def SubmitBatch(
+        self, request: pb.CommandBatchRequest, context: grpc.ServicerContext
+    ) -> pb.CommandBatchResponse:
+        _require_time(context)
+        if len(request.commands) > MAX_BATCH_COMMANDS:
+            detail = f"{len(request.commands)} commands; at most {MAX_BATCH_COMMANDS} per call"
+            context.abort_with_status(rich_status(CheckCode.BATCH_TOO_LARGE, detail))
+        results = self.app.submit_batch([signed_command(command) for command in request.commands])
+        if any(result.accepted and not result.replayed for result in results):
+            self.on_commit()
+        return pb.CommandBatchResponse(results=[result_message(result) for result in results])
+
+
+class QueryServicer(pb_grpc.QueryServiceServicer):  # type: ignore[misc]
+    def __init__(
+        self, app: RegistryApplication, store: ProjectionStore, stop: threading.Event
+    ) -> None:
+        self.app = app
+        self.store = store
+        self.stop = stop
+
+    def _wait_for(self, min_position: int, context: grpc.ServicerContext) -> None:
+        """Read your writes: hold the read until the projections have the position."""
+        if min_position <= 0:
+            return
+        remaining = context.time_remaining()
+        deadline = time.monotonic() + min(
+            MAX_READ_WAIT_S, remaining if remaining is not None else MAX_READ_WAIT_S
+        )
+        while not self.store.has_applied_through(min_position):
+            if time.monotonic() >= deadline:
+                context.abort(
+                    grpc.StatusCode.UNAVAILABLE,
+                    f"projections have not reached position {min_position} yet",
+                )
+            time.sleep(0.01)
+
+    def GetBalance(
+        self, request: pb.BalanceRequest, context: grpc.ServicerContext
+    ) -> pb.BalanceResponse:
+        self._wait_for(request.min_position, context)
+        with self.store.engine.connect() as connection:
+            balance = queries.balance(connection, request.party_id)
+        lines = [
+            pb.BalanceLine(
+                class_id=line.class_id,
+                vintage=line.vintage,
+                tradable_kg=line.tradable_kg,
+                pending_kg=line.pending_kg,
+                retired_kg=line.retired_kg,
+            )
+            for line in balance.lines
+        ]
+        return pb.BalanceResponse(
+            party_id=request.party_id,
+            lines=lines,
+            tradable_kg=balance.tradable_kg,
+            pending_kg=balance.pending_kg,
+            retired_kg=balance.retired_kg,
+        )
+
+    def GetHoldings(
+        self, request: pb.HoldingsRequest, context: grpc.ServicerContext
+    ) -> pb.HoldingsResponse:
+        self._wait_for(request.min_position, context)
+        status = request.status or "tradable"
+        if status not in ("tradable", "pending", "retired", "cancelled"):
+            context.abort_with_status(
+                rich_status(CheckCode.MALFORMED_COMMAND, f"unknown status {status!r}")
+            )
+        with self.store.engine.connect() as connection:
+            found = queries.holdings(connection, request.party_id, status, request.limit or 10_000)
+        blocks = [
+            pb.SerialBlock(
+                batch_id=h.batch_id, serial_start=h.serial_start, serial_end=h.serial_end
+            )
+            for h in found
+        ]
+        return pb.HoldingsResponse(blocks=blocks)
+
+    def GetBatch(self, request: pb.BatchRequest, context: grpc.ServicerContext) -> pb.BatchResponse:
+        self._wait_for(request.min_position, context)
+        with self.store.engine.connect() as connection:
+            view = queries.batch(connection, request.batch_id)
+        if view is None:
+            context.abort_with_status(rich_status(CheckCode.UNKNOWN_BATCH, repr(request.batch_id)))
+            raise AssertionError("abort raises")
+        return pb.BatchResponse(
+            batch_id=view.batch_id,
+            class_id=view.class_id,
+            project_id=view.project_id,
+            vintage=view.vintage,
+            issuer_id=view.issuer_id or "",
+            issued_kg=view.issued_kg,
+            tradable_kg=view.tradable_kg,
+            pending_kg=view.pending_kg,
+            retired_kg=view.retired_kg,
+            cancelled_kg=view.cancelled_kg,
+        )
+
+    def ListRetirements(
+        self, request: pb.RetirementsRequest, context: grpc.ServicerContext
+    ) -> pb.RetirementsResponse:
+        self._wait_for(request.min_position, context)
+        with self.store.engine.connect() as connection:
+            found = queries.retirements(
+                connection,
+                request.holder_id or None,
+                request.beneficiary_party_id or None,
+                request.after_position,
+                min(request.limit or 1_000, 10_000),
+            )
+        return pb.RetirementsResponse(
+            retirements=[
+                pb.Retirement(
+                    position=r.position,
+                    holder_id=r.holder_id,
+                    quantity_kg=r.quantity_kg,
+                    blocks=r.blocks,
+                    beneficiary_name=r.beneficiary_name,
+                    beneficiary_party_id=r.beneficiary_party_id or "",
+                    purpose=r.purpose,
+                    reporting_year=r.reporting_year,
+                    memo=r.memo,
+                )
+                for r in found
+            ]
+        )
+
+    def GetAllocation(
+        self, request: pb.AllocationRequest, context: grpc.ServicerContext
+    ) -> pb.AllocationResponse:
+        self._wait_for(request.min_position, context)
+        with self.store.engine.connect() as connection:
+            rows, totals = queries.allocation(connection)
+        return pb.AllocationResponse(
+            rows=[
+                pb.AllocationRow(
+                    member_code=r.member_code,
+                    name_ja=r.name_ja,
+                    name_en=r.name_en,
+                    kind=r.kind,
+                    events_offset=r.events_offset,
+                    allocated_kg=r.allocated_kg,
+                    offset_kg=r.offset_kg,
+                )
+                for r in rows
+            ],
+            totals=[
+                pb.AllocationTotal(
+                    label=s.label,
+                    members=s.members,
+                    participating=s.participating,
+                    events_offset=s.events_offset,
+                    allocated_kg=s.allocated_kg,
+                    offset_kg=s.offset_kg,
+                )
+                for s in totals
+            ],
+        )
+
+    def StreamEvents(
+        self, request: pb.StreamEventsRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.EnvelopeRecord]:
+        """Served from the event store itself: indexed by position, the same bytes as the topic."""
+        position = max(request.after_position, 0)
+        schemas = self.app.codec.schemas
+        while context.is_active() and not self.stop.is_set():
+            page = self.app.recorder.select_events(CHAIN_ID, gt=position, limit=STREAM_PAGE_EVENTS)
+            for stored in page:
+                record = record_for(schemas, stored.state)
+                event_types = record.headers[EVENT_TYPES_HEADER].decode().split(",")
+                yield pb.EnvelopeRecord(
+                    position=record.position, sealed_envelope=stored.state, event_types=event_types
+                )
+                position = record.position
+            if len(page) < STREAM_PAGE_EVENTS:
+                if not request.follow:
+                    return
+                self.stop.wait(STREAM_IDLE_S)

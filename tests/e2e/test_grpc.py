@@ -1,0 +1,282 @@
+"""End to end over real gRPC on a localhost port: commands, queries, races, hostile calls,
+health, reflection and TLS."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+    ProtoReflectionDescriptorDatabase,
+)
+
+from registry.api.credit_registry.v1 import registry_pb2 as pb
+from registry.api.credit_registry.v1 import registry_pb2_grpc as pb_grpc
+from registry.application import CHAIN_ID
+from registry.client import ClientTls, CommandRejected, RegistryClient
+from registry.devcerts import create_dev_certificates
+from registry.domain import commands as c
+from registry.domain.checks import CheckCode
+from registry.service.server import RegistryServer, TlsFiles
+from registry.signing import SigningKey
+from registry.verification import verify_history
+from tests.e2e.grpc_world import GrpcWorld, build_grpc_world, issue, start_server
+from tests.helpers import AKISHIMA, IWAIZUMI, MUSASHINO, OPERATOR, retirement
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[RegistryServer]:
+    running = start_server(tmp_path)
+    yield running
+    running.stop(grace_s=1)
+
+
+@pytest.fixture
+def client(server: RegistryServer) -> Iterator[RegistryClient]:
+    with RegistryClient(f"127.0.0.1:{server.port}") as connected:
+        yield connected
+
+
+@pytest.fixture
+def world(client: RegistryClient) -> GrpcWorld:
+    return build_grpc_world(client)
+
+
+def head(server: RegistryServer) -> int:
+    return len(server.app.recorder.select_events(CHAIN_ID))
+
+
+def healthy(server: RegistryServer) -> bool:
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        response = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service=""), timeout=5
+        )
+    return bool(response.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+def test_transfer_retire_and_both_sides_see_balances(
+    world: GrpcWorld, client: RegistryClient
+) -> None:
+    issue(world, 100_000, IWAIZUMI)
+    moved = client.transfer(
+        world.signer(IWAIZUMI), AKISHIMA, 30_000, memo="forest agreement 2011-12-20"
+    )
+    assert moved.accepted and moved.position > 0
+    retired = client.retire(world.signer(AKISHIMA), 12_000, retirement("Akishima city"))
+    akishima = client.balance(AKISHIMA, min_position=retired.position)
+    iwaizumi = client.balance(IWAIZUMI, min_position=retired.position)
+    assert (akishima.tradable_kg, akishima.retired_kg) == (18_000, 12_000)
+    assert (iwaizumi.tradable_kg, iwaizumi.retired_kg) == (70_000, 0)
+    assert [(b.serial_start, b.serial_end) for b in client.holdings(AKISHIMA)] == [(12_001, 30_000)]
+    batch = client.batch("JVER-IWAIZUMI01-20110401-20120331-001")
+    assert (batch.issued_kg, batch.tradable_kg, batch.retired_kg) == (100_000, 88_000, 12_000)
+    (record,) = client.retirements(holder_id=AKISHIMA)
+    assert (record.quantity_kg, record.beneficiary_name, record.purpose) == (
+        12_000,
+        "Akishima city",
+        "residual_emissions",
+    )
+    assert len(client.allocation().rows) == 62
+
+
+def test_fifty_clients_race_for_the_same_credits(world: GrpcWorld, server: RegistryServer) -> None:
+    issue(world, 1_000, IWAIZUMI)  # room for exactly ten 100 kg transfers
+    signer = world.signer(IWAIZUMI)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+    start = threading.Barrier(50)
+
+    def spend(index: int) -> None:
+        with RegistryClient(f"127.0.0.1:{server.port}") as own:
+            signed = signer.sign(c.TransferCredits(IWAIZUMI, (AKISHIMA, MUSASHINO)[index % 2], 100))
+            start.wait()
+            try:
+                own.send(signed, "TransferCredits")
+                outcome = "accepted"
+            except CommandRejected as rejection:
+                assert rejection.status is grpc.StatusCode.FAILED_PRECONDITION
+                outcome = rejection.code.name if rejection.code else "?"
+        with lock:
+            outcomes.append(outcome)
+
+    threads = [threading.Thread(target=spend, args=(index,)) for index in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert outcomes.count("accepted") == 10
+    assert outcomes.count(CheckCode.INSUFFICIENT_HOLDINGS.name) == 40
+    report = verify_history(server.app.read_envelopes(), server.app.registry_public_keys)
+    assert report.clean, report.discrepancies
+    assert report.ledger.tradable_kg(IWAIZUMI) == 0
+    assert report.ledger.tradable_kg(AKISHIMA) + report.ledger.tradable_kg(MUSASHINO) == 1_000
+
+
+def rejection_of(call) -> CommandRejected:  # type: ignore[no-untyped-def]
+    with pytest.raises(CommandRejected) as caught:
+        call()
+    return caught.value
+
+
+def test_hostile_calls_are_refused_and_record_nothing(
+    world: GrpcWorld, client: RegistryClient, server: RegistryServer
+) -> None:
+    issue(world, 1_000, IWAIZUMI)
+    signer = world.signer(IWAIZUMI)
+    transfer = c.TransferCredits(IWAIZUMI, AKISHIMA, 10)
+    signed = signer.sign(transfer, command_id="hostile-1")
+    accepted = client.send(signed, "TransferCredits")
+    before = head(server)
+
+    cases = {
+        "wrong signature": (
+            lambda: client.send(
+                dataclasses.replace(signer.sign(transfer), signature=bytes(64)), "TransferCredits"
+            ),
+            grpc.StatusCode.UNAUTHENTICATED,
+            CheckCode.BAD_SIGNATURE,
+        ),
+        "someone else's account": (
+            lambda: client.execute(
+                world.signer(AKISHIMA), c.TransferCredits(IWAIZUMI, AKISHIMA, 10)
+            ),
+            grpc.StatusCode.PERMISSION_DENIED,
+            CheckCode.NOT_THE_OWNER,
+        ),
+        "same id, other content": (
+            lambda: client.send(
+                signer.sign(c.TransferCredits(IWAIZUMI, AKISHIMA, 11), "hostile-1"),
+                "TransferCredits",
+            ),
+            grpc.StatusCode.ALREADY_EXISTS,
+            CheckCode.DUPLICATE_COMMAND_ID,
+        ),
+        "malformed bytes": (
+            lambda: client.send(
+                dataclasses.replace(signed, command_bytes=b"\xc3\x01garbage"), "TransferCredits"
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            CheckCode.MALFORMED_COMMAND,
+        ),
+        "wrong RPC for the command": (
+            lambda: client.send(signer.sign(transfer), "RetireCredits"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            CheckCode.MALFORMED_COMMAND,
+        ),
+        "too many in one batch": (
+            lambda: client.send_batch([signed] * 1_001),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            CheckCode.BATCH_TOO_LARGE,
+        ),
+        "oversized message": (
+            lambda: client.send(
+                dataclasses.replace(signed, command_bytes=bytes(5 * 1024 * 1024)), "Submit"
+            ),
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            None,
+        ),
+        "expired deadline": (
+            lambda: client.send(signer.sign(transfer), "TransferCredits", timeout_s=0.000_001),
+            grpc.StatusCode.DEADLINE_EXCEEDED,
+            None,
+        ),
+    }
+    for name, (call, status, code) in cases.items():
+        rejection = rejection_of(call)
+        assert rejection.status is status, (name, rejection)
+        assert rejection.code is code, (name, rejection)
+        assert head(server) == before, f"{name} recorded something"
+        assert healthy(server), name
+
+    replay = client.send(signed, "TransferCredits")  # the very same signed command again
+    assert (
+        replay.replayed
+        and replay.position == accepted.position
+        and replay.check_code == "DUPLICATE_COMMAND_ID"
+    )
+
+    new_key = SigningKey.generate()
+    client.execute(
+        world.signer(OPERATOR), c.RevokeKey(IWAIZUMI, world.keys[IWAIZUMI].key_id, "lost")
+    )
+    after_revoke = head(server)
+    rejection = rejection_of(lambda: client.execute(world.signer(IWAIZUMI), transfer))
+    assert (rejection.status, rejection.code) == (
+        grpc.StatusCode.UNAUTHENTICATED,
+        CheckCode.KEY_REVOKED,
+    )
+    assert head(server) == after_revoke
+    client.execute(world.signer(OPERATOR), c.RegisterKey(IWAIZUMI, new_key.public_key))
+    world.keys[IWAIZUMI] = new_key
+    assert client.execute(world.signer(IWAIZUMI), transfer).accepted
+    assert healthy(server)
+
+
+def test_batch_rpc_commits_together_with_results_per_command(
+    world: GrpcWorld, client: RegistryClient
+) -> None:
+    issue(world, 250, IWAIZUMI)
+    signer = world.signer(IWAIZUMI)
+    results = client.send_batch(
+        [signer.sign(c.TransferCredits(IWAIZUMI, AKISHIMA, 100)) for _ in range(3)]
+    )
+    assert [r.accepted for r in results] == [True, True, False]
+    assert results[2].check_code == "INSUFFICIENT_HOLDINGS" and results[2].check_number == 4001
+    assert client.balance(AKISHIMA, min_position=results[1].position).tradable_kg == 200
+
+
+def test_stream_events_returns_the_stored_bytes_in_order(
+    world: GrpcWorld, client: RegistryClient, server: RegistryServer
+) -> None:
+    issue(world, 10, IWAIZUMI)
+    records = list(client.stream_events(after_position=3))
+    stored = server.app.recorder.select_events(CHAIN_ID, gt=3)
+    assert [r.position for r in records] == [s.originator_version for s in stored]
+    assert [r.sealed_envelope for r in records] == [s.state for s in stored]
+    assert records[-1].event_types == ["CreditsIssued"]
+
+
+def test_reflection_lists_the_services(server: RegistryServer) -> None:
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        database = ProtoReflectionDescriptorDatabase(channel)
+        services = set(database.get_services())
+        assert {
+            "credit_registry.v1.CommandService",
+            "credit_registry.v1.QueryService",
+            "grpc.health.v1.Health",
+        } <= services
+        method = database.FindFileContainingSymbol("credit_registry.v1.CommandService")
+        assert method.package == "credit_registry.v1"
+
+
+def test_mutual_tls_refuses_clients_without_a_certificate(tmp_path: Path) -> None:
+    certs = tmp_path / "certs"
+    create_dev_certificates(certs, ("akishima",))
+    tls = TlsFiles(certs / "server.pem", certs / "server.key", client_ca=certs / "ca.pem")
+    running = start_server(tmp_path, tls=tls)
+    try:
+        target = f"localhost:{running.port}"
+        with RegistryClient(
+            target, ClientTls(certs / "ca.pem", certs / "akishima.pem", certs / "akishima.key")
+        ) as trusted:
+            assert len(trusted.allocation().rows) == 62
+        with RegistryClient(target, ClientTls(certs / "ca.pem")) as anonymous:
+            rejection = rejection_of(lambda: anonymous.allocation())
+            assert rejection.status is grpc.StatusCode.UNAVAILABLE
+        with RegistryClient(target) as plaintext:
+            assert (
+                rejection_of(lambda: plaintext.allocation()).status is grpc.StatusCode.UNAVAILABLE
+            )
+    finally:
+        running.stop(grace_s=1)
+
+
+def test_stubs_serve_the_declared_services() -> None:
+    assert pb.DESCRIPTOR.package == "credit_registry.v1"
+    assert set(pb.DESCRIPTOR.services_by_name) == {"CommandService", "QueryService"}
+    assert hasattr(pb_grpc, "CommandServiceStub")
