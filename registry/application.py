@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
+import sqlalchemy
 from eventsourcing.application import Application
 from eventsourcing.persistence import (
     IntegrityError,
@@ -28,6 +29,7 @@ from eventsourcing.persistence import (
     Transcoder,
 )
 
+from registry.checkpoints import CHECKPOINT_INTERVAL, Checkpoint, CheckpointStore
 from registry.codec import Codec
 from registry.domain import rules
 from registry.domain.checks import CheckCode, Rejection
@@ -42,6 +44,7 @@ from registry.envelope import (
     verify_actor_signature,
     verify_sealed,
 )
+from registry.merkle import CompactTree, leaf_hash
 from registry.signer import now_us
 from registry.signing import SigningKey
 
@@ -50,6 +53,7 @@ ENVELOPE_TOPIC = "credit_registry.v1.SealedEnvelope"
 MAX_BATCH_COMMANDS = 1_000
 MAX_COMMIT_ATTEMPTS = 8
 CATCH_UP_PAGE_EVENTS = 1_000
+
 logger = logging.getLogger(__name__)
 
 
@@ -129,6 +133,7 @@ class RegistryApplication(Application[UUID]):
         database_url: str,
         registry_key: SigningKey,
         clock_us: Callable[[], int] = now_us,
+        checkpoint_interval: int = CHECKPOINT_INTERVAL,
     ) -> None:
         super().__init__(env=database_environment(database_url))
         self.codec = Codec()
@@ -136,6 +141,11 @@ class RegistryApplication(Application[UUID]):
         self.registry_public_keys = {registry_key.key_id: registry_key.public_key}
         self.clock_us = clock_us
         self.ledger = Ledger()
+        # The Merkle tree over every sealed envelope, for signed checkpoints (flat memory).
+        self.tree = CompactTree()
+        self.checkpoint_interval = checkpoint_interval
+        self.checkpoints = CheckpointStore(sqlalchemy.create_engine(database_url))
+        self._due_checkpoints: list[tuple[int, bytes]] = []
         self.lost_races = 0  # commits that found their position already taken
         self.is_sqlite = database_url.startswith("sqlite")
         # One writer per process at a time; across processes the database decides.
@@ -172,7 +182,31 @@ class RegistryApplication(Application[UUID]):
                 )
                 self._apply_envelope(envelope)
                 applied += 1
+            self._record_due_checkpoints()
+            if self.ledger._journal is None:
+                self.ledger.forget_expired(self.clock_us() - rules.FORGET_MARGIN_US)
         return applied
+
+    def _grow_tree(self, sealed: bytes) -> None:
+        self.tree.append(leaf_hash(sealed))
+        if self.tree.size % self.checkpoint_interval == 0:
+            self._due_checkpoints.append((self.tree.size, self.tree.root()))
+
+    def _record_due_checkpoints(self) -> None:
+        if self._due_checkpoints:
+            self.checkpoints.record(
+                Checkpoint.sign(size, root, self.registry_key)
+                for size, root in self._due_checkpoints
+            )
+            self._due_checkpoints.clear()
+
+    def record_checkpoint(self) -> Checkpoint:
+        """A signed checkpoint at the current head, e.g. before handing out proofs."""
+        with self._lock:
+            self.catch_up()
+            checkpoint = Checkpoint.sign(self.tree.size, self.tree.root(), self.registry_key)
+            self.checkpoints.record([checkpoint])
+        return checkpoint
 
     def _apply_envelope(self, envelope: OpenedEnvelope) -> None:
         body = envelope.body
@@ -180,8 +214,9 @@ class RegistryApplication(Application[UUID]):
             self.ledger.apply(self.codec.decode_event(effect), body.position)
         command = self.codec.decode_command(body.command.command_bytes)
         digest = hashlib.sha256(body.command.command_bytes).digest()
-        self.ledger.record_command(command.command_id, body.position, digest)
+        self.ledger.record_command(command.command_id, body.position, digest, command.expires_at_us)
         self.ledger.advance(body.position, envelope.hash)
+        self._grow_tree(envelope.sealed_bytes)
 
     # -- writing --------------------------------------------------------------------------
     def submit(
@@ -204,6 +239,7 @@ class RegistryApplication(Application[UUID]):
             for attempt in range(MAX_COMMIT_ATTEMPTS):
                 self.catch_up()
                 self.ledger.begin()
+                tree_state, due_count = self.tree.snapshot(), len(self._due_checkpoints)
                 try:
                     results, sequenced = self._decide_all(signed_commands, expected_body)
                     if sequenced:
@@ -212,6 +248,8 @@ class RegistryApplication(Application[UUID]):
                 except (IntegrityError, OperationalError) as error:
                     # Another writer took the position first (or held the database lock).
                     self.ledger.rollback()
+                    self.tree.restore(tree_state)
+                    del self._due_checkpoints[due_count:]
                     self.lost_races += 1
                     logger.info(
                         "commit lost a race (attempt %d): %s", attempt + 1, type(error).__name__
@@ -220,8 +258,12 @@ class RegistryApplication(Application[UUID]):
                     continue
                 except BaseException:
                     self.ledger.rollback()
+                    self.tree.restore(tree_state)
+                    del self._due_checkpoints[due_count:]
                     raise
                 self.ledger.commit()
+                self._record_due_checkpoints()
+                self.ledger.forget_expired(self.clock_us() - rules.FORGET_MARGIN_US)
                 return results
         conflict = Rejection(CheckCode.CONFLICT, f"gave up after {MAX_COMMIT_ATTEMPTS} attempts")
         return [CommandResult.rejected("", conflict) for _ in signed_commands]
@@ -265,7 +307,7 @@ class RegistryApplication(Application[UUID]):
             if (command.actor_id, command.key_id) != (signed.actor_id, signed.key_id):
                 raise Rejection(CheckCode.ACTOR_MISMATCH, f"{signed.actor_id}/{signed.key_id}")
             digest = hashlib.sha256(signed.command_bytes).digest()
-            earlier = self.ledger.commands.get(command_id)
+            earlier = self.ledger.live_command(command_id, now)
             if earlier is not None:
                 if earlier.digest != digest:
                     raise Rejection(
@@ -295,8 +337,9 @@ class RegistryApplication(Application[UUID]):
         sealed = seal(self.codec.schemas, body, self.registry_key)
         for effect in effects:
             self.ledger.apply(effect, position)
-        self.ledger.record_command(command_id, position, digest)
+        self.ledger.record_command(command_id, position, digest, command.expires_at_us)
         self.ledger.advance(position, envelope_hash(sealed))
+        self._grow_tree(sealed)
         timestamp = datetime.fromtimestamp(now / 1_000_000, tz=UTC)
         return CommandResult(command_id, True, position), Sequenced(
             CHAIN_ID, position, timestamp, sealed

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import sqlalchemy
 
-from registry import cli_projections, cli_serve, reference
+from registry import cli_audit, cli_projections, cli_serve, reference
 from registry.application import CommandResult
+from registry.checkpoints import CheckpointStore
 from registry.client import CommandRejected
 from registry.codec import Codec
 from registry.domain import commands as c
@@ -175,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_projections.add_commands(commands)
     cli_serve.add_commands(commands)
+    cli_audit.add_commands(commands)
 
     log = commands.add_parser("log", help="print the recorded envelopes")
     log.add_argument("--after", type=int, default=0, help="start after this position")
@@ -210,6 +212,7 @@ def _relay(arguments: argparse.Namespace) -> int:
         relay_name="kafka:" + arguments.topic if arguments.kafka else "embedded",
         batch_events=arguments.batch_events,
         pause_before_commit_ms=arguments.pause_before_commit_ms,
+        checkpoints=CheckpointStore(engine),
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -127,9 +127,27 @@ def verify_sealed(
         raise EnvelopeError(f"unknown registry key {envelope.registry_key_id}", position)
     if not verify(public_key, envelope.registry_signature, envelope.body_bytes):
         raise EnvelopeError("registry countersignature does not verify", position)
-    if expected_position is not None and position != expected_position:
-        raise EnvelopeError(f"out of order: expected position {expected_position}", position)
-    if expected_previous_hash is not None and envelope.body.previous_hash != expected_previous_hash:
+    if expected_position is not None:
+        assert expected_previous_hash is not None
+        check_place(envelope, expected_position, expected_previous_hash)
+
+
+def check_place(
+    envelope: OpenedEnvelope, expected_position: int, expected_previous_hash: bytes
+) -> None:
+    """The envelope must be the next one, and link to the previous envelope's hash."""
+    position = envelope.body.position
+    if position > expected_position:
+        raise EnvelopeError(
+            f"position {expected_position} is missing or out of order (found {position} next)",
+            expected_position,
+        )
+    if position < expected_position:
+        raise EnvelopeError(
+            f"position {position} appears again after {expected_position - 1} (duplicate or reordered)",
+            position,
+        )
+    if envelope.body.previous_hash != expected_previous_hash:
         raise EnvelopeError("hash chain broken: previous_hash does not match", position)
 
 

@@ -18,6 +18,7 @@ from eventsourcing.persistence import ApplicationRecorder, InfrastructureFactory
 from eventsourcing.utils import Environment
 
 from registry.application import CHAIN_ID, RegistryApplication, database_environment
+from registry.checkpoints import CheckpointStore
 from registry.codec import SchemaRegistry
 from registry.log import LogRecord, Publisher, record_for
 
@@ -89,6 +90,7 @@ class Relay:
         relay_name: str = "log",
         batch_events: int = DEFAULT_BATCH_EVENTS,
         pause_before_commit_ms: int = 0,
+        checkpoints: CheckpointStore | None = None,
     ) -> None:
         assert 0 < batch_events <= 100_000
         self.recorder = recorder
@@ -100,6 +102,7 @@ class Relay:
         # commit, so a drill can kill the relay exactly there. Zero in normal operation.
         self.pause_before_commit_ms = pause_before_commit_ms
         self.schemas = SchemaRegistry()
+        self.checkpoints = checkpoints
 
     def head_position(self) -> int:
         latest = self.recorder.select_events(CHAIN_ID, desc=True, limit=1)
@@ -129,7 +132,22 @@ class Relay:
             )
             time.sleep(self.pause_before_commit_ms / 1_000)
         self.positions.set(self.relay_name, records[-1].position)
+        self._publish_checkpoints(records[-1].position)
         return len(records)
+
+    def _publish_checkpoints(self, published_position: int) -> None:
+        """Checkpoints follow the envelopes they cover, so a reader never sees a checkpoint
+        before the history it signs."""
+        if self.checkpoints is None:
+            return
+        name = self.relay_name + ":checkpoints"
+        done = self.positions.get(name)
+        fresh = [
+            c for c in self.checkpoints.all(up_to_size=published_position) if c.tree_size > done
+        ]
+        if fresh:
+            self.publisher.publish_checkpoints(fresh)
+            self.positions.set(name, fresh[-1].tree_size)
 
     def run(
         self, stop: threading.Event, idle_ms: int = 200, exit_when_caught_up: bool = False

@@ -40,6 +40,10 @@ class SigningKey:
     def from_seed(cls, seed: bytes) -> SigningKey:
         return cls.from_private_key(Ed25519PrivateKey.from_private_bytes(seed))
 
+    @staticmethod
+    def key_id_of(public_key: bytes) -> str:
+        return key_id_for(public_key)
+
     def sign(self, message: bytes) -> bytes:
         return self.private_key.sign(message)
 

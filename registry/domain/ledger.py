@@ -7,6 +7,7 @@ stored values are immutable (frozen dataclasses, tuples), so restoring is exact.
 from __future__ import annotations
 
 import hashlib
+import heapq
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
@@ -71,6 +72,7 @@ class Supply:
 class CommandRecord:
     position: int
     digest: bytes
+    expires_at_us: int
 
 
 class Ledger:
@@ -83,6 +85,9 @@ class Ledger:
         self.batches: dict[str, Batch] = {}
         self.batch_counts: dict[tuple[str, str], int] = {}
         self.holdings: dict[tuple[str, str], Ranges] = {}
+        # Running totals of the holdings, so balance checks do not re-add serial ranges.
+        self.holding_kg: dict[tuple[str, str], int] = {}
+        self.party_kg: dict[str, int] = {}
         self.party_batches: dict[str, tuple[str, ...]] = {}
         self.retired: dict[str, Ranges] = {}
         self.cancelled: dict[str, Ranges] = {}
@@ -90,6 +95,8 @@ class Ledger:
         self.commands: dict[str, CommandRecord] = {}
         self.head: dict[str, Any] = {"position": 0, "hash": GENESIS_HASH}
         self._journal: list[tuple[dict[Any, Any], Any, Any]] | None = None
+        # Command ids are remembered until their command expires; a heap orders forgetting.
+        self._expiries: list[tuple[int, int, str]] = []
 
     # -- journal ------------------------------------------------------------------------
     def begin(self) -> None:
@@ -133,9 +140,30 @@ class Ledger:
         self._put(self.head, "position", position)
         self._put(self.head, "hash", envelope_hash)
 
-    def record_command(self, command_id: str, position: int, digest: bytes) -> None:
-        assert command_id not in self.commands
-        self._put(self.commands, command_id, CommandRecord(position, digest))
+    def record_command(
+        self, command_id: str, position: int, digest: bytes, expires_at_us: int
+    ) -> None:
+        self._put(self.commands, command_id, CommandRecord(position, digest, expires_at_us))
+        heapq.heappush(self._expiries, (expires_at_us, position, command_id))
+
+    def live_command(self, command_id: str, now_us: int) -> CommandRecord | None:
+        """An earlier command with this id that has not expired at `now_us`. Only live ids
+        count as duplicates, so forgetting expired ids never changes a decision."""
+        record = self.commands.get(command_id)
+        return record if record is not None and record.expires_at_us >= now_us else None
+
+    def forget_expired(self, before_us: int) -> int:
+        """Drop ids of commands that expired before `before_us`: memory stays bounded by the
+        commands of one lifetime, however long the history. Outside transactions only."""
+        assert self._journal is None
+        forgotten = 0
+        while self._expiries and self._expiries[0][0] < before_us:
+            _expiry, position, command_id = heapq.heappop(self._expiries)
+            record = self.commands.get(command_id)
+            if record is not None and record.position == position:
+                del self.commands[command_id]
+                forgotten += 1
+        return forgotten
 
     # -- queries --------------------------------------------------------------------------
     def active_keys(self, party_id: str) -> list[KeyRecord]:
@@ -146,8 +174,9 @@ class Ledger:
         return self.holdings.get((party_id, batch_id), ())
 
     def tradable_kg(self, party_id: str, batch_id: str | None = None) -> int:
-        batch_ids = (batch_id,) if batch_id else self.party_batches.get(party_id, ())
-        return sum(total_kg(self.held(party_id, each)) for each in batch_ids)
+        if batch_id is None:
+            return self.party_kg.get(party_id, 0)
+        return self.holding_kg.get((party_id, batch_id), 0)
 
     def holdings_of(self, party_id: str) -> list[SerialBlock]:
         return [
@@ -241,6 +270,8 @@ class Ledger:
                 self.held(party_id, block.batch_id), ((block.serial_start, block.serial_end),)
             )
             self._put(self.holdings, key, ranges)
+            self._put(self.holding_kg, key, self.holding_kg.get(key, 0) + block.quantity_kg)
+            self._put(self.party_kg, party_id, self.party_kg.get(party_id, 0) + block.quantity_kg)
 
     def _debit(self, party_id: str, blocks: tuple[SerialBlock, ...]) -> None:
         for block in blocks:
@@ -248,11 +279,14 @@ class Ledger:
             ranges = subtract_ranges(
                 self.held(party_id, block.batch_id), ((block.serial_start, block.serial_end),)
             )
+            self._put(self.party_kg, party_id, self.party_kg[party_id] - block.quantity_kg)
             if ranges:
                 self._put(self.holdings, key, ranges)
+                self._put(self.holding_kg, key, self.holding_kg[key] - block.quantity_kg)
             else:
                 # Empty holdings are removed so that a party's batch list stays short.
                 self._delete(self.holdings, key)
+                self._delete(self.holding_kg, key)
                 batch_ids = tuple(b for b in self.party_batches[party_id] if b != block.batch_id)
                 self._put(self.party_batches, party_id, batch_ids)
 
@@ -281,11 +315,21 @@ def invariant_violations(ledger: Ledger) -> list[str]:
     for (party_id, batch_id), ranges in ledger.holdings.items():
         if not ranges:
             problems.append(f"{party_id} has an empty holding of {batch_id}")
+        if ledger.holding_kg.get((party_id, batch_id)) != total_kg(ranges):
+            problems.append(
+                f"{party_id}'s running total of {batch_id} disagrees with its serial blocks"
+            )
         for start, end in ranges:
             if start > end:
                 problems.append(f"{party_id} holds a negative block {batch_id}:{start}-{end}")
             places.setdefault(batch_id, []).append((start, end, f"held by {party_id}"))
             tradable_kg[batch_id] = tradable_kg.get(batch_id, 0) + end - start + 1
+    held_by_party: dict[str, int] = {}
+    for (party_id, _batch_id), ranges in ledger.holdings.items():
+        held_by_party[party_id] = held_by_party.get(party_id, 0) + total_kg(ranges)
+    for party_id, kg in ledger.party_kg.items():
+        if kg != held_by_party.get(party_id, 0):
+            problems.append(f"{party_id}'s running total disagrees with its serial blocks")
     for sink_name, sink in (("retired", ledger.retired), ("cancelled", ledger.cancelled)):
         for batch_id, ranges in sink.items():
             places.setdefault(batch_id, []).extend((start, end, sink_name) for start, end in ranges)

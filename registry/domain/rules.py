@@ -30,6 +30,9 @@ from registry.domain.serials import SerialBlock, take_lowest
 MAX_QUANTITY_KG = 10**12  # one gigatonne: far above any real batch, far below int64
 MAX_CLOCK_SKEW_US = 5 * 60 * 1_000_000
 MAX_COMMAND_LIFETIME_US = 7 * 24 * 3600 * 1_000_000
+# Expired command ids are forgotten this long after expiry: far more than any clock skew
+# between replicas, so no replica still treats them as live when they are dropped.
+FORGET_MARGIN_US = 3_600 * 1_000_000
 PURPOSES = frozenset(
     {"facility", "meeting_event", "residual_emissions", "product", "voluntary", "other"}
 )
@@ -126,7 +129,7 @@ def _take(
     needed_kg = quantity_kg
     for each_batch in (batch_id,) if batch_id else ledger.party_batches.get(holder_id, ()):
         held = ledger.held(holder_id, each_batch)
-        portion_kg = min(needed_kg, sum(end - start + 1 for start, end in held))
+        portion_kg = min(needed_kg, ledger.tradable_kg(holder_id, each_batch))
         if portion_kg == 0:
             continue
         taken, _ = take_lowest(held, portion_kg)

@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from registry.checkpoints import Checkpoint
 from registry.codec import HEADER_LENGTH, SchemaRegistry
 from registry.envelope import EnvelopeError, OpenedEnvelope, open_sealed, verify_sealed
 
@@ -47,6 +48,9 @@ def record_for(schemas: SchemaRegistry, sealed: bytes) -> LogRecord:
 class Publisher(Protocol):
     def publish(self, records: Sequence[LogRecord]) -> None:
         """Return only when every record is durable; raise otherwise (the caller retries)."""
+
+    def publish_checkpoints(self, checkpoints: Sequence[Checkpoint]) -> None:
+        """Make signed checkpoints available beside the envelopes (durable on return)."""
 
     def close(self) -> None: ...
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator, Mapping, Sequence
 
 import sqlalchemy as sa
 
+from registry.checkpoints import Checkpoint
 from registry.codec import SchemaRegistry
 from registry.envelope import EnvelopeError, OpenedEnvelope
 from registry.log import GapError, LogRecord, Quarantined, check_record
@@ -63,6 +64,9 @@ class EmbeddedLog:
             ]
             if rows:
                 connection.execute(embedded_log.insert(), rows)
+
+    def publish_checkpoints(self, checkpoints: Sequence[Checkpoint]) -> None:
+        """Nothing to copy: the embedded log shares the database of the checkpoint table."""
 
     def close(self) -> None:
         """Nothing to release: the engine belongs to the caller."""

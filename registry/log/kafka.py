@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import heapq
+import json
 import logging
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
@@ -19,12 +20,14 @@ from dataclasses import dataclass
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+from registry.checkpoints import Checkpoint
 from registry.codec import SchemaRegistry
 from registry.envelope import EnvelopeError, OpenedEnvelope
 from registry.log import GapError, LogRecord, Quarantined, check_record, parse_position
 
 logger = logging.getLogger(__name__)
 QUARANTINE_SUFFIX = ".quarantine"
+CHECKPOINTS_SUFFIX = ".checkpoints"
 MAX_PENDING_RECORDS = 200_000  # out-of-order records held while a slower partition catches up
 POLL_TIMEOUT_MS = 500
 MAX_IDLE_POLLS = 120
@@ -55,7 +58,11 @@ def ensure_topics(bootstrap_servers: str, settings: TopicSettings) -> None:
     """Create the envelope topic and its quarantine topic; existing topics are left alone."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="credit-registry-admin")
     try:
-        for name in (settings.topic, settings.topic + QUARANTINE_SUFFIX):
+        for name in (
+            settings.topic,
+            settings.topic + QUARANTINE_SUFFIX,
+            settings.topic + CHECKPOINTS_SUFFIX,
+        ):
             spec = {
                 name: {
                     "num_partitions": settings.partitions,
@@ -111,6 +118,25 @@ class KafkaPublisher:
                 future.get(timeout=0)
         except KafkaError:
             # A failed idempotent producer may hold a broken sequence: start afresh next time.
+            self.close()
+            raise
+
+    def publish_checkpoints(self, checkpoints: Sequence[Checkpoint]) -> None:
+        if self._producer is None:
+            self._producer = _producer(self.bootstrap_servers, "credit-registry-relay")
+        try:
+            futures = [
+                self._producer.send(
+                    self.topic + CHECKPOINTS_SUFFIX,
+                    key=str(c.tree_size).encode(),
+                    value=json.dumps(c.to_json()).encode(),
+                )
+                for c in checkpoints
+            ]
+            self._producer.flush(timeout=self.flush_timeout_s)
+            for future in futures:
+                future.get(timeout=0)
+        except KafkaError:
             self.close()
             raise
 

@@ -130,6 +130,44 @@ def test_cli_round_trip(tmp_path: Path) -> None:
     balance = run(home, "balance", "132071")
     assert "tradable total: 3.500 t-CO2" in balance.stdout
 
+    # The auditor's tools: checkpoint, export, audit, prove, and the standalone verifier.
+    assert run(home, "checkpoint").returncode == 0
+    public = public_key(run(home, "registry-key").stdout)
+    export = home / "history.avro"
+    assert (
+        "exported 7 envelopes and 1 checkpoints" in run(home, "export", "--out", str(export)).stdout
+    )
+    audited = run(
+        home,
+        "audit",
+        "--export",
+        str(export),
+        "--registry-public-key",
+        public,
+        "--report",
+        str(home / "r.json"),
+    )
+    assert audited.returncode == 0 and "CLEAN" in audited.stdout, audited.stdout + audited.stderr
+    assert "t-CO2 issued 5.000, retired 1.500, cancelled 0.000" in audited.stdout
+    proof = home / "proof.json"
+    assert (
+        run(
+            home, "prove", "--export", str(export), "--position", "7", "--out", str(proof)
+        ).returncode
+        == 0
+    )
+    verifier = subprocess.run(
+        [
+            sys.executable,
+            str(Path(__file__).parents[2] / "registry/proof_verifier.py"),
+            str(proof),
+            public,
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert verifier.returncode == 0 and "VALID: included: position 7" in verifier.stdout
+
     wrong = run(
         home,
         "transfer",

@@ -1,0 +1,1 @@
+"""The auditor's tools: export, sources, the streaming audit, and proofs."""

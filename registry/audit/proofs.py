@@ -1,0 +1,77 @@
+"""Inclusion and consistency proofs as JSON documents that `proof_verifier.py` checks with
+nothing but the registry's public key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from registry.audit.sources import Broken, Source
+from registry.checkpoints import Checkpoint
+from registry.merkle import consistency_proof, inclusion_proof, leaf_hash
+
+
+def _leaves(source: Source, up_to: int) -> list[bytes]:
+    """Leaf hashes 1..up_to (32 bytes each: a million envelopes is 32 MB)."""
+    hashes: list[bytes] = []
+    for item in source.items():
+        if isinstance(item, Broken):
+            raise ValueError(
+                f"cannot prove over a broken log: position {item.position}: {item.reason}"
+            )
+        hashes.append(leaf_hash(item.sealed_bytes))
+        if len(hashes) == up_to:
+            break
+    if len(hashes) < up_to:
+        raise ValueError(f"the log has {len(hashes)} envelopes, fewer than {up_to}")
+    return hashes
+
+
+def _checkpoint(source: Source, tree_size: int | None, at_least: int) -> Checkpoint:
+    candidates = [
+        c
+        for c in source.checkpoints
+        if c.tree_size >= at_least and (tree_size is None or c.tree_size == tree_size)
+    ]
+    if not candidates:
+        raise ValueError(
+            f"no signed checkpoint covers position {at_least}; record one with 'credit-registry checkpoint'"
+        )
+    return candidates[0] if tree_size is not None else candidates[-1]
+
+
+def inclusion_document(
+    source: Source, position: int, tree_size: int | None = None
+) -> dict[str, Any]:
+    checkpoint = _checkpoint(source, tree_size, position)
+    sealed = b""
+    hashes: list[bytes] = []
+    for item in source.items():
+        if isinstance(item, Broken):
+            raise ValueError(
+                f"cannot prove over a broken log: position {item.position}: {item.reason}"
+            )
+        hashes.append(leaf_hash(item.sealed_bytes))
+        if item.body.position == position:
+            sealed = item.sealed_bytes
+        if len(hashes) == checkpoint.tree_size:
+            break
+    assert sealed, f"position {position} not found"
+    return {
+        "kind": "inclusion",
+        "position": position,
+        "sealed_envelope": sealed.hex(),
+        "path": [h.hex() for h in inclusion_proof(hashes, position - 1)],
+        "checkpoint": checkpoint.to_json(),
+    }
+
+
+def consistency_document(source: Source, old_size: int, new_size: int) -> dict[str, Any]:
+    old = _checkpoint(source, old_size, old_size)
+    new = _checkpoint(source, new_size, new_size)
+    hashes = _leaves(source, new.tree_size)
+    return {
+        "kind": "consistency",
+        "old": old.to_json(),
+        "new": new.to_json(),
+        "path": [h.hex() for h in consistency_proof(hashes, old.tree_size)],
+    }

@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""Standalone verifier for credit-registry proofs. Depends on nothing of the registry: only
+the Python standard library, plus `cryptography` to check the registry's checkpoint
+signature. Copy this one file anywhere.
+
+    python3 proof_verifier.py PROOF.json REGISTRY_PUBLIC_KEY_HEX
+
+An inclusion proof shows that one sealed envelope (for example a retirement, for its
+beneficiary) is in the log at a signed checkpoint; a consistency proof shows that a later
+checkpoint extends an earlier one (the log was only appended to). Algorithms: RFC 9162,
+sections 2.1.3.2 and 2.1.4.2."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+
+
+def _leaf(data: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + data).digest()
+
+
+def _node(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def checkpoint_message(tree_size: int, root: bytes) -> bytes:
+    return f"credit-registry checkpoint v1\n{tree_size}\n{root.hex()}\n".encode()
+
+
+def verify_checkpoint(checkpoint: dict, public_key: bytes) -> bool:  # type: ignore[type-arg]
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    message = checkpoint_message(checkpoint["tree_size"], bytes.fromhex(checkpoint["root"]))
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(
+            bytes.fromhex(checkpoint["signature"]), message
+        )
+    except InvalidSignature:
+        return False
+    return True
+
+
+def verify_inclusion(
+    leaf_hash: bytes, index: int, tree_size: int, path: list[bytes], root: bytes
+) -> bool:
+    if index >= tree_size:
+        return False
+    fn, sn, r = index, tree_size - 1, leaf_hash
+    for p in path:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = _node(p, r)
+            if not fn & 1:
+                while fn and not fn & 1:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            r = _node(r, p)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and r == root
+
+
+def verify_consistency(
+    size1: int, size2: int, root1: bytes, root2: bytes, path: list[bytes]
+) -> bool:
+    if size1 > size2:
+        return False
+    if size1 == size2:
+        return not path and root1 == root2
+    if size1 == 0:
+        return not path
+    if not path:
+        return False
+    if size1 & (size1 - 1) == 0:  # a power of two: the old root is the first node
+        path = [root1, *path]
+    fn, sn = size1 - 1, size2 - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr, sr = _node(c, fr), _node(c, sr)
+            if not fn & 1:
+                while fn and not fn & 1:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            sr = _node(sr, c)
+        fn >>= 1
+        sn >>= 1
+    return fr == root1 and sr == root2 and sn == 0
+
+
+def verify_proof_document(document: dict, public_key: bytes) -> tuple[bool, str]:  # type: ignore[type-arg]
+    """Checks a proof file as written by `credit-registry prove`."""
+    if document["kind"] == "inclusion":
+        checkpoint = document["checkpoint"]
+        if not verify_checkpoint(checkpoint, public_key):
+            return False, "the checkpoint's signature does not verify under the registry key"
+        leaf = _leaf(bytes.fromhex(document["sealed_envelope"]))
+        path = [bytes.fromhex(h) for h in document["path"]]
+        ok = verify_inclusion(
+            leaf,
+            document["position"] - 1,
+            checkpoint["tree_size"],
+            path,
+            bytes.fromhex(checkpoint["root"]),
+        )
+        where = f"position {document['position']} in the log of {checkpoint['tree_size']} envelopes"
+        return ok, (f"included: {where}" if ok else f"NOT included: {where}")
+    if document["kind"] == "consistency":
+        old, new = document["old"], document["new"]
+        for checkpoint in (old, new):
+            if not verify_checkpoint(checkpoint, public_key):
+                return (
+                    False,
+                    f"checkpoint {checkpoint['tree_size']} does not verify under the registry key",
+                )
+        path = [bytes.fromhex(h) for h in document["path"]]
+        ok = verify_consistency(
+            old["tree_size"],
+            new["tree_size"],
+            bytes.fromhex(old["root"]),
+            bytes.fromhex(new["root"]),
+            path,
+        )
+        what = f"checkpoint {new['tree_size']} extends checkpoint {old['tree_size']}"
+        return ok, (f"consistent: {what}" if ok else f"INCONSISTENT: not true that {what}")
+    return False, f"unknown proof kind {document['kind']!r}"
+
+
+def main() -> int:
+    if len(sys.argv) != 3:
+        print(__doc__)
+        return 2
+    with open(sys.argv[1], encoding="utf-8") as file:
+        document = json.load(file)
+    ok, message = verify_proof_document(document, bytes.fromhex(sys.argv[2]))
+    print(("VALID: " if ok else "INVALID: ") + message)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
