@@ -50,6 +50,15 @@ class PendingRows:
     range_ops: dict[str, list[Piece]] = field(default_factory=lambda: defaultdict(list))
     allocation: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0, 0]))
     inserts: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    # (table, key columns) -> key -> the columns this batch sets; merged per key in order.
+    upserts: dict[tuple[str, tuple[str, ...]], dict[tuple[Any, ...], dict[str, Any]]] = field(
+        default_factory=lambda: defaultdict(dict)
+    )
+
+    def upsert(self, table: str, keys: dict[str, Any], values: dict[str, Any]) -> None:
+        key_columns = tuple(keys)
+        row = self.upserts[(table, key_columns)].setdefault(tuple(keys.values()), dict(keys))
+        row.update(values)
 
     def balance(
         self,
@@ -228,6 +237,61 @@ class Projector:
                             stamp,
                         )
                     )
+            case ev.PoolOpened():
+                rows.upsert(
+                    "pools",
+                    {"pool_id": event.pool_id},
+                    {
+                        "name": event.name,
+                        "fiscal_year": event.fiscal_year,
+                        "members": len(event.members),
+                        "opened_by": event.opened_by,
+                    },
+                )
+            case ev.MeetingRegistered():
+                rows.upsert(
+                    "meetings",
+                    {"pool_id": event.pool_id, "meeting_id": event.meeting_id},
+                    {
+                        "organiser_id": event.organiser_id,
+                        "name": event.name,
+                        "held_on": event.held_on,
+                        "category": event.category,
+                        "expected_participants": event.expected_participants,
+                        "estimate_kg": event.estimate_kg,
+                        "estimate_basis": event.estimate_basis,
+                    },
+                )
+            case ev.MeetingCalculated():
+                rows.upsert(
+                    "meetings",
+                    {"pool_id": event.pool_id, "meeting_id": event.meeting_id},
+                    {
+                        "actual_participants": event.actual_participants,
+                        "calculated_kg": event.calculated_kg,
+                        "calculation_basis": event.calculation_basis,
+                    },
+                )
+            case ev.PoolAllocated():
+                rows.upsert(
+                    "pools",
+                    {"pool_id": event.pool_id},
+                    {"pool_kg": event.pool_kg, "rule": event.rule},
+                )
+                for share in event.allocations:
+                    rows.upsert(
+                        "meetings",
+                        {"pool_id": event.pool_id, "meeting_id": share.meeting_id},
+                        {"allocated_kg": share.allocated_kg},
+                    )
+                    if share.organiser_id in TOKYO_62:
+                        rows.allocation[share.organiser_id][1] += share.allocated_kg
+            case ev.MeetingOffset():
+                rows.upsert(
+                    "meetings",
+                    {"pool_id": event.pool_id, "meeting_id": event.meeting_id},
+                    {"retired_kg": event.retired_kg, "retired_position": position},
+                )
             case _:
                 pass  # key history and registrations of classes and projects have no read model yet
 
@@ -241,6 +305,16 @@ def write(connection: sa.Connection, rows: PendingRows) -> None:
     for table_name, values in rows.inserts.items():
         table = t.metadata.tables[table_name]
         connection.execute(insert(table).on_conflict_do_nothing(), values)
+    for (table_name, key_columns), by_key in rows.upserts.items():
+        table = t.metadata.tables[table_name]
+        for row in by_key.values():  # each row sets only the columns its events own
+            statement = insert(table).values(row)
+            updates = {
+                column: statement.excluded[column] for column in row if column not in key_columns
+            }
+            connection.execute(
+                statement.on_conflict_do_update(index_elements=list(key_columns), set_=updates)
+            )
     _increment(
         connection,
         t.balances,

@@ -214,4 +214,68 @@ def allocation(connection: sa.Connection) -> tuple[list[AllocationRow], list[All
                 sum(row.offset_kg for row in group),
             )
         )
+    # The joint project's own meetings (organised by the secretariat, not by a member).
+    m = t.meetings.c
+    members = [row.member_code for row in rows]
+    own = connection.execute(
+        sa.select(
+            sa.func.count(m.retired_kg),
+            sa.func.coalesce(sa.func.sum(m.allocated_kg), 0),
+            sa.func.coalesce(sa.func.sum(m.retired_kg), 0),
+        ).where(m.organiser_id.not_in(members))
+    ).one()
+    project = AllocationTotals("project's own events", 0, 0, int(own[0]), int(own[1]), int(own[2]))
+    members_total = totals[-1]
+    totals.append(project)
+    totals.append(
+        AllocationTotals(
+            "all offsets",
+            members_total.members,
+            members_total.participating,
+            members_total.events_offset + project.events_offset,
+            members_total.allocated_kg + project.allocated_kg,
+            members_total.offset_kg + project.offset_kg,
+        )
+    )
     return rows, totals
+
+
+@dataclass(frozen=True)
+class MeetingView:
+    pool_id: str
+    meeting_id: str
+    organiser_id: str
+    name: str
+    held_on: object
+    category: str
+    expected_participants: int
+    estimate_kg: int
+    actual_participants: int | None
+    calculated_kg: int | None
+    allocated_kg: int | None
+    retired_kg: int | None
+    retired_position: int | None
+
+
+def meetings(connection: sa.Connection, pool_id: str | None = None) -> list[MeetingView]:
+    m = t.meetings.c
+    query = sa.select(
+        m.pool_id,
+        m.meeting_id,
+        m.organiser_id,
+        m.name,
+        m.held_on,
+        m.category,
+        m.expected_participants,
+        m.estimate_kg,
+        m.actual_participants,
+        m.calculated_kg,
+        m.allocated_kg,
+        m.retired_kg,
+        m.retired_position,
+    )
+    if pool_id is not None:
+        query = query.where(m.pool_id == pool_id)
+    return [
+        MeetingView(*row) for row in connection.execute(query.order_by(m.pool_id, m.meeting_id))
+    ]

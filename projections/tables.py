@@ -81,6 +81,7 @@ retirements = sa.Table(
     sa.Column("purpose", sa.String(40), nullable=False),
     sa.Column("reporting_year", sa.Integer, nullable=False),
     sa.Column("memo", sa.Text, nullable=False),
+    sa.Column("reference", sa.String(120), index=True),
     sa.Column("recorded_at_us", sa.BigInteger, nullable=False),
 )
 
@@ -96,6 +97,40 @@ allocation = sa.Table(
     sa.Column("events_offset", sa.Integer, nullable=False, default=0),
     sa.Column("allocated_kg", sa.BigInteger, nullable=False, default=0),
     sa.Column("offset_kg", sa.BigInteger, nullable=False, default=0),
+)
+
+# Meetings and events of joint-purchase pools. Each event type sets its own columns, so the
+# rows come out the same whichever partition's events arrive first.
+meetings = sa.Table(
+    "meetings",
+    metadata,
+    sa.Column("pool_id", sa.String(40), primary_key=True),
+    sa.Column("meeting_id", sa.String(40), primary_key=True),
+    sa.Column("organiser_id", sa.String(64)),
+    sa.Column("name", sa.String(200)),
+    sa.Column("held_on", sa.Date),
+    sa.Column("category", sa.String(20)),
+    sa.Column("expected_participants", sa.Integer),
+    sa.Column("estimate_kg", sa.BigInteger),
+    sa.Column("estimate_basis", sa.Text),
+    sa.Column("actual_participants", sa.Integer),
+    sa.Column("calculated_kg", sa.BigInteger),
+    sa.Column("calculation_basis", sa.Text),
+    sa.Column("allocated_kg", sa.BigInteger),
+    sa.Column("retired_kg", sa.BigInteger),
+    sa.Column("retired_position", sa.BigInteger),
+)
+
+pools = sa.Table(
+    "pools",
+    metadata,
+    sa.Column("pool_id", sa.String(40), primary_key=True),
+    sa.Column("name", sa.String(200)),
+    sa.Column("fiscal_year", sa.Integer),
+    sa.Column("members", sa.Integer),
+    sa.Column("opened_by", sa.String(64)),
+    sa.Column("pool_kg", sa.BigInteger),
+    sa.Column("rule", sa.Text),
 )
 
 # Partner exchange (model II). Filled by the exchange events; see projections/exchange.py.

@@ -69,7 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--client-key", type=Path, default=_env_path("CREDIT_REGISTRY_CLIENT_KEY"))
     commands = parser.add_subparsers(title="commands")
 
-    demo = commands.add_parser("demo", help="run the Tokyo 62 demo on a throwaway embedded store")
+    demo = commands.add_parser(
+        "demo", help="the Tokyo 62 joint purchase end to end through gRPC on the embedded default"
+    )
+    demo.add_argument(
+        "--out", type=Path, default=Path("demo-output"), help="where the report and certificates go"
+    )
     demo.set_defaults(handler=_demo)
 
     init = commands.add_parser(
@@ -252,7 +257,7 @@ def _actor(parser: argparse.ArgumentParser) -> None:
 def _demo(arguments: argparse.Namespace) -> int:
     from registry.demo import run_demo
 
-    return run_demo()
+    return run_demo(arguments.out)
 
 
 def _init(arguments: argparse.Namespace) -> int:

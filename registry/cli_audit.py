@@ -6,14 +6,13 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 from registry.application import RegistryApplication
 from registry.audit.auditor import Auditor
-from registry.audit.export import write_export
 from registry.audit.proofs import consistency_document, inclusion_document
-from registry.audit.sources import Broken, DatabaseSource, ExportSource, KafkaSource, Source
+from registry.audit.sources import DatabaseSource, ExportSource, KafkaSource, Source
+from registry.audit.sources import export as export_history
 from registry.home import REGISTRY_PASSPHRASE_VARIABLE, Home, passphrase
 from registry.log.kafka import TopicSettings
 from registry.signing import SigningKey
@@ -140,18 +139,7 @@ def _audit(arguments: argparse.Namespace) -> int:
 
 def _export(arguments: argparse.Namespace) -> int:
     source = _source(arguments)
-    count = 0
-
-    def envelopes() -> Iterator[tuple[int, bytes]]:
-        nonlocal count
-        for item in source.items():
-            if isinstance(item, Broken):
-                raise SystemExit(f"the source is broken at position {item.position}: {item.reason}")
-            count += 1
-            yield item.body.position, item.sealed_bytes
-
-    metadata = {"source": source.description, "envelopes": str(source.total or 0)}
-    write_export(arguments.out, envelopes(), source.checkpoints, metadata)
+    count = export_history(source, arguments.out)
     print(
         f"exported {count} envelopes and {len(source.checkpoints)} checkpoints to {arguments.out}"
     )

@@ -69,7 +69,9 @@ class SchemaRegistry:
             match = _FILE_NAME.match(path.name)
             assert match, f"schema file name must be <name>.v<N>.avsc: {path}"
             raw = json.loads(path.read_text(encoding="utf-8"))
-            parsed = fastavro.parse_schema(raw)  # the parsed hint spares fastavro a re-parse per call
+            parsed = fastavro.parse_schema(
+                raw
+            )  # the parsed hint spares fastavro a re-parse per call
             assert isinstance(parsed, dict), path
             fingerprint = crc64_avro(to_parsing_canonical_form(parsed).encode())
             name = parsed["name"]
@@ -118,6 +120,7 @@ _DOMAIN_TYPES: dict[str, type[Any]] = {
     "RetirementDetails": cmd.RetirementDetails,
     "Beneficiary": ev.Beneficiary,
     "SerialBlock": SerialBlock,
+    "MeetingAllocation": ev.MeetingAllocation,
 }
 
 

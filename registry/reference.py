@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import csv
+import json
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import cache
 from importlib import resources
 
+from registry.domain.emissions import Factor, FactorTable
 from registry.domain.parties import is_valid_municipality_code
 
 
@@ -49,3 +52,15 @@ def tokyo_62() -> tuple[Municipality, ...]:
     members = tuple(m for m in municipalities() if m.in_tokyo_62)
     assert len(members) == 62
     return members
+
+
+@cache
+def emission_factors() -> FactorTable:
+    """The shipped factor table (registry/data/emission_factors.v1.json)."""
+    text = resources.files("registry").joinpath("data/emission_factors.v1.json").read_text("utf-8")
+    raw = json.loads(text)
+    factors = {
+        item: Factor(item, spec["unit"], Decimal(spec["kg_per_unit"]), spec["source"])
+        for item, spec in raw["factors"].items()
+    }
+    return FactorTable(raw["version"], factors)

@@ -5,6 +5,7 @@ Merkle tree, expired command ids forgotten, projections rebuilt into a file on d
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import sys
 import tempfile
@@ -118,7 +119,10 @@ class Auditor:
         report = AuditReport(source.description)
         with tempfile.TemporaryDirectory(dir=self.scratch_directory, prefix="audit-") as scratch:
             projection = ProjectionStore(f"sqlite:///{Path(scratch) / 'rebuilt.sqlite'}")
-            with ProcessPoolExecutor(max_workers=self.workers) as pool:
+            # spawn, not fork: the gRPC server may be running threads in this process
+            with ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")
+            ) as pool:
                 self._replay(source, report, pool, projection)
             if self.compare_projection_url and report.clean:
                 self._compare(projection, report)

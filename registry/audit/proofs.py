@@ -75,3 +75,31 @@ def consistency_document(source: Source, old_size: int, new_size: int) -> dict[s
         "new": new.to_json(),
         "path": [h.hex() for h in consistency_proof(hashes, old.tree_size)],
     }
+
+
+def inclusion_documents(source: Source, positions: list[int]) -> dict[int, dict[str, Any]]:
+    """Inclusion proofs for many positions at the latest checkpoint, reading the log once."""
+    checkpoint = _checkpoint(source, None, max(positions))
+    wanted = set(positions)
+    sealed: dict[int, bytes] = {}
+    hashes: list[bytes] = []
+    for item in source.items():
+        if isinstance(item, Broken):
+            raise ValueError(
+                f"cannot prove over a broken log: position {item.position}: {item.reason}"
+            )
+        hashes.append(leaf_hash(item.sealed_bytes))
+        if item.body.position in wanted:
+            sealed[item.body.position] = item.sealed_bytes
+        if len(hashes) == checkpoint.tree_size:
+            break
+    return {
+        position: {
+            "kind": "inclusion",
+            "position": position,
+            "sealed_envelope": sealed[position].hex(),
+            "path": [h.hex() for h in inclusion_proof(hashes, position - 1)],
+            "checkpoint": checkpoint.to_json(),
+        }
+        for position in positions
+    }

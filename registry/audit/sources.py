@@ -13,7 +13,7 @@ import sqlalchemy
 from kafka import KafkaConsumer, TopicPartition
 
 from registry.application import CHAIN_ID
-from registry.audit.export import export_metadata, read_export
+from registry.audit.export import export_metadata, read_export, write_export
 from registry.checkpoints import Checkpoint, CheckpointStore
 from registry.codec import SchemaRegistry
 from registry.envelope import EnvelopeError, OpenedEnvelope, open_sealed
@@ -144,3 +144,24 @@ def read_checkpoint_topic(bootstrap_servers: str, topic: str) -> list[Checkpoint
         return sorted(found, key=lambda checkpoint: checkpoint.tree_size)
     finally:
         consumer.close()
+
+
+def export(source: Source, path: Path) -> int:
+    """Write `source` to an export file; refuses a broken source. Returns the envelope count."""
+    count = 0
+
+    def envelopes() -> Iterator[tuple[int, bytes]]:
+        nonlocal count
+        for item in source.items():
+            if isinstance(item, Broken):
+                raise ValueError(f"the source is broken at position {item.position}: {item.reason}")
+            count += 1
+            yield item.body.position, item.sealed_bytes
+
+    write_export(
+        path,
+        envelopes(),
+        source.checkpoints,
+        {"source": source.description, "envelopes": str(source.total or 0)},
+    )
+    return count

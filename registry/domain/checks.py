@@ -36,6 +36,7 @@ class CheckCode(Enum):
     ROLE_NOT_ALLOWED = (3001, "the actor's role may not perform this command")
     NOT_THE_OWNER = (3002, "only the holder may move or retire these credits")
     ISSUER_NOT_AUTHORISED = (3003, "the actor is not an authorised issuer of this credit class")
+    NOT_A_MEMBER = (3004, "the party is not a member of this joint-purchase pool")
     # 4xxx: the ledger's rules.
     INSUFFICIENT_HOLDINGS = (4001, "the holder does not have enough tradable credits")
     UNKNOWN_BATCH = (4002, "no such batch")
@@ -49,6 +50,12 @@ class CheckCode(Enum):
         4009,
         "only the first command may be self-signed, and it must register the operator",
     )
+    UNKNOWN_POOL = (4010, "no such joint-purchase pool")
+    POOL_EXISTS = (4011, "a pool with this id already exists")
+    UNKNOWN_MEETING = (4012, "no such meeting or event in this pool")
+    MEETING_EXISTS = (4013, "a meeting with this id is already registered in this pool")
+    POOL_STATE = (4014, "the pool or meeting is not in a state that allows this")
+    ALREADY_RETIRED = (4015, "this meeting's allocation has already been retired")
     # 5xxx: sequencing and idempotency.
     DUPLICATE_COMMAND_ID = (5001, "this command id was already used; the first result stands")
     CONFLICT = (5002, "another writer kept winning the race for the next position; retry")

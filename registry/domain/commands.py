@@ -100,6 +100,47 @@ class CancelCredits:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class OpenPool:
+    pool_id: str
+    name: str
+    fiscal_year: int
+    members: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterMeeting:
+    pool_id: str
+    meeting_id: str
+    name: str
+    held_on: date
+    category: str
+    expected_participants: int
+    estimate_kg: int
+    estimate_basis: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordMeetingResult:
+    pool_id: str
+    meeting_id: str
+    actual_participants: int
+    calculated_kg: int
+    calculation_basis: str
+
+
+@dataclass(frozen=True, slots=True)
+class AllocatePool:
+    pool_id: str
+    pool_kg: int
+
+
+@dataclass(frozen=True, slots=True)
+class RetireForMeeting:
+    pool_id: str
+    meeting_id: str
+
+
 CommandBody = (
     RegisterParty
     | RotateKey
@@ -111,6 +152,11 @@ CommandBody = (
     | TransferCredits
     | RetireCredits
     | CancelCredits
+    | OpenPool
+    | RegisterMeeting
+    | RecordMeetingResult
+    | AllocatePool
+    | RetireForMeeting
 )
 
 COMMAND_TYPES: tuple[type[CommandBody], ...] = (
@@ -124,6 +170,11 @@ COMMAND_TYPES: tuple[type[CommandBody], ...] = (
     TransferCredits,
     RetireCredits,
     CancelCredits,
+    OpenPool,
+    RegisterMeeting,
+    RecordMeetingResult,
+    AllocatePool,
+    RetireForMeeting,
 )
 
 

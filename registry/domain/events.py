@@ -99,6 +99,7 @@ class CreditsRetired:
     purpose: str
     reporting_year: int
     memo: str
+    reference: str | None = None  # what it offsets, e.g. pool:X/meeting:Y (schema v2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +109,61 @@ class CreditsCancelled:
     quantity_kg: int
     reason: str
     cancelled_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class PoolOpened:
+    pool_id: str
+    name: str
+    fiscal_year: int
+    members: tuple[str, ...]
+    opened_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class MeetingRegistered:
+    pool_id: str
+    meeting_id: str
+    organiser_id: str
+    name: str
+    held_on: date
+    category: str
+    expected_participants: int
+    estimate_kg: int
+    estimate_basis: str
+
+
+@dataclass(frozen=True, slots=True)
+class MeetingCalculated:
+    pool_id: str
+    meeting_id: str
+    actual_participants: int
+    calculated_kg: int
+    calculation_basis: str
+
+
+@dataclass(frozen=True, slots=True)
+class MeetingAllocation:
+    meeting_id: str
+    organiser_id: str
+    calculated_kg: int
+    allocated_kg: int
+
+
+@dataclass(frozen=True, slots=True)
+class PoolAllocated:
+    pool_id: str
+    pool_kg: int
+    rule: str
+    allocations: tuple[MeetingAllocation, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MeetingOffset:
+    pool_id: str
+    meeting_id: str
+    organiser_id: str
+    retired_kg: int
 
 
 Event = (
@@ -121,6 +177,11 @@ Event = (
     | CreditsTransferred
     | CreditsRetired
     | CreditsCancelled
+    | PoolOpened
+    | MeetingRegistered
+    | MeetingCalculated
+    | PoolAllocated
+    | MeetingOffset
 )
 
 EVENT_TYPES: tuple[type[Event], ...] = (
@@ -134,4 +195,9 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     CreditsTransferred,
     CreditsRetired,
     CreditsCancelled,
+    PoolOpened,
+    MeetingRegistered,
+    MeetingCalculated,
+    PoolAllocated,
+    MeetingOffset,
 )

@@ -54,6 +54,32 @@ class Batch:
 
 
 @dataclass(frozen=True, slots=True)
+class Pool:
+    pool_id: str
+    name: str
+    fiscal_year: int
+    members: frozenset[str]
+    opened_by: str
+    allocated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Meeting:
+    pool_id: str
+    meeting_id: str
+    organiser_id: str
+    name: str
+    held_on: date
+    category: str
+    expected_participants: int
+    estimate_kg: int
+    actual_participants: int | None = None
+    calculated_kg: int | None = None
+    allocated_kg: int | None = None
+    retired: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Supply:
     """Per batch: issued = tradable + pending + retired + cancelled, always."""
 
@@ -93,6 +119,9 @@ class Ledger:
         self.cancelled: dict[str, Ranges] = {}
         self.supply: dict[str, Supply] = {}
         self.commands: dict[str, CommandRecord] = {}
+        self.pools: dict[str, Pool] = {}
+        self.meetings: dict[tuple[str, str], Meeting] = {}
+        self.pool_meetings: dict[str, tuple[str, ...]] = {}
         self.head: dict[str, Any] = {"position": 0, "hash": GENESIS_HASH}
         self._journal: list[tuple[dict[Any, Any], Any, Any]] | None = None
         # Command ids are remembered until their command expires; a heap orders forgetting.
@@ -258,6 +287,53 @@ class Ledger:
     def _apply_CreditsCancelled(self, event: ev.CreditsCancelled, position: int) -> None:
         self._debit(event.holder_id, event.blocks)
         self._move_out(self.cancelled, event.blocks, "cancelled_kg")
+
+    def _apply_PoolOpened(self, event: ev.PoolOpened, position: int) -> None:
+        pool = Pool(
+            event.pool_id, event.name, event.fiscal_year, frozenset(event.members), event.opened_by
+        )
+        self._put(self.pools, event.pool_id, pool)
+
+    def _apply_MeetingRegistered(self, event: ev.MeetingRegistered, position: int) -> None:
+        meeting = Meeting(
+            event.pool_id,
+            event.meeting_id,
+            event.organiser_id,
+            event.name,
+            event.held_on,
+            event.category,
+            event.expected_participants,
+            event.estimate_kg,
+        )
+        self._put(self.meetings, (event.pool_id, event.meeting_id), meeting)
+        self._put(
+            self.pool_meetings,
+            event.pool_id,
+            (*self.pool_meetings.get(event.pool_id, ()), event.meeting_id),
+        )
+
+    def _apply_MeetingCalculated(self, event: ev.MeetingCalculated, position: int) -> None:
+        key = (event.pool_id, event.meeting_id)
+        updated = replace(
+            self.meetings[key],
+            actual_participants=event.actual_participants,
+            calculated_kg=event.calculated_kg,
+        )
+        self._put(self.meetings, key, updated)
+
+    def _apply_PoolAllocated(self, event: ev.PoolAllocated, position: int) -> None:
+        self._put(self.pools, event.pool_id, replace(self.pools[event.pool_id], allocated=True))
+        for allocation in event.allocations:
+            key = (event.pool_id, allocation.meeting_id)
+            self._put(
+                self.meetings,
+                key,
+                replace(self.meetings[key], allocated_kg=allocation.allocated_kg),
+            )
+
+    def _apply_MeetingOffset(self, event: ev.MeetingOffset, position: int) -> None:
+        key = (event.pool_id, event.meeting_id)
+        self._put(self.meetings, key, replace(self.meetings[key], retired=True))
 
     # -- holdings bookkeeping -------------------------------------------------------------
     def _credit(self, party_id: str, blocks: tuple[SerialBlock, ...]) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from registry.domain import commands as cmd
 from registry.domain import events as ev
+from registry.domain import pools
 from registry.domain.checks import CheckCode, Rejection
 from registry.domain.ledger import Ledger, key_id_for
 from registry.domain.parties import (
@@ -349,6 +350,10 @@ def _cancel(ledger: Ledger, actor: Party, body: cmd.CancelCredits) -> list[ev.Ev
     ]
 
 
+def _retire_for_meeting(ledger: Ledger, actor: Party, body: cmd.RetireForMeeting) -> list[ev.Event]:
+    return pools.retire_for_meeting(ledger, actor, body, _take)
+
+
 _HANDLERS: dict[type[Any], Callable[[Ledger, Party, Any], list[ev.Event]]] = {
     cmd.RegisterParty: _register_party,
     cmd.RotateKey: _rotate_key,
@@ -360,5 +365,10 @@ _HANDLERS: dict[type[Any], Callable[[Ledger, Party, Any], list[ev.Event]]] = {
     cmd.TransferCredits: _transfer,
     cmd.RetireCredits: _retire,
     cmd.CancelCredits: _cancel,
+    cmd.OpenPool: pools.open_pool,
+    cmd.RegisterMeeting: pools.register_meeting,
+    cmd.RecordMeetingResult: pools.record_result,
+    cmd.AllocatePool: pools.allocate,
+    cmd.RetireForMeeting: _retire_for_meeting,
 }
 assert set(_HANDLERS) == set(cmd.COMMAND_TYPES)

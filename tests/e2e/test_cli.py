@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -31,12 +32,45 @@ def public_key(output: str) -> str:
     return next(line.split()[1] for line in output.splitlines() if line.startswith("public_key"))
 
 
-def test_demo_runs_and_verifies_clean() -> None:
-    result = subprocess.run([*CLI, "demo"], capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    assert "Verification from the log alone: CLEAN" in result.stdout
-    assert "BAD_SIGNATURE (2005)" in result.stdout
-    assert "JVER-JVERFOREST-20110401-20120331-001            100.000    90.300" in result.stdout
+def test_demo_runs_and_verifies_clean(tmp_path: Path) -> None:
+    """The README's main command: the FY2011 joint purchase through gRPC, published totals
+    read back from the projections, a clean audit, and verifiable certificates."""
+    out = tmp_path / "report"
+    result = subprocess.run(
+        [*CLI, "demo", "--out", str(out)], capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    for line in (
+        "OK  wards                   29 events   29.300 t",
+        "OK  cities                  15 events   23.000 t",
+        "OK  towns and villages       3 events    7.700 t",
+        "OK  total                   47 events   60.000 t",
+        "OK  project's own events    33 events   40.000 t",
+        "OK  all offsets             80 events  100.000 t",
+        "OK  municipalities taking part: 35",
+        "Audit of the exported history: CLEAN",
+    ):
+        assert line in result.stdout, line
+    assert "BAD_SIGNATURE (2005)" in result.stdout and "ALREADY_RETIRED (4015)" in result.stdout
+    csv_lines = (out / "allocation.csv").read_text(encoding="utf-8").splitlines()
+    assert len([line for line in csv_lines if line.startswith("member,")]) == 62
+    assert "total,,all offsets,,,80,100000,100000" in csv_lines
+    assert (out / "allocation.svg").read_text(encoding="utf-8").startswith("<svg")
+    certificates = sorted((out / "certificates").glob("*.json"))
+    assert len(certificates) == 80
+    document = json.loads(certificates[0].read_text(encoding="utf-8"))
+    verifier = Path(__file__).parents[2] / "registry/proof_verifier.py"
+    checked = subprocess.run(
+        [
+            sys.executable,
+            str(verifier),
+            str(certificates[0]),
+            document["certificate"]["registry_public_key"],
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert checked.returncode == 0 and checked.stdout.startswith("VALID: included"), checked.stdout
 
 
 def test_cli_round_trip(tmp_path: Path) -> None:

@@ -1,3 +1,4 @@
+import io
 import json
 from datetime import date
 from pathlib import Path
@@ -6,7 +7,7 @@ import fastavro
 import pytest
 from fastavro.schema import to_parsing_canonical_form
 
-from registry.codec import Codec, SchemaRegistry, crc64_avro
+from registry.codec import Codec, SchemaRegistry, crc64_avro, to_record
 from registry.domain import commands as c
 from registry.domain import events as ev
 from registry.domain.checks import CheckCode, Rejection
@@ -25,8 +26,8 @@ RETIRED = ev.CreditsRetired(
 
 
 def test_every_event_type_has_its_own_schema_file() -> None:
-    files = {path.name for path in (SCHEMA_DIRECTORY / "events").glob("*.avsc")}
-    assert len(files) == len(ev.EVENT_TYPES)
+    names = {path.name.split(".")[0] for path in (SCHEMA_DIRECTORY / "events").glob("*.avsc")}
+    assert len(names) == len(ev.EVENT_TYPES)
 
 
 def test_fingerprint_is_avro_crc64_little_endian() -> None:
@@ -63,32 +64,44 @@ def test_encoding_is_single_object_with_fingerprint() -> None:
 
 
 def test_reader_decodes_an_older_schema_version(tmp_path: Path) -> None:
-    """Write with v1, then ship a v2 that adds a field with a default: old bytes still read."""
-    old_codec = Codec(SchemaRegistry(SCHEMA_DIRECTORY))
-    old_bytes = old_codec.encode_event(RETIRED)
+    """Write with today's newest version, then ship one more that adds a field with a
+    default: the old bytes still read, and the domain still gets its event."""
+    old_bytes = Codec().encode_event(RETIRED)
     for path in SCHEMA_DIRECTORY.rglob("*.avsc"):
         target = tmp_path / path.relative_to(SCHEMA_DIRECTORY)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
-    v1 = json.loads(
-        (SCHEMA_DIRECTORY / "events/credits_retired.v1.avsc").read_text(encoding="utf-8")
+    current = SchemaRegistry().latest["credit_registry.v1.CreditsRetired"]
+    newest = json.loads(current.path.read_text(encoding="utf-8"))
+    added = {"name": "certificate_url", "type": ["null", "string"], "default": None}
+    next_version = current.version + 1
+    (tmp_path / f"events/credits_retired.v{next_version}.avsc").write_text(
+        json.dumps(dict(newest, fields=[*newest["fields"], added]))
     )
-    v2 = dict(
-        v1,
-        fields=[
-            *v1["fields"],
-            {"name": "certificate_url", "type": ["null", "string"], "default": None},
-        ],
-    )
-    (tmp_path / "events/credits_retired.v2.avsc").write_text(json.dumps(v2), encoding="utf-8")
     new_registry = SchemaRegistry(tmp_path)
-    assert new_registry.latest["credit_registry.v1.CreditsRetired"].version == 2
+    assert new_registry.latest["credit_registry.v1.CreditsRetired"].version == next_version
     name, record = new_registry.decode(old_bytes)
     assert name == "credit_registry.v1.CreditsRetired"
     assert record["certificate_url"] is None
     assert record["beneficiary"]["name"] == "昭島市"
-    # And the domain still gets its event from the old bytes through the new registry.
     assert Codec(new_registry).decode_event(old_bytes) == RETIRED
+
+
+def test_history_written_with_v1_reads_under_v2() -> None:
+    """The shipped v2 of CreditsRetired added `reference`; envelopes written before it read as None."""
+    registry = SchemaRegistry()
+    v1 = next(
+        k
+        for k in registry.by_fingerprint.values()
+        if k.name.endswith("CreditsRetired") and k.version == 1
+    )
+    record = to_record(RETIRED)
+    del record["reference"]
+    buffer = io.BytesIO()
+    buffer.write(b"\xc3\x01" + v1.fingerprint)
+    fastavro.schemaless_writer(buffer, v1.parsed, record)
+    decoded = Codec(registry).decode_event(buffer.getvalue())
+    assert decoded == RETIRED and decoded.reference is None  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,261 @@
+"""The FY2011 joint purchase of Tokyo's 62 municipalities (model IV), as commands.
+
+Published figures this must reproduce (through the projections, never typed into them):
+100 t of J-VER bought; 35 municipalities offset 47 meetings and events, 60.0 t in all
+(wards 29 events 29.3 t, cities 15 events 23.0 t, towns and villages 3 events 7.7 t); the
+project's own events (Eco-Products 2011: 1, study meetings: 29, briefings and staff
+training: 3) take the remaining 40.0 t. The individual events are constructed here: each
+has plausible inputs for the calculator, and the last event of each group is sized so the
+group's calculated emissions meet its published total exactly."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
+from registry import reference
+from registry.domain import commands as c
+from registry.domain.emissions import Calculation, FactorTable, MeetingInputs, calculate
+
+POOL_ID = "TOKYO62-FY2011"
+FISCAL_YEAR = 2011
+OPERATOR = "tokyo-62-secretariat"
+PROVIDER = "jver-provider"
+PROJECT_ID = "JVERFOREST"
+PURCHASE_KG = 100_000
+# Published totals, kg: the scenario is built to meet them, the tests read them back.
+TARGETS_KG = {"wards": 29_300, "cities": 23_000, "towns and villages": 7_700, "project": 40_000}
+EVENT_COUNTS = {"wards": 29, "cities": 15, "towns and villages": 3, "project": 33}
+TENTH_KWH = Decimal("0.1")
+
+
+@dataclass(frozen=True)
+class PlannedMeeting:
+    meeting_id: str
+    organiser_id: str
+    group: str
+    name: str
+    held_on: date
+    category: str
+    expected_participants: int
+    actual_participants: int
+    before: Calculation  # 事前算定: from the plan
+    after: Calculation  # 事後算定: from what happened
+
+
+def participating_members() -> dict[str, list[tuple[str, int]]]:
+    """35 municipalities: 20 wards (9 of them hold two events), 13 cities (two hold two),
+    one town and one village (the town holds two)."""
+    by_kind = {
+        kind: [m.code for m in reference.tokyo_62() if m.kind == kind]
+        for kind in ("ward", "city", "town", "village")
+    }
+    wards = [(code, 2 if index < 9 else 1) for index, code in enumerate(by_kind["ward"][:20])]
+    cities = [(code, 2 if index < 2 else 1) for index, code in enumerate(by_kind["city"][:13])]
+    towns = [(by_kind["town"][0], 2), (by_kind["village"][0], 1)]
+    return {"wards": wards, "cities": cities, "towns and villages": towns}
+
+
+def _inputs(
+    rng: random.Random, participants: int, distance_km: tuple[int, int], heavy: bool
+) -> MeetingInputs:
+    rail = Decimal(participants * rng.randint(*distance_km))
+    bus = Decimal(participants * rng.randint(0, distance_km[0]) // 3)
+    car = Decimal(participants * rng.randint(0, distance_km[0]) // (2 if heavy else 6))
+    return MeetingInputs(
+        electricity_kwh=Decimal(rng.randint(40, 400)) * (3 if heavy else 1),
+        travel_passenger_km={"rail": rail, "bus": bus, "car": car},
+        paper_kg=Decimal(rng.randint(2, 40)),
+        waste_kg=Decimal(rng.randint(5, 80)),
+        heating={"kerosene": Decimal(rng.randint(0, 40))}
+        if rng.random() < 0.4
+        else {"city_gas": Decimal(rng.randint(0, 60))},
+    )
+
+
+def _top_up(inputs: MeetingInputs, needed_kg: int, table: FactorTable) -> MeetingInputs:
+    """Add venue electricity, in tenths of a kWh, until the calculated total is exactly needed_kg."""
+    base = calculate(inputs, table).exact_kg
+    per_kwh = table["electricity"].kg_per_unit
+    assert needed_kg > base, "the other events already exceed the group's published total"
+    extra = ((Decimal(needed_kg) - base) / per_kwh).quantize(TENTH_KWH)
+    for _ in range(100):
+        candidate = MeetingInputs(
+            inputs.electricity_kwh + extra,
+            inputs.travel_passenger_km,
+            inputs.paper_kg,
+            inputs.waste_kg,
+            inputs.heating,
+        )
+        total = calculate(candidate, table).total_kg
+        if total == needed_kg:
+            return candidate
+        extra += TENTH_KWH if total < needed_kg else -TENTH_KWH
+    raise AssertionError("no electricity top-up meets the total")
+
+
+def _dates(rng: random.Random) -> Iterator[date]:
+    start = date(2011, 6, 1)
+    while True:
+        yield start + timedelta(days=rng.randint(0, 290))
+
+
+def plan_meetings(table: FactorTable, seed: int = 2011) -> list[PlannedMeeting]:
+    rng = random.Random(seed)
+    dates = _dates(rng)
+    organisers: list[tuple[str, str, str, str]] = []  # (group, organiser, name, category)
+    for group, members in participating_members().items():
+        names = {m.code: m.name_en for m in reference.tokyo_62()}
+        for code, count in members:
+            for number in range(count):
+                kind = ("Environment forum", "Eco festival", "Staff training on climate action")[
+                    (number + len(code)) % 3
+                ]
+                organisers.append(
+                    (
+                        group,
+                        code,
+                        f"{names[code]} {kind}",
+                        "training" if "training" in kind else "event",
+                    )
+                )
+    organisers.append(("project", OPERATOR, "Eco-Products 2011 (Tokyo Big Sight)", "exhibition"))
+    organisers += [
+        ("project", OPERATOR, f"Carbon-offset study meeting {n}", "study_meeting")
+        for n in range(1, 30)
+    ]
+    organisers += [
+        ("project", OPERATOR, "Briefing for participating municipalities", "briefing"),
+        ("project", OPERATOR, "Staff training: calculating event emissions", "training"),
+        ("project", OPERATOR, "Briefing on the FY2011 results", "briefing"),
+    ]
+
+    planned: list[PlannedMeeting] = []
+    prefixes = {"wards": "W", "cities": "C", "towns and villages": "T", "project": "P"}
+    for group in TARGETS_KG:
+        rows = [row for row in organisers if row[0] == group]
+        assert len(rows) == EVENT_COUNTS[group], (group, len(rows))
+        drafts = []
+        for _group, organiser, name, category in rows:
+            expected = rng.randint(40, 400)
+            actual = max(1, int(expected * rng.uniform(0.85, 1.15)))
+            distance = (
+                (8, 30)
+                if group in ("wards", "project")
+                else (20, 60)
+                if group == "cities"
+                else (60, 120)
+            )
+            heavy = group == "towns and villages" or "Eco-Products" in name
+            weight = 25 if "Eco-Products" in name else 1  # the exhibition dwarfs a study meeting
+            plan = _inputs(random.Random(rng.random()), expected * weight, distance, heavy)
+            done = _inputs(random.Random(rng.random()), actual * weight, distance, heavy)
+            drafts.append(
+                (organiser, name, category, expected * weight, actual * weight, plan, done)
+            )
+        # Scale the group so its events land just under the published total, then size the
+        # last event's venue electricity to meet it exactly.
+        natural = sum(calculate(done, table).exact_kg for *_rest, done in drafts)
+        factor = Decimal(TARGETS_KG[group]) * Decimal("0.97") / natural
+        group_total = 0
+        for index, (organiser, name, category, expected, actual, plan, done) in enumerate(drafts):
+            plan, done = _scaled(plan, factor), _scaled(done, factor)
+            if index == len(drafts) - 1:
+                done = _top_up(done, TARGETS_KG[group] - group_total, table)
+            after = calculate(done, table)
+            group_total += after.total_kg
+            held_on = date(2011, 12, 15) if "Eco-Products" in name else next(dates)
+            planned.append(
+                PlannedMeeting(
+                    f"{prefixes[group]}{index + 1:02d}",
+                    organiser,
+                    group,
+                    name,
+                    held_on,
+                    category,
+                    expected,
+                    actual,
+                    calculate(plan, table),
+                    after,
+                )
+            )
+        assert group_total == TARGETS_KG[group], (group, group_total)
+    return planned
+
+
+def _scaled(inputs: MeetingInputs, factor: Decimal) -> MeetingInputs:
+    def scale(value: Decimal) -> Decimal:
+        return (value * factor).quantize(TENTH_KWH)
+
+    return MeetingInputs(
+        scale(inputs.electricity_kwh),
+        {mode: scale(v) for mode, v in inputs.travel_passenger_km.items()},
+        scale(inputs.paper_kg),
+        scale(inputs.waste_kg),
+        {fuel: scale(v) for fuel, v in inputs.heating.items()},
+    )
+
+
+Send = Callable[[str, Sequence[c.CommandBody]], None]
+
+
+def commands(meetings: Sequence[PlannedMeeting]) -> Iterator[tuple[str, list[c.CommandBody]]]:
+    """The programme as (actor, commands) steps, in order; each step is one batch."""
+    members = tuple(m.code for m in reference.tokyo_62())
+    yield (
+        OPERATOR,
+        [
+            c.OpenPool(
+                POOL_ID, "Green Tokyo joint carbon-offset purchase FY2011", FISCAL_YEAR, members
+            )
+        ],
+    )
+    yield (
+        PROVIDER,
+        [c.IssueCredits(PROJECT_ID, date(2011, 4, 1), date(2012, 3, 31), PURCHASE_KG, PROVIDER)],
+    )
+    yield (
+        PROVIDER,
+        [c.TransferCredits(PROVIDER, OPERATOR, PURCHASE_KG, memo=f"joint purchase for {POOL_ID}")],
+    )
+    by_organiser: dict[str, list[PlannedMeeting]] = {}
+    for meeting in meetings:
+        by_organiser.setdefault(meeting.organiser_id, []).append(meeting)
+    for organiser, own in by_organiser.items():
+        yield (
+            organiser,
+            [
+                c.RegisterMeeting(
+                    POOL_ID,
+                    m.meeting_id,
+                    m.name,
+                    m.held_on,
+                    m.category,
+                    m.expected_participants,
+                    m.before.total_kg,
+                    m.before.basis(),
+                )
+                for m in own
+            ],
+        )
+    for organiser, own in by_organiser.items():
+        yield (
+            organiser,
+            [
+                c.RecordMeetingResult(
+                    POOL_ID, m.meeting_id, m.actual_participants, m.after.total_kg, m.after.basis()
+                )
+                for m in own
+            ],
+        )
+    yield OPERATOR, [c.AllocatePool(POOL_ID, PURCHASE_KG)]
+    yield (
+        OPERATOR,
+        [
+            c.RetireForMeeting(POOL_ID, m.meeting_id)
+            for m in sorted(meetings, key=lambda m: m.meeting_id)
+        ],
+    )

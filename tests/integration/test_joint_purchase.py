@@ -1,0 +1,233 @@
+"""Model IV end to end on the write side and the projections: the FY2011 joint purchase
+reproduces every published total to the kilogram, read back from the projections."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import date
+
+import pytest
+import sqlalchemy
+
+from projections import queries
+from projections.runner import catch_up_embedded
+from projections.store import ProjectionStore
+from registry import reference
+from registry.application import RegistryApplication
+from registry.audit.proofs import inclusion_documents
+from registry.audit.sources import DatabaseSource
+from registry.codec import Codec
+from registry.domain import commands as c
+from registry.domain.checks import CheckCode
+from registry.log.embedded import EmbeddedLog
+from registry.proof_verifier import verify_proof_document
+from registry.relay import Relay, RelayPositions, event_store_recorder
+from registry.scenario import tokyo62
+from registry.signer import CommandSigner
+from registry.signing import SigningKey
+
+
+class Programme:
+    def __init__(self, app: RegistryApplication) -> None:
+        self.app = app
+        self.codec = Codec()
+        self.keys: dict[str, SigningKey] = {}
+
+    def signer(self, party_id: str) -> CommandSigner:
+        self.keys.setdefault(party_id, SigningKey.generate())
+        return CommandSigner(self.codec, party_id, self.keys[party_id])
+
+    def send(self, actor: str, bodies: Sequence[c.CommandBody]) -> list[CheckCode | None]:
+        signer = self.signer(actor)
+        return [r.code for r in self.app.submit_batch([signer.sign(body) for body in bodies])]
+
+    def ok(self, actor: str, bodies: Sequence[c.CommandBody]) -> None:
+        assert self.send(actor, bodies) == [None] * len(bodies)
+
+    def setup(self) -> None:
+        operator = tokyo62.OPERATOR
+        self.ok(
+            operator,
+            [
+                c.RegisterParty(
+                    operator, "operator", "Secretariat", self.signer(operator).key.public_key
+                )
+            ],
+        )
+        self.ok(
+            operator,
+            [
+                c.RegisterParty(
+                    m.code, "municipality", m.name_en, self.signer(m.code).key.public_key, m.name_ja
+                )
+                for m in reference.municipalities()
+            ],
+        )
+        self.ok(
+            operator,
+            [
+                c.RegisterParty(
+                    tokyo62.PROVIDER,
+                    "issuer",
+                    "J-VER",
+                    self.signer(tokyo62.PROVIDER).key.public_key,
+                ),
+                c.RegisterCreditClass("JVER", "J-VER", (tokyo62.PROVIDER,)),
+            ],
+        )
+        self.ok(
+            tokyo62.PROVIDER,
+            [
+                c.RegisterProject(
+                    tokyo62.PROJECT_ID, "JVER", "Forest", "Japan", "FM", tokyo62.PROVIDER
+                )
+            ],
+        )
+
+
+@pytest.fixture
+def programme(sqlite_url: str, registry_key: SigningKey) -> Programme:
+    running = Programme(RegistryApplication(sqlite_url, registry_key))
+    running.setup()
+    return running
+
+
+def project(sqlite_url: str, tmp_path) -> ProjectionStore:  # type: ignore[no-untyped-def]
+    engine = sqlalchemy.create_engine(sqlite_url)
+    log = EmbeddedLog(engine)
+    Relay(event_store_recorder(sqlite_url), log, RelayPositions(engine), "embedded").run(
+        threading.Event(), exit_when_caught_up=True
+    )
+    store = ProjectionStore(f"sqlite:///{tmp_path / 'projections.sqlite'}")
+    catch_up_embedded(store, log)
+    return store
+
+
+def test_the_fy2011_programme_reproduces_every_published_total(
+    programme: Programme, sqlite_url: str, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    meetings = tokyo62.plan_meetings(reference.emission_factors())
+    for actor, bodies in tokyo62.commands(meetings):
+        programme.ok(actor, bodies)
+    store = project(sqlite_url, tmp_path)
+    with store.engine.connect() as connection:
+        rows, totals = queries.allocation(connection)
+        views = queries.meetings(connection, tokyo62.POOL_ID)
+        operator = queries.balance(connection, tokyo62.OPERATOR)
+    by_label = {t.label: t for t in totals}
+    assert len(rows) == 62
+    assert (by_label["wards"].events_offset, by_label["wards"].offset_kg) == (29, 29_300)
+    assert (by_label["cities"].events_offset, by_label["cities"].offset_kg) == (15, 23_000)
+    assert (
+        by_label["towns and villages"].events_offset,
+        by_label["towns and villages"].offset_kg,
+    ) == (3, 7_700)
+    assert (
+        by_label["total"].events_offset,
+        by_label["total"].offset_kg,
+        by_label["total"].participating,
+    ) == (47, 60_000, 35)
+    assert (
+        by_label["project's own events"].events_offset,
+        by_label["project's own events"].offset_kg,
+    ) == (33, 40_000)
+    assert (by_label["all offsets"].events_offset, by_label["all offsets"].offset_kg) == (
+        80,
+        100_000,
+    )
+    assert (
+        operator.retired_kg == 100_000 and operator.tradable_kg == 0
+    )  # the whole purchase, retired
+    own = [v for v in views if v.organiser_id == tokyo62.OPERATOR]
+    assert sorted(v.category for v in own).count("study_meeting") == 29
+    assert (
+        sum(1 for v in own if v.category == "exhibition") == 1
+        and sum(1 for v in own if v.category in ("briefing", "training")) == 3
+    )
+    # Before and after side by side; allocation equals the calculation here (pool = total).
+    assert all(v.estimate_kg is not None and v.calculated_kg is not None for v in views)
+    assert (
+        sum(v.allocated_kg or 0 for v in views) == 100_000 == sum(v.retired_kg or 0 for v in views)
+    )
+    with store.engine.connect() as connection:
+        retirements = queries.retirements(connection, holder_id=tokyo62.OPERATOR, limit=1_000)
+    assert len(retirements) == 80
+    assert {r.purpose for r in retirements} == {"meeting_event"} and {
+        r.reporting_year for r in retirements
+    } == {2011}
+
+    # A certificate per meeting, verifiable against the log with the registry key alone.
+    programme.app.record_checkpoint()
+    positions = [v.retired_position for v in views if v.retired_position]
+    proofs = inclusion_documents(DatabaseSource(sqlite_url), positions)
+    public = programme.app.registry_key.public_key
+    assert all(verify_proof_document(proof, public)[0] for proof in proofs.values())
+
+
+def test_allocation_splits_an_uneven_pool_by_largest_remainder(programme: Programme) -> None:
+    operator, akishima, musashino = tokyo62.OPERATOR, "132071", "132039"
+    programme.ok(operator, [c.OpenPool("SMALL-POOL", "Small pool", 2012, (akishima, musashino))])
+    programme.ok(
+        tokyo62.PROVIDER,
+        [c.IssueCredits(tokyo62.PROJECT_ID, date(2012, 4, 1), date(2012, 4, 1), 1_000, operator)],
+    )
+    held_on = date(2012, 6, 1)
+    programme.ok(
+        akishima,
+        [c.RegisterMeeting("SMALL-POOL", "A1", "Forum", held_on, "event", 100, 300, "plan")],
+    )
+    programme.ok(
+        musashino,
+        [c.RegisterMeeting("SMALL-POOL", "M1", "Festival", held_on, "event", 50, 200, "plan")],
+    )
+    assert programme.send(operator, [c.AllocatePool("SMALL-POOL", 1_000)]) == [
+        CheckCode.POOL_STATE
+    ]  # not calculated yet
+    programme.ok(akishima, [c.RecordMeetingResult("SMALL-POOL", "A1", 101, 333, "after")])
+    programme.ok(musashino, [c.RecordMeetingResult("SMALL-POOL", "M1", 48, 333, "after")])
+    programme.ok(operator, [c.AllocatePool("SMALL-POOL", 1_000)])
+    meetings = programme.app.ledger.meetings
+    assert (
+        meetings[("SMALL-POOL", "A1")].allocated_kg,
+        meetings[("SMALL-POOL", "M1")].allocated_kg,
+    ) == (500, 500)
+    programme.ok(operator, [c.RetireForMeeting("SMALL-POOL", "A1")])
+    assert programme.send(operator, [c.RetireForMeeting("SMALL-POOL", "A1")]) == [
+        CheckCode.ALREADY_RETIRED
+    ]
+
+
+def test_pool_rules_have_codes(programme: Programme) -> None:
+    operator, akishima, iwaizumi = tokyo62.OPERATOR, "132071", "034835"
+    held_on = date(2011, 7, 1)
+    programme.ok(operator, [c.OpenPool("P1", "Pool", 2011, (akishima,))])
+    cases = [
+        (akishima, c.OpenPool("P2", "Pool", 2011, (akishima,)), CheckCode.ROLE_NOT_ALLOWED),
+        (operator, c.OpenPool("P1", "Again", 2011, (akishima,)), CheckCode.POOL_EXISTS),
+        (
+            operator,
+            c.OpenPool("P3", "Pool", 2011, (akishima, akishima)),
+            CheckCode.MALFORMED_COMMAND,
+        ),
+        (
+            iwaizumi,
+            c.RegisterMeeting("P1", "X1", "Not a member", held_on, "event", 10, 10, ""),
+            CheckCode.NOT_A_MEMBER,
+        ),
+        (
+            akishima,
+            c.RegisterMeeting("NOPE", "X1", "No pool", held_on, "event", 10, 10, ""),
+            CheckCode.UNKNOWN_POOL,
+        ),
+        (
+            akishima,
+            c.RegisterMeeting("P1", "X1", "Bad", held_on, "party", 10, 10, ""),
+            CheckCode.MALFORMED_COMMAND,
+        ),
+        (akishima, c.RecordMeetingResult("P1", "ZZ", 10, 10, ""), CheckCode.UNKNOWN_MEETING),
+        (operator, c.RetireForMeeting("P1", "X1"), CheckCode.POOL_STATE),
+        (operator, c.AllocatePool("P1", 10), CheckCode.POOL_STATE),
+    ]
+    for actor, body, code in cases:
+        assert programme.send(actor, [body]) == [code], body
