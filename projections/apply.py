@@ -214,6 +214,7 @@ class Projector:
                         "purpose": event.purpose,
                         "reporting_year": event.reporting_year,
                         "memo": event.memo,
+                        "reference": event.reference,
                         "recorded_at_us": envelope.body.recorded_at_us,
                     }
                 )
@@ -291,6 +292,51 @@ class Projector:
                     "meetings",
                     {"pool_id": event.pool_id, "meeting_id": event.meeting_id},
                     {"retired_kg": event.retired_kg, "retired_position": position},
+                )
+            case ev.AgreementSigned():
+                terms = {
+                    "provider_id": event.provider_id,
+                    "user_id": event.user_id,
+                    "start_date": event.start_date,
+                    "term_years": event.term_years,
+                    "expected_annual_kg": event.expected_annual_kg,
+                    "purpose": event.purpose,
+                }
+                if event.in_force:
+                    terms |= {"in_force": True, "in_force_position": position}
+                rows.upsert("exchange_agreements", {"agreement_id": event.agreement_id}, terms)
+            case ev.DeliveryProposed():
+                rows.reserve(event.provider_id, event.blocks, stamp)
+                rows.upsert(
+                    "exchange_deliveries",
+                    {"delivery_id": event.delivery_id},
+                    {
+                        "agreement_id": event.agreement_id,
+                        "provider_id": event.provider_id,
+                        "user_id": event.user_id,
+                        "fiscal_year": event.fiscal_year,
+                        "quantity_kg": event.quantity_kg,
+                        "deadline_us": event.deadline_us,
+                        "proposed_position": position,
+                    },
+                )
+            case ev.DeliveryResolved():
+                receiver = event.user_id if event.outcome == "accepted" else event.provider_id
+                rows.settle(event.provider_id, receiver, event.blocks, stamp)
+                rows.upsert(
+                    "exchange_deliveries",
+                    {"delivery_id": event.delivery_id},
+                    {"outcome": event.outcome, "resolved_position": position},
+                )
+            case ev.ContributionsRecorded():
+                rows.inserts["contributions"].extend(
+                    {
+                        "batch_id": event.batch_id,
+                        "serial_start": c.serial_start,
+                        "serial_end": c.serial_end,
+                        "contributor": c.contributor,
+                    }
+                    for c in event.contributions
                 )
             case _:
                 pass  # key history and registrations of classes and projects have no read model yet

@@ -279,3 +279,63 @@ def meetings(connection: sa.Connection, pool_id: str | None = None) -> list[Meet
     return [
         MeetingView(*row) for row in connection.execute(query.order_by(m.pool_id, m.meeting_id))
     ]
+
+
+@dataclass(frozen=True)
+class Statement:
+    agreement_id: str
+    fiscal_year: int
+    provider_id: str
+    user_id: str
+    expected_annual_kg: int
+    in_force: bool
+    proposed_kg: int
+    accepted_kg: int
+    rejected_kg: int
+    expired_kg: int
+    pending_kg: int
+    retired_by_user_kg: int
+
+
+def statement(connection: sa.Connection, agreement_id: str, fiscal_year: int) -> Statement | None:
+    """A year of an exchange agreement: delivered (proposed), accepted, released, pending,
+    and what the user retired against its residual emissions under the agreement."""
+    a = t.agreements.c
+    agreement = connection.execute(
+        sa.select(t.agreements).where(a.agreement_id == agreement_id)
+    ).first()
+    if agreement is None:
+        return None
+    d = t.deliveries.c
+    by_outcome: dict[str, int] = dict(
+        (outcome, int(kg or 0))
+        for outcome, kg in connection.execute(
+            sa.select(sa.func.coalesce(d.outcome, "pending"), sa.func.sum(d.quantity_kg))
+            .where(d.agreement_id == agreement_id, d.fiscal_year == fiscal_year)
+            .group_by(sa.func.coalesce(d.outcome, "pending"))
+        ).all()
+    )
+    r = t.retirements.c
+    retired = connection.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(r.quantity_kg), 0)).where(
+            r.holder_id == agreement.user_id,
+            r.reference == f"agreement:{agreement_id}",
+            r.purpose == "residual_emissions",
+            r.reporting_year == fiscal_year,
+        )
+    )
+    total = sum(int(v or 0) for v in by_outcome.values())
+    return Statement(
+        agreement_id,
+        fiscal_year,
+        agreement.provider_id,
+        agreement.user_id,
+        int(agreement.expected_annual_kg or 0),
+        bool(agreement.in_force),
+        total,
+        int(by_outcome.get("accepted") or 0),
+        int(by_outcome.get("rejected") or 0),
+        int(by_outcome.get("expired") or 0),
+        int(by_outcome.get("pending") or 0),
+        int(retired or 0),
+    )

@@ -138,25 +138,38 @@ agreements = sa.Table(
     "exchange_agreements",
     metadata,
     sa.Column("agreement_id", sa.String(64), primary_key=True),
-    sa.Column("provider_id", sa.String(64), nullable=False),
-    sa.Column("user_id", sa.String(64), nullable=False),
-    sa.Column("start_date", sa.Date, nullable=False),
-    sa.Column("term_years", sa.Integer, nullable=False),
-    sa.Column("expected_annual_kg", sa.BigInteger, nullable=False),
-    sa.Column("purpose", sa.Text, nullable=False),
-    sa.Column("signed_position", sa.BigInteger, nullable=False),
+    sa.Column("provider_id", sa.String(64)),
+    sa.Column("user_id", sa.String(64)),
+    sa.Column("start_date", sa.Date),
+    sa.Column("term_years", sa.Integer),
+    sa.Column("expected_annual_kg", sa.BigInteger),
+    sa.Column("purpose", sa.Text),
+    sa.Column("in_force", sa.Boolean),  # set only by the signature that puts it in force
+    sa.Column("in_force_position", sa.BigInteger),
 )
 
 deliveries = sa.Table(
     "exchange_deliveries",
     metadata,
     sa.Column("delivery_id", sa.String(64), primary_key=True),
-    sa.Column("agreement_id", sa.String(64), nullable=False, index=True),
-    sa.Column("quantity_kg", sa.BigInteger, nullable=False),
-    sa.Column("status", sa.String(10), nullable=False),  # proposed, accepted, rejected, expired
-    sa.Column("proposed_position", sa.BigInteger, nullable=False),
+    sa.Column("agreement_id", sa.String(64), index=True),
+    sa.Column("provider_id", sa.String(64)),
+    sa.Column("user_id", sa.String(64)),
+    sa.Column("fiscal_year", sa.Integer),
+    sa.Column("quantity_kg", sa.BigInteger),
+    sa.Column("deadline_us", sa.BigInteger),
+    sa.Column("proposed_position", sa.BigInteger),
+    sa.Column("outcome", sa.String(10)),  # NULL while pending; accepted, rejected, expired
     sa.Column("resolved_position", sa.BigInteger),
-    sa.Column("deadline_us", sa.BigInteger, nullable=False),
+)
+
+contributions = sa.Table(
+    "contributions",
+    metadata,
+    sa.Column("batch_id", sa.String(120), primary_key=True),
+    sa.Column("serial_start", sa.BigInteger, primary_key=True),
+    sa.Column("serial_end", sa.BigInteger, nullable=False),
+    sa.Column("contributor", sa.String(64), nullable=False, index=True),
 )
 
 # Where each worker is: per source and partition, in the same transaction as the rows.

@@ -50,6 +50,12 @@ _RPC_FOR_BODY = {
     c.TransferCredits: "TransferCredits",
     c.RetireCredits: "RetireCredits",
     c.CancelCredits: "CancelCredits",
+    c.IssueAggregated: "IssueAggregated",
+}
+_EXCHANGE_RPC_FOR_BODY = {
+    c.SignAgreement: "SignAgreement",
+    c.ProposeDelivery: "ProposeDelivery",
+    c.ResolveDelivery: "ResolveDelivery",
 }
 
 
@@ -68,6 +74,8 @@ class RegistryClient:
             self.channel = grpc.secure_channel(target, credentials)
         self.commands = pb_grpc.CommandServiceStub(self.channel)
         self.queries = pb_grpc.QueryServiceStub(self.channel)
+        self.exchange = pb_grpc.ExchangeServiceStub(self.channel)
+        self.exchange = pb_grpc.ExchangeServiceStub(self.channel)
         self.timeout_s = timeout_s
 
     def close(self) -> None:
@@ -108,7 +116,39 @@ class RegistryClient:
         self, signer: CommandSigner, body: c.CommandBody, command_id: str | None = None
     ) -> pb.CommandResult:
         """Sign `body` as the signer's party and send it through its own RPC."""
-        return self.send(signer.sign(body, command_id), _RPC_FOR_BODY[type(body)])
+        signed = signer.sign(body, command_id)
+        if type(body) in _EXCHANGE_RPC_FOR_BODY:
+            request = pb.CommandRequest(command=signed_command_message(signed))
+            response = self._call(_EXCHANGE_RPC_FOR_BODY[type(body)], request, self.exchange)
+            assert isinstance(response, pb.CommandResponse)
+            return response.result
+        return self.send(signed, _RPC_FOR_BODY.get(type(body), "Submit"))
+
+    def statement(
+        self, agreement_id: str, fiscal_year: int, min_position: int = 0
+    ) -> pb.StatementResponse:
+        request = pb.StatementRequest(
+            agreement_id=agreement_id, fiscal_year=fiscal_year, min_position=min_position
+        )
+        response = self._call("GetStatement", request, self.exchange)
+        assert isinstance(response, pb.StatementResponse)
+        return response
+
+    def watch_agreement(
+        self,
+        agreement_id: str,
+        after_position: int = 0,
+        follow: bool = False,
+        timeout_s: float | None = None,
+    ) -> Iterator[pb.EnvelopeRecord]:
+        request = pb.WatchAgreementRequest(
+            agreement_id=agreement_id, after_position=after_position, follow=follow
+        )
+        try:
+            yield from self.exchange.WatchAgreement(request, timeout=timeout_s)
+        except grpc.RpcError as error:
+            code, message = check_code_of(error)
+            raise CommandRejected(error.code(), code, message or error.details()) from None
 
     def send_batch(
         self, signed: list[SignedCommand], timeout_s: float | None = None

@@ -121,6 +121,8 @@ _DOMAIN_TYPES: dict[str, type[Any]] = {
     "Beneficiary": ev.Beneficiary,
     "SerialBlock": SerialBlock,
     "MeetingAllocation": ev.MeetingAllocation,
+    "Contribution": ev.Contribution,
+    "ContributionReport": cmd.ContributionReport,
 }
 
 

@@ -56,6 +56,18 @@ class CheckCode(Enum):
     MEETING_EXISTS = (4013, "a meeting with this id is already registered in this pool")
     POOL_STATE = (4014, "the pool or meeting is not in a state that allows this")
     ALREADY_RETIRED = (4015, "this meeting's allocation has already been retired")
+    UNKNOWN_AGREEMENT = (4016, "no such exchange agreement")
+    AGREEMENT_TERMS_DIFFER = (4017, "the terms differ from those the other party signed")
+    AGREEMENT_NOT_IN_FORCE = (4018, "the agreement is not in force (both parties must sign)")
+    UNKNOWN_DELIVERY = (4019, "no such delivery")
+    DELIVERY_EXISTS = (4020, "a delivery with this id already exists")
+    DELIVERY_RESOLVED = (
+        4021,
+        "the delivery has already been resolved; a delivery resolves exactly once",
+    )
+    DELIVERY_EXPIRED = (4022, "the delivery's deadline has passed; it can only expire")
+    DELIVERY_NOT_DUE = (4023, "the delivery's deadline has not passed yet")
+    ALREADY_SIGNED = (4024, "this party has already signed the agreement")
     # 5xxx: sequencing and idempotency.
     DUPLICATE_COMMAND_ID = (5001, "this command id was already used; the first result stands")
     CONFLICT = (5002, "another writer kept winning the race for the next position; retry")

@@ -17,6 +17,7 @@ class RetirementDetails:
     purpose: str
     reporting_year: int
     memo: str = ""
+    reference: str | None = None  # what it offsets, e.g. agreement:AKISHIMA-IWAIZUMI
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +142,49 @@ class RetireForMeeting:
     meeting_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class SignAgreement:
+    agreement_id: str
+    provider_id: str
+    user_id: str
+    start_date: date
+    term_years: int
+    expected_annual_kg: int
+    purpose: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProposeDelivery:
+    agreement_id: str
+    delivery_id: str
+    fiscal_year: int
+    quantity_kg: int
+    deadline_us: int
+    batch_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ResolveDelivery:
+    delivery_id: str
+    outcome: str  # accepted, rejected, expired
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ContributionReport:
+    contributor: str
+    quantity_kg: int
+
+
+@dataclass(frozen=True, slots=True)
+class IssueAggregated:
+    project_id: str
+    vintage_start: date
+    vintage_end: date
+    recipient_id: str
+    contributions: tuple[ContributionReport, ...]
+
+
 CommandBody = (
     RegisterParty
     | RotateKey
@@ -157,6 +201,10 @@ CommandBody = (
     | RecordMeetingResult
     | AllocatePool
     | RetireForMeeting
+    | SignAgreement
+    | ProposeDelivery
+    | ResolveDelivery
+    | IssueAggregated
 )
 
 COMMAND_TYPES: tuple[type[CommandBody], ...] = (
@@ -175,6 +223,10 @@ COMMAND_TYPES: tuple[type[CommandBody], ...] = (
     RecordMeetingResult,
     AllocatePool,
     RetireForMeeting,
+    SignAgreement,
+    ProposeDelivery,
+    ResolveDelivery,
+    IssueAggregated,
 )
 
 

@@ -166,6 +166,56 @@ class MeetingOffset:
     retired_kg: int
 
 
+@dataclass(frozen=True, slots=True)
+class AgreementSigned:
+    agreement_id: str
+    provider_id: str
+    user_id: str
+    start_date: date
+    term_years: int
+    expected_annual_kg: int
+    purpose: str
+    signer_id: str
+    in_force: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryProposed:
+    agreement_id: str
+    delivery_id: str
+    provider_id: str
+    user_id: str
+    fiscal_year: int
+    blocks: tuple[SerialBlock, ...]
+    quantity_kg: int
+    deadline_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryResolved:
+    agreement_id: str
+    delivery_id: str
+    outcome: str  # accepted, rejected, expired
+    provider_id: str
+    user_id: str
+    blocks: tuple[SerialBlock, ...]
+    quantity_kg: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Contribution:
+    contributor: str
+    serial_start: int
+    serial_end: int
+
+
+@dataclass(frozen=True, slots=True)
+class ContributionsRecorded:
+    batch_id: str
+    contributions: tuple[Contribution, ...]
+
+
 Event = (
     PartyRegistered
     | KeyRegistered
@@ -182,6 +232,10 @@ Event = (
     | MeetingCalculated
     | PoolAllocated
     | MeetingOffset
+    | AgreementSigned
+    | DeliveryProposed
+    | DeliveryResolved
+    | ContributionsRecorded
 )
 
 EVENT_TYPES: tuple[type[Event], ...] = (
@@ -200,4 +254,8 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     MeetingCalculated,
     PoolAllocated,
     MeetingOffset,
+    AgreementSigned,
+    DeliveryProposed,
+    DeliveryResolved,
+    ContributionsRecorded,
 )

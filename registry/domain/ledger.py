@@ -80,6 +80,31 @@ class Meeting:
 
 
 @dataclass(frozen=True, slots=True)
+class Agreement:
+    agreement_id: str
+    provider_id: str
+    user_id: str
+    start_date: date
+    term_years: int
+    expected_annual_kg: int
+    purpose: str
+    signers: frozenset[str]
+    in_force: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    delivery_id: str
+    agreement_id: str
+    provider_id: str
+    user_id: str
+    blocks: tuple[SerialBlock, ...]
+    quantity_kg: int
+    deadline_us: int
+    outcome: str | None = None  # None while pending
+
+
+@dataclass(frozen=True, slots=True)
 class Supply:
     """Per batch: issued = tradable + pending + retired + cancelled, always."""
 
@@ -122,6 +147,9 @@ class Ledger:
         self.pools: dict[str, Pool] = {}
         self.meetings: dict[tuple[str, str], Meeting] = {}
         self.pool_meetings: dict[str, tuple[str, ...]] = {}
+        self.agreements: dict[str, Agreement] = {}
+        self.deliveries: dict[str, Delivery] = {}
+        self.contributions: dict[str, tuple[ev.Contribution, ...]] = {}
         self.head: dict[str, Any] = {"position": 0, "hash": GENESIS_HASH}
         self._journal: list[tuple[dict[Any, Any], Any, Any]] | None = None
         # Command ids are remembered until their command expires; a heap orders forgetting.
@@ -335,6 +363,58 @@ class Ledger:
         key = (event.pool_id, event.meeting_id)
         self._put(self.meetings, key, replace(self.meetings[key], retired=True))
 
+    def _apply_AgreementSigned(self, event: ev.AgreementSigned, position: int) -> None:
+        earlier = self.agreements.get(event.agreement_id)
+        signers = (earlier.signers if earlier else frozenset()) | {event.signer_id}
+        agreement = Agreement(
+            event.agreement_id,
+            event.provider_id,
+            event.user_id,
+            event.start_date,
+            event.term_years,
+            event.expected_annual_kg,
+            event.purpose,
+            signers,
+            event.in_force,
+        )
+        self._put(self.agreements, event.agreement_id, agreement)
+
+    def _apply_DeliveryProposed(self, event: ev.DeliveryProposed, position: int) -> None:
+        self._debit(event.provider_id, event.blocks)
+        self._shift(event.blocks, "tradable_kg", "pending_kg")
+        delivery = Delivery(
+            event.delivery_id,
+            event.agreement_id,
+            event.provider_id,
+            event.user_id,
+            event.blocks,
+            event.quantity_kg,
+            event.deadline_us,
+        )
+        self._put(self.deliveries, event.delivery_id, delivery)
+
+    def _apply_DeliveryResolved(self, event: ev.DeliveryResolved, position: int) -> None:
+        receiver = event.user_id if event.outcome == "accepted" else event.provider_id
+        self._credit(receiver, event.blocks)
+        self._shift(event.blocks, "pending_kg", "tradable_kg")
+        self._put(
+            self.deliveries,
+            event.delivery_id,
+            replace(self.deliveries[event.delivery_id], outcome=event.outcome),
+        )
+
+    def _apply_ContributionsRecorded(self, event: ev.ContributionsRecorded, position: int) -> None:
+        self._put(self.contributions, event.batch_id, event.contributions)
+
+    def _shift(self, blocks: tuple[SerialBlock, ...], source: str, target: str) -> None:
+        for block in blocks:
+            supply = self.supply[block.batch_id]
+            moved = {
+                source: getattr(supply, source) - block.quantity_kg,
+                target: getattr(supply, target) + block.quantity_kg,
+            }
+            self._put(self.supply, block.batch_id, replace(supply, **moved))
+
     # -- holdings bookkeeping -------------------------------------------------------------
     def _credit(self, party_id: str, blocks: tuple[SerialBlock, ...]) -> None:
         for block in blocks:
@@ -406,6 +486,20 @@ def invariant_violations(ledger: Ledger) -> list[str]:
     for party_id, kg in ledger.party_kg.items():
         if kg != held_by_party.get(party_id, 0):
             problems.append(f"{party_id}'s running total disagrees with its serial blocks")
+    pending_kg: dict[str, int] = {}
+    for delivery in ledger.deliveries.values():
+        if delivery.outcome is None:
+            for block in delivery.blocks:
+                where = f"pending delivery {delivery.delivery_id}"
+                places.setdefault(block.batch_id, []).append(
+                    (block.serial_start, block.serial_end, where)
+                )
+                pending_kg[block.batch_id] = pending_kg.get(block.batch_id, 0) + block.quantity_kg
+    for batch_id, supply in ledger.supply.items():
+        if supply.pending_kg != pending_kg.get(batch_id, 0):
+            problems.append(
+                f"{batch_id}: pending counter {supply.pending_kg} kg disagrees with open deliveries"
+            )
     for sink_name, sink in (("retired", ledger.retired), ("cancelled", ledger.cancelled)):
         for batch_id, ranges in sink.items():
             places.setdefault(batch_id, []).extend((start, end, sink_name) for start, end in ranges)

@@ -11,7 +11,7 @@ from typing import Any
 
 from registry.domain import commands as cmd
 from registry.domain import events as ev
-from registry.domain import pools
+from registry.domain import exchange, pools
 from registry.domain.checks import CheckCode, Rejection
 from registry.domain.ledger import Ledger, key_id_for
 from registry.domain.parties import (
@@ -81,8 +81,13 @@ def decide(ledger: Ledger, command: cmd.Command, now_us: int) -> list[ev.Event]:
     if actor is None:
         assert not ledger.parties, "authentication precedes decision"
         actor = Party(command.actor_id, Role.OPERATOR, "genesis", None)
-    handler: Callable[[Ledger, Party, Any], list[ev.Event]] = _HANDLERS[type(command.body)]
-    return handler(ledger, actor, command.body)
+    body = command.body
+    if isinstance(body, cmd.ProposeDelivery):
+        return exchange.propose_delivery(ledger, actor, body, now_us, _take)
+    if isinstance(body, cmd.ResolveDelivery):
+        return exchange.resolve_delivery(ledger, actor, body, now_us)
+    handler: Callable[[Ledger, Party, Any], list[ev.Event]] = _HANDLERS[type(body)]
+    return handler(ledger, actor, body)
 
 
 # -- helpers ----------------------------------------------------------------------------
@@ -163,6 +168,8 @@ def _retirement(
     validate_name("beneficiary name", details.beneficiary.name)
     validate_text("memo", details.memo)
     quantity_kg = sum(block.quantity_kg for block in blocks)
+    if details.reference is not None:
+        validate_text("reference", details.reference, 120)
     return ev.CreditsRetired(
         holder_id,
         blocks,
@@ -171,6 +178,7 @@ def _retirement(
         details.purpose,
         details.reporting_year,
         details.memo,
+        details.reference,
     )
 
 
@@ -306,6 +314,21 @@ def _issue(ledger: Ledger, actor: Party, body: cmd.IssueCredits) -> list[ev.Even
     ]
 
 
+def _issue_aggregated(ledger: Ledger, actor: Party, body: cmd.IssueAggregated) -> list[ev.Event]:
+    """One batch from many small reports (e.g. households' HEMS reductions); each report
+    keeps its own serial range, so every kilogram stays traceable to its contributor."""
+    quantity_kg = exchange.validate_contributions(body)
+    (issued,) = _issue(
+        ledger,
+        actor,
+        cmd.IssueCredits(
+            body.project_id, body.vintage_start, body.vintage_end, quantity_kg, body.recipient_id
+        ),
+    )
+    assert isinstance(issued, ev.CreditsIssued)
+    return [issued, exchange.contributions(issued, body)]
+
+
 def _transfer(ledger: Ledger, actor: Party, body: cmd.TransferCredits) -> list[ev.Event]:
     _require_holder(ledger, actor, body.from_party_id)
     recipient = _require_party(ledger, body.to_party_id)
@@ -370,5 +393,8 @@ _HANDLERS: dict[type[Any], Callable[[Ledger, Party, Any], list[ev.Event]]] = {
     cmd.RecordMeetingResult: pools.record_result,
     cmd.AllocatePool: pools.allocate,
     cmd.RetireForMeeting: _retire_for_meeting,
+    cmd.SignAgreement: exchange.sign_agreement,
+    cmd.IssueAggregated: _issue_aggregated,
 }
-assert set(_HANDLERS) == set(cmd.COMMAND_TYPES)
+_NOW_AWARE = {cmd.ProposeDelivery, cmd.ResolveDelivery}
+assert set(_HANDLERS) | _NOW_AWARE == set(cmd.COMMAND_TYPES)

@@ -24,7 +24,7 @@ from registry.api.credit_registry.v1 import registry_pb2_grpc as pb_grpc
 from registry.application import RegistryApplication
 from registry.log.embedded import EmbeddedLog
 from registry.relay import Relay, RelayPositions, event_store_recorder
-from registry.service.servicers import CommandServicer, QueryServicer
+from registry.service.servicers import CommandServicer, ExchangeServicer, QueryServicer
 from registry.signing import SigningKey
 
 logger = logging.getLogger(__name__)
@@ -102,6 +102,8 @@ class RegistryServer:
         pb_grpc.add_QueryServiceServicer_to_server(
             QueryServicer(self.app, self.store, self.stop_event), self.server
         )
+        exchange = ExchangeServicer(self.app, self.store, self.stop_event, on_commit)
+        pb_grpc.add_ExchangeServiceServicer_to_server(exchange, self.server)
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(

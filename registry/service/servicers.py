@@ -17,6 +17,7 @@ from registry.api.credit_registry.v1 import registry_pb2_grpc as pb_grpc
 from registry.application import CHAIN_ID, MAX_BATCH_COMMANDS, CommandResult, RegistryApplication
 from registry.domain import commands as c
 from registry.domain.checks import CheckCode
+from registry.envelope import open_sealed
 from registry.log import EVENT_TYPES_HEADER, record_for
 from registry.service.errors import rich_status
 from registry.service.translate import result_message, signed_command
@@ -39,7 +40,13 @@ RPC_BODIES: dict[str, type[Any] | None] = {
     "TransferCredits": c.TransferCredits,
     "RetireCredits": c.RetireCredits,
     "CancelCredits": c.CancelCredits,
+    "IssueAggregated": c.IssueAggregated,
     "Submit": None,
+}
+EXCHANGE_BODIES: dict[str, type[Any] | None] = {
+    "SignAgreement": c.SignAgreement,
+    "ProposeDelivery": c.ProposeDelivery,
+    "ResolveDelivery": c.ResolveDelivery,
 }
 
 
@@ -264,3 +271,73 @@ class QueryServicer(pb_grpc.QueryServiceServicer):  # type: ignore[misc]
                 if not request.follow:
                     return
                 self.stop.wait(STREAM_IDLE_S)
+
+
+class ExchangeServicer(pb_grpc.ExchangeServiceServicer):  # type: ignore[misc]
+    """Commands go through the same path as CommandService; reads come from the store
+    (the agreement's events) and the projections (the statement)."""
+
+    def __init__(
+        self,
+        app: RegistryApplication,
+        store: ProjectionStore,
+        stop: threading.Event,
+        on_commit: Callable[[], None] = lambda: None,
+    ) -> None:
+        commands = CommandServicer(app, on_commit)
+        for rpc, body in EXCHANGE_BODIES.items():
+            setattr(self, rpc, commands._unary(body))
+        self.app = app
+        self.store = store
+        self.stop = stop
+        self.queries = QueryServicer(app, store, stop)
+
+    def WatchAgreement(
+        self, request: pb.WatchAgreementRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.EnvelopeRecord]:
+        position = max(request.after_position, 0)
+        codec = self.app.codec
+        while context.is_active() and not self.stop.is_set():
+            page = self.app.recorder.select_events(CHAIN_ID, gt=position, limit=STREAM_PAGE_EVENTS)
+            for stored in page:
+                position = stored.originator_version
+                envelope = open_sealed(codec.schemas, stored.state)
+                events = [codec.decode_event(effect) for effect in envelope.body.effects]
+                if any(
+                    getattr(event, "agreement_id", None) == request.agreement_id for event in events
+                ):
+                    yield pb.EnvelopeRecord(
+                        position=position,
+                        sealed_envelope=stored.state,
+                        event_types=[type(event).__name__ for event in events],
+                    )
+            if len(page) < STREAM_PAGE_EVENTS:
+                if not request.follow:
+                    return
+                self.stop.wait(STREAM_IDLE_S)
+
+    def GetStatement(
+        self, request: pb.StatementRequest, context: grpc.ServicerContext
+    ) -> pb.StatementResponse:
+        self.queries._wait_for(request.min_position, context)
+        with self.store.engine.connect() as connection:
+            found = queries.statement(connection, request.agreement_id, request.fiscal_year)
+        if found is None:
+            context.abort_with_status(
+                rich_status(CheckCode.UNKNOWN_AGREEMENT, repr(request.agreement_id))
+            )
+            raise AssertionError("abort raises")
+        return pb.StatementResponse(
+            agreement_id=found.agreement_id,
+            fiscal_year=found.fiscal_year,
+            provider_id=found.provider_id,
+            user_id=found.user_id,
+            expected_annual_kg=found.expected_annual_kg,
+            in_force=found.in_force,
+            delivered_kg=found.proposed_kg,
+            accepted_kg=found.accepted_kg,
+            rejected_kg=found.rejected_kg,
+            expired_kg=found.expired_kg,
+            pending_kg=found.pending_kg,
+            retired_by_user_kg=found.retired_by_user_kg,
+        )

@@ -278,5 +278,9 @@ def test_mutual_tls_refuses_clients_without_a_certificate(tmp_path: Path) -> Non
 
 def test_stubs_serve_the_declared_services() -> None:
     assert pb.DESCRIPTOR.package == "credit_registry.v1"
-    assert set(pb.DESCRIPTOR.services_by_name) == {"CommandService", "QueryService"}
+    assert set(pb.DESCRIPTOR.services_by_name) == {
+        "CommandService",
+        "QueryService",
+        "ExchangeService",
+    }
     assert hasattr(pb_grpc, "CommandServiceStub")

@@ -77,7 +77,14 @@ def test_projected_balances_equal_the_write_side(world: World, sqlite_url: str, 
     with store.engine.connect() as connection:
         rows, totals = queries.allocation(connection)
     assert len(rows) == 62
-    labels = ["wards", "cities", "towns and villages", "total", "project's own events", "all offsets"]
+    labels = [
+        "wards",
+        "cities",
+        "towns and villages",
+        "total",
+        "project's own events",
+        "all offsets",
+    ]
     assert [s.label for s in totals] == labels
     assert [s.members for s in totals] == [23, 26, 13, 62, 0, 62]
     by_label = {s.label: s for s in totals}

@@ -265,3 +265,51 @@ class EnvelopeRecord(_message.Message):
     sealed_envelope: bytes
     event_types: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, position: _Optional[int] = ..., sealed_envelope: _Optional[bytes] = ..., event_types: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class WatchAgreementRequest(_message.Message):
+    __slots__ = ("agreement_id", "after_position", "follow")
+    AGREEMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    AFTER_POSITION_FIELD_NUMBER: _ClassVar[int]
+    FOLLOW_FIELD_NUMBER: _ClassVar[int]
+    agreement_id: str
+    after_position: int
+    follow: bool
+    def __init__(self, agreement_id: _Optional[str] = ..., after_position: _Optional[int] = ..., follow: _Optional[bool] = ...) -> None: ...
+
+class StatementRequest(_message.Message):
+    __slots__ = ("agreement_id", "fiscal_year", "min_position")
+    AGREEMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    FISCAL_YEAR_FIELD_NUMBER: _ClassVar[int]
+    MIN_POSITION_FIELD_NUMBER: _ClassVar[int]
+    agreement_id: str
+    fiscal_year: int
+    min_position: int
+    def __init__(self, agreement_id: _Optional[str] = ..., fiscal_year: _Optional[int] = ..., min_position: _Optional[int] = ...) -> None: ...
+
+class StatementResponse(_message.Message):
+    __slots__ = ("agreement_id", "fiscal_year", "provider_id", "user_id", "expected_annual_kg", "in_force", "delivered_kg", "accepted_kg", "rejected_kg", "expired_kg", "pending_kg", "retired_by_user_kg")
+    AGREEMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    FISCAL_YEAR_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_ANNUAL_KG_FIELD_NUMBER: _ClassVar[int]
+    IN_FORCE_FIELD_NUMBER: _ClassVar[int]
+    DELIVERED_KG_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_KG_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_KG_FIELD_NUMBER: _ClassVar[int]
+    EXPIRED_KG_FIELD_NUMBER: _ClassVar[int]
+    PENDING_KG_FIELD_NUMBER: _ClassVar[int]
+    RETIRED_BY_USER_KG_FIELD_NUMBER: _ClassVar[int]
+    agreement_id: str
+    fiscal_year: int
+    provider_id: str
+    user_id: str
+    expected_annual_kg: int
+    in_force: bool
+    delivered_kg: int
+    accepted_kg: int
+    rejected_kg: int
+    expired_kg: int
+    pending_kg: int
+    retired_by_user_kg: int
+    def __init__(self, agreement_id: _Optional[str] = ..., fiscal_year: _Optional[int] = ..., provider_id: _Optional[str] = ..., user_id: _Optional[str] = ..., expected_annual_kg: _Optional[int] = ..., in_force: _Optional[bool] = ..., delivered_kg: _Optional[int] = ..., accepted_kg: _Optional[int] = ..., rejected_kg: _Optional[int] = ..., expired_kg: _Optional[int] = ..., pending_kg: _Optional[int] = ..., retired_by_user_kg: _Optional[int] = ...) -> None: ...

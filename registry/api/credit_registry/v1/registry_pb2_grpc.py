@@ -86,6 +86,11 @@ class CommandServiceStub:
                 request_serializer=credit__registry_dot_v1_dot_registry__pb2.CommandRequest.SerializeToString,
                 response_deserializer=credit__registry_dot_v1_dot_registry__pb2.CommandResponse.FromString,
                 _registered_method=True)
+        self.IssueAggregated = channel.unary_unary(
+                '/credit_registry.v1.CommandService/IssueAggregated',
+                request_serializer=credit__registry_dot_v1_dot_registry__pb2.CommandRequest.SerializeToString,
+                response_deserializer=credit__registry_dot_v1_dot_registry__pb2.CommandResponse.FromString,
+                _registered_method=True)
         self.Submit = channel.unary_unary(
                 '/credit_registry.v1.CommandService/Submit',
                 request_serializer=credit__registry_dot_v1_dot_registry__pb2.CommandRequest.SerializeToString,
@@ -163,6 +168,12 @@ class CommandServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def IssueAggregated(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Submit(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -225,6 +236,11 @@ def add_CommandServiceServicer_to_server(servicer, server):
             ),
             'CancelCredits': grpc.unary_unary_rpc_method_handler(
                     servicer.CancelCredits,
+                    request_deserializer=credit__registry_dot_v1_dot_registry__pb2.CommandRequest.FromString,
+                    response_serializer=credit__registry_dot_v1_dot_registry__pb2.CommandResponse.SerializeToString,
+            ),
+            'IssueAggregated': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssueAggregated,
                     request_deserializer=credit__registry_dot_v1_dot_registry__pb2.CommandRequest.FromString,
                     response_serializer=credit__registry_dot_v1_dot_registry__pb2.CommandResponse.SerializeToString,
             ),
@@ -509,6 +525,33 @@ class CommandService:
             request,
             target,
             '/credit_registry.v1.CommandService/CancelCredits',
+            credit__registry_dot_v1_dot_registry__pb2.CommandRequest.SerializeToString,
+            credit__registry_dot_v1_dot_registry__pb2.CommandResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IssueAggregated(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/credit_registry.v1.CommandService/IssueAggregated',
             credit__registry_dot_v1_dot_registry__pb2.CommandRequest.SerializeToString,
             credit__registry_dot_v1_dot_registry__pb2.CommandResponse.FromString,
             options,
@@ -853,6 +896,251 @@ class QueryService:
             '/credit_registry.v1.QueryService/StreamEvents',
             credit__registry_dot_v1_dot_registry__pb2.StreamEventsRequest.SerializeToString,
             credit__registry_dot_v1_dot_registry__pb2.EnvelopeRecord.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class ExchangeServiceStub:
+    """Missing associated documentation comment in .proto file."""
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.SignAgreement = channel.unary_unary(
+                '/credit_registry.v1.ExchangeService/SignAgreement',
+                request_serializer=credit__registry_dot_v1_dot_registry__pb2.CommandRequest.SerializeToString,
+                response_deserializer=credit__registry_dot_v1_dot_registry__pb2.CommandResponse.FromString,
+                _registered_method=True)
+        self.ProposeDelivery = channel.unary_unary(
+                '/credit_registry.v1.ExchangeService/ProposeDelivery',
+                request_serializer=credit__registry_dot_v1_dot_registry__pb2.CommandRequest.SerializeToString,
+                response_deserializer=credit__registry_dot_v1_dot_registry__pb2.CommandResponse.FromString,
+                _registered_method=True)
+        self.ResolveDelivery = channel.unary_unary(
+                '/credit_registry.v1.ExchangeService/ResolveDelivery',
+                request_serializer=credit__registry_dot_v1_dot_registry__pb2.CommandRequest.SerializeToString,
+                response_deserializer=credit__registry_dot_v1_dot_registry__pb2.CommandResponse.FromString,
+                _registered_method=True)
+        self.WatchAgreement = channel.unary_stream(
+                '/credit_registry.v1.ExchangeService/WatchAgreement',
+                request_serializer=credit__registry_dot_v1_dot_registry__pb2.WatchAgreementRequest.SerializeToString,
+                response_deserializer=credit__registry_dot_v1_dot_registry__pb2.EnvelopeRecord.FromString,
+                _registered_method=True)
+        self.GetStatement = channel.unary_unary(
+                '/credit_registry.v1.ExchangeService/GetStatement',
+                request_serializer=credit__registry_dot_v1_dot_registry__pb2.StatementRequest.SerializeToString,
+                response_deserializer=credit__registry_dot_v1_dot_registry__pb2.StatementResponse.FromString,
+                _registered_method=True)
+
+
+class ExchangeServiceServicer:
+    """Missing associated documentation comment in .proto file."""
+
+    def SignAgreement(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ProposeDelivery(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResolveDelivery(self, request, context):
+        """accept, reject, or expire after the deadline
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchAgreement(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetStatement(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_ExchangeServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'SignAgreement': grpc.unary_unary_rpc_method_handler(
+                    servicer.SignAgreement,
+                    request_deserializer=credit__registry_dot_v1_dot_registry__pb2.CommandRequest.FromString,
+                    response_serializer=credit__registry_dot_v1_dot_registry__pb2.CommandResponse.SerializeToString,
+            ),
+            'ProposeDelivery': grpc.unary_unary_rpc_method_handler(
+                    servicer.ProposeDelivery,
+                    request_deserializer=credit__registry_dot_v1_dot_registry__pb2.CommandRequest.FromString,
+                    response_serializer=credit__registry_dot_v1_dot_registry__pb2.CommandResponse.SerializeToString,
+            ),
+            'ResolveDelivery': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResolveDelivery,
+                    request_deserializer=credit__registry_dot_v1_dot_registry__pb2.CommandRequest.FromString,
+                    response_serializer=credit__registry_dot_v1_dot_registry__pb2.CommandResponse.SerializeToString,
+            ),
+            'WatchAgreement': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchAgreement,
+                    request_deserializer=credit__registry_dot_v1_dot_registry__pb2.WatchAgreementRequest.FromString,
+                    response_serializer=credit__registry_dot_v1_dot_registry__pb2.EnvelopeRecord.SerializeToString,
+            ),
+            'GetStatement': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStatement,
+                    request_deserializer=credit__registry_dot_v1_dot_registry__pb2.StatementRequest.FromString,
+                    response_serializer=credit__registry_dot_v1_dot_registry__pb2.StatementResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'credit_registry.v1.ExchangeService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('credit_registry.v1.ExchangeService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class ExchangeService:
+    """Missing associated documentation comment in .proto file."""
+
+    @staticmethod
+    def SignAgreement(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/credit_registry.v1.ExchangeService/SignAgreement',
+            credit__registry_dot_v1_dot_registry__pb2.CommandRequest.SerializeToString,
+            credit__registry_dot_v1_dot_registry__pb2.CommandResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ProposeDelivery(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/credit_registry.v1.ExchangeService/ProposeDelivery',
+            credit__registry_dot_v1_dot_registry__pb2.CommandRequest.SerializeToString,
+            credit__registry_dot_v1_dot_registry__pb2.CommandResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResolveDelivery(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/credit_registry.v1.ExchangeService/ResolveDelivery',
+            credit__registry_dot_v1_dot_registry__pb2.CommandRequest.SerializeToString,
+            credit__registry_dot_v1_dot_registry__pb2.CommandResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchAgreement(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/credit_registry.v1.ExchangeService/WatchAgreement',
+            credit__registry_dot_v1_dot_registry__pb2.WatchAgreementRequest.SerializeToString,
+            credit__registry_dot_v1_dot_registry__pb2.EnvelopeRecord.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStatement(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/credit_registry.v1.ExchangeService/GetStatement',
+            credit__registry_dot_v1_dot_registry__pb2.StatementRequest.SerializeToString,
+            credit__registry_dot_v1_dot_registry__pb2.StatementResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,251 @@
+"""Model II over real gRPC: an agreement both parties sign, deliveries accepted, rejected
+and expired, an accept-versus-expire race that resolves once, reserved credits nobody can
+spend, a stream of the agreement's events, and the yearly statement. Model III checks."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from registry.client import CommandRejected, RegistryClient
+from registry.domain import commands as c
+from registry.domain.checks import CheckCode
+from registry.domain.events import Beneficiary
+from registry.domain.ledger import invariant_violations
+from registry.service.server import RegistryServer
+from registry.signer import now_us
+from tests.e2e.grpc_world import GrpcWorld, build_grpc_world, issue, start_server
+from tests.helpers import AKISHIMA, IWAIZUMI, MUSASHINO, OPERATOR
+
+AGREEMENT = "AKISHIMA-IWAIZUMI-FOREST"
+TERMS = dict(
+    agreement_id=AGREEMENT,
+    provider_id=IWAIZUMI,
+    user_id=AKISHIMA,
+    start_date=date(2011, 12, 20),
+    term_years=5,
+    expected_annual_kg=10_000,
+    purpose="Forest conservation: Iwaizumi's town forest offsets Akishima's residual CO2",
+)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[RegistryServer]:
+    running = start_server(tmp_path)
+    yield running
+    running.stop(grace_s=1)
+
+
+@pytest.fixture
+def client(server: RegistryServer) -> Iterator[RegistryClient]:
+    with RegistryClient(f"127.0.0.1:{server.port}") as connected:
+        yield connected
+
+
+@pytest.fixture
+def world(client: RegistryClient) -> GrpcWorld:
+    world = build_grpc_world(client)
+    issue(world, 50_000, IWAIZUMI)
+    client.execute(world.signer(IWAIZUMI), c.SignAgreement(**TERMS))  # type: ignore[arg-type]
+    client.execute(world.signer(AKISHIMA), c.SignAgreement(**TERMS))  # type: ignore[arg-type]
+    return world
+
+
+def code_of(call) -> CheckCode | None:  # type: ignore[no-untyped-def]
+    try:
+        call()
+    except CommandRejected as rejection:
+        return rejection.code
+    return None
+
+
+def propose(world: GrpcWorld, delivery_id: str, quantity_kg: int, deadline_s: float = 3600) -> int:
+    body = c.ProposeDelivery(
+        AGREEMENT, delivery_id, 2011, quantity_kg, now_us() + int(deadline_s * 1_000_000)
+    )
+    return int(world.client.execute(world.signer(IWAIZUMI), body).position)
+
+
+def test_agreement_needs_both_signatures_on_the_same_terms(client: RegistryClient) -> None:
+    world = build_grpc_world(client)
+    issue(world, 1_000, IWAIZUMI)
+    client.execute(world.signer(IWAIZUMI), c.SignAgreement(**TERMS))  # type: ignore[arg-type]
+    early = c.ProposeDelivery(AGREEMENT, "D0", 2011, 10, now_us() + 10**9)
+    assert (
+        code_of(lambda: client.execute(world.signer(IWAIZUMI), early))
+        is CheckCode.AGREEMENT_NOT_IN_FORCE
+    )
+    other_terms = c.SignAgreement(**{**TERMS, "expected_annual_kg": 20_000})  # type: ignore[arg-type]
+    assert (
+        code_of(lambda: client.execute(world.signer(AKISHIMA), other_terms))
+        is CheckCode.AGREEMENT_TERMS_DIFFER
+    )
+    assert (
+        code_of(lambda: client.execute(world.signer(MUSASHINO), c.SignAgreement(**TERMS)))
+        is CheckCode.NOT_THE_OWNER
+    )  # type: ignore[arg-type]
+    client.execute(world.signer(AKISHIMA), c.SignAgreement(**TERMS))  # type: ignore[arg-type]
+    assert client.execute(world.signer(IWAIZUMI), early).accepted
+
+
+def test_accepted_rejected_and_expired_deliveries(
+    world: GrpcWorld, client: RegistryClient, server: RegistryServer
+) -> None:
+    propose(world, "D1", 12_000)
+    accepted = client.execute(world.signer(AKISHIMA), c.ResolveDelivery("D1", "accepted"))
+    propose(world, "D2", 3_000)
+    client.execute(world.signer(AKISHIMA), c.ResolveDelivery("D2", "rejected", "not this year"))
+    propose(world, "D3", 2_000, deadline_s=1.0)
+    assert (
+        code_of(lambda: client.execute(world.signer(IWAIZUMI), c.ResolveDelivery("D3", "expired")))
+        is CheckCode.DELIVERY_NOT_DUE
+    )
+    time.sleep(1.2)
+    assert (
+        code_of(lambda: client.execute(world.signer(AKISHIMA), c.ResolveDelivery("D3", "accepted")))
+        is CheckCode.DELIVERY_EXPIRED
+    )
+    expired = client.execute(world.signer(IWAIZUMI), c.ResolveDelivery("D3", "expired"))
+    assert (
+        code_of(lambda: client.execute(world.signer(AKISHIMA), c.ResolveDelivery("D1", "rejected")))
+        is CheckCode.DELIVERY_RESOLVED
+    )
+    residual = c.RetirementDetails(
+        Beneficiary("Akishima city", AKISHIMA),
+        "residual_emissions",
+        2011,
+        "",
+        f"agreement:{AGREEMENT}",
+    )
+    retired = client.execute(world.signer(AKISHIMA), c.RetireCredits(AKISHIMA, 10_000, residual))
+
+    assert client.balance(AKISHIMA, min_position=retired.position).tradable_kg == 2_000
+    assert client.balance(IWAIZUMI, min_position=expired.position).tradable_kg == 38_000
+    statement = client.statement(AGREEMENT, 2011, min_position=retired.position)
+    assert (
+        statement.delivered_kg,
+        statement.accepted_kg,
+        statement.rejected_kg,
+        statement.expired_kg,
+        statement.pending_kg,
+    ) == (17_000, 12_000, 3_000, 2_000, 0)
+    assert (
+        statement.retired_by_user_kg == 10_000
+        and statement.in_force
+        and statement.expected_annual_kg == 10_000
+    )
+    assert accepted.position < retired.position
+    assert invariant_violations(server.app.ledger) == []
+
+
+def test_reserved_credits_cannot_be_spent_by_the_provider(
+    world: GrpcWorld, client: RegistryClient
+) -> None:
+    propose(world, "D1", 45_000)  # 5,000 kg stay tradable
+    assert (
+        code_of(lambda: client.transfer(world.signer(IWAIZUMI), MUSASHINO, 6_000))
+        is CheckCode.INSUFFICIENT_HOLDINGS
+    )
+    details = c.RetirementDetails(Beneficiary("Iwaizumi"), "voluntary", 2011)
+    assert (
+        code_of(lambda: client.retire(world.signer(IWAIZUMI), 6_000, details))
+        is CheckCode.INSUFFICIENT_HOLDINGS
+    )
+    assert client.transfer(world.signer(IWAIZUMI), MUSASHINO, 5_000).accepted
+    pending = client.balance(
+        IWAIZUMI,
+        min_position=client.execute(
+            world.signer(AKISHIMA), c.ResolveDelivery("D1", "rejected")
+        ).position,
+    )
+    assert (pending.tradable_kg, pending.pending_kg) == (45_000, 0)
+
+
+def test_accept_and_expire_racing_resolve_each_delivery_once(
+    world: GrpcWorld, server: RegistryServer
+) -> None:
+    pairs = 12
+    deadline = now_us() + 1_500_000
+    for index in range(pairs):
+        body = c.ProposeDelivery(AGREEMENT, f"R{index:02d}", 2011, 100, deadline + index * 20_000)
+        world.client.execute(world.signer(IWAIZUMI), body)
+    time.sleep(max(0.0, (deadline - now_us()) / 1_000_000 - 0.1))  # arrive around the deadlines
+    outcomes: dict[str, list[CheckCode | None]] = {f"R{i:02d}": [] for i in range(pairs)}
+    lock = threading.Lock()
+
+    def resolve(party: str, outcome: str) -> None:
+        with RegistryClient(f"127.0.0.1:{server.port}") as own:
+            for index in range(pairs):
+                delivery = f"R{index:02d}"
+                body = c.ResolveDelivery(delivery, outcome)
+                result = code_of(lambda body=body: own.execute(world.signer(party), body))
+                with lock:
+                    outcomes[delivery].append(result)
+
+    threads = [
+        threading.Thread(target=resolve, args=(AKISHIMA, "accepted")),
+        threading.Thread(target=resolve, args=(IWAIZUMI, "expired")),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    for delivery, results in outcomes.items():
+        assert results.count(None) <= 1, (delivery, results)
+    ledger = server.app.ledger
+    resolved = [d for d in ledger.deliveries.values() if d.delivery_id.startswith("R")]
+    assert all(d.outcome in ("accepted", "expired", None) for d in resolved)
+    assert invariant_violations(ledger) == []
+    moved = sum(100 for d in resolved if d.outcome == "accepted")
+    assert ledger.tradable_kg(AKISHIMA) == moved
+
+
+def test_the_agreement_stream_carries_only_its_events(
+    world: GrpcWorld, client: RegistryClient
+) -> None:
+    propose(world, "D1", 1_000)
+    client.transfer(world.signer(IWAIZUMI), MUSASHINO, 10)  # not about the agreement
+    client.execute(world.signer(AKISHIMA), c.ResolveDelivery("D1", "accepted"))
+    records = list(client.watch_agreement(AGREEMENT))
+    assert [r.event_types for r in records] == [
+        ["AgreementSigned"],
+        ["AgreementSigned"],
+        ["DeliveryProposed"],
+        ["DeliveryResolved"],
+    ]
+
+
+def test_local_class_issuance_is_limited_to_its_issuers(client: RegistryClient) -> None:
+    world = build_grpc_world(client)
+    nerima, shinjuku = "131202", "131041"
+    world.register(nerima, "municipality", "Nerima")
+    world.register(shinjuku, "municipality", "Shinjuku")
+    client.execute(
+        world.signer(OPERATOR),
+        c.RegisterCreditClass("NERIMAGREEN", "Nerima green conservation", (nerima,)),
+    )
+    client.execute(
+        world.signer(nerima),
+        c.RegisterProject(
+            "IKOINOMORI",
+            "NERIMAGREEN",
+            "Ikoi-no-Mori woodland",
+            "Nerima",
+            "avoided development",
+            nerima,
+        ),
+    )
+    vintage = date(2012, 4, 1)
+    forged = c.IssueCredits("IKOINOMORI", vintage, vintage, 1_000, shinjuku)
+    assert (
+        code_of(lambda: client.execute(world.signer(shinjuku), forged))
+        is CheckCode.ISSUER_NOT_AUTHORISED
+    )
+    assert client.execute(
+        world.signer(nerima), c.IssueCredits("IKOINOMORI", vintage, vintage, 1_000, nerima)
+    ).accepted
