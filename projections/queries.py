@@ -339,3 +339,23 @@ def statement(connection: sa.Connection, agreement_id: str, fiscal_year: int) ->
         int(by_outcome.get("pending") or 0),
         int(retired or 0),
     )
+
+
+def contributor_of(connection: sa.Connection, batch_id: str, serial: int) -> str | None:
+    """Who a given kilogram of an aggregated batch came from (e.g. which household)."""
+    k = t.contributions.c
+    return connection.scalar(
+        sa.select(k.contributor).where(
+            k.batch_id == batch_id, k.serial_start <= serial, k.serial_end >= serial
+        )
+    )
+
+
+def contributions(connection: sa.Connection, batch_id: str) -> list[tuple[str, int, int]]:
+    k = t.contributions.c
+    rows = connection.execute(
+        sa.select(k.contributor, k.serial_start, k.serial_end)
+        .where(k.batch_id == batch_id)
+        .order_by(k.serial_start)
+    )
+    return [(row.contributor, row.serial_start, row.serial_end) for row in rows]

@@ -22,7 +22,7 @@ from registry.client import CommandRejected, RegistryClient
 from registry.codec import Codec
 from registry.domain import commands as c
 from registry.presentation import tonnes
-from registry.scenario import tokyo62
+from registry.scenario import partners, tokyo62
 from registry.scenario.report import allocation_text, certificate, write_report
 from registry.service.server import RegistryServer, ServerConfig
 from registry.signer import CommandSigner
@@ -165,6 +165,7 @@ def _run(
     )
     print("   largest remainder and every share retired on its organiser's behalf")
 
+    last = _partners(parties)
     _refusals(parties)
     server.app.record_checkpoint()
     allocation = client.allocation(min_position=last)
@@ -239,6 +240,37 @@ def _run(
     return 0 if report.clean and matches else 1
 
 
+def _partners(parties: Parties) -> int:
+    """Models I, II and III beside the joint purchase."""
+    parties.send(
+        tokyo62.OPERATOR,
+        [parties.register(party_id, role, name) for party_id, role, name in partners.parties()],
+    )
+    last = 0
+    for actor, bodies in partners.commands():
+        last = parties.send(actor, bodies)
+    client = parties.client
+    statement = client.statement(partners.AGREEMENT, 2011, min_position=last)
+    musashino = client.balance(partners.MUSASHINO, min_position=last)
+    bakery, printing = (client.balance(b, min_position=last) for b in partners.BUSINESSES)
+    hems = client.batch("HEMSMS-HEMSHOUSEHOLDS-20120401-20130331-001", min_position=last)
+    print(
+        "3. model I: the forestry foundation issued 3 x 12 t for Musashino's forests; Musashino retired"
+        f" {tonnes(musashino.retired_kg)} t against its city hall (FY2012)"
+    )
+    print(
+        f"   model II: Akishima and Iwaizumi both signed {partners.AGREEMENT} (2011-12-20); FY2011 statement:"
+        f" delivered {tonnes(statement.delivered_kg)} t, accepted {tonnes(statement.accepted_kg)} t,"
+        f" declined {tonnes(statement.rejected_kg)} t, retired by Akishima {tonnes(statement.retired_by_user_kg)} t"
+    )
+    print(
+        f"   model III: Nerima's woodland credits retired by two local businesses ({tonnes(bakery.retired_kg)} t and"
+        f" {tonnes(printing.retired_kg)} t, incentive recorded); {partners.HOUSEHOLDS} HEMS household reports"
+        f" issued as one {tonnes(hems.issued_kg)} t batch by Minato, each kilogram traceable to its household"
+    )
+    return last
+
+
 def _refusals(parties: Parties) -> None:
     akishima, iwaizumi = reference.by_name("Akishima").code, reference.by_name("Iwaizumi").code
     signer = parties.signer(akishima)
@@ -257,6 +289,10 @@ def _refusals(parties: Parties) -> None:
             ),
         ),
         (
+            "Akishima accepts a delivery it already declined",
+            parties.signer(partners.AKISHIMA).sign(c.ResolveDelivery("FY2011-2", "accepted")),
+        ),
+        (
             "the secretariat retires a meeting twice",
             parties.signer(tokyo62.OPERATOR).sign(c.RetireForMeeting(tokyo62.POOL_ID, "W01")),
         ),
@@ -267,7 +303,7 @@ def _refusals(parties: Parties) -> None:
         except CommandRejected as rejection:
             assert rejection.code is not None
             print(
-                f"3. refused, nothing recorded: {label} ->"
+                f"4. refused, nothing recorded: {label} ->"
                 f" {rejection.status.name} {rejection.code.name} ({rejection.code.number})"
             )
         else:

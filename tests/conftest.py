@@ -106,3 +106,13 @@ def kafka_topic(kafka_bootstrap: str) -> str:
     name = "test-envelopes-" + uuid.uuid4().hex[:10]
     ensure_topics(kafka_bootstrap, TopicSettings(topic=name, partitions=3))
     return name
+
+
+@pytest.fixture
+def programme(sqlite_url: str, registry_key: SigningKey):  # type: ignore[no-untyped-def]
+    """The secretariat, the 62 and Iwaizumi, and a J-VER provider, registered on the write side."""
+    from tests.programme import Programme
+
+    running = Programme(RegistryApplication(sqlite_url, registry_key))
+    running.setup()
+    return running

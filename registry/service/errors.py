@@ -33,6 +33,22 @@ _STATUS: dict[CheckCode, grpc.StatusCode] = {
     CheckCode.NOT_GENESIS: grpc.StatusCode.FAILED_PRECONDITION,
     CheckCode.DUPLICATE_COMMAND_ID: grpc.StatusCode.ALREADY_EXISTS,
     CheckCode.CONFLICT: grpc.StatusCode.ABORTED,
+    CheckCode.NOT_A_MEMBER: grpc.StatusCode.PERMISSION_DENIED,
+    CheckCode.UNKNOWN_POOL: grpc.StatusCode.NOT_FOUND,
+    CheckCode.UNKNOWN_MEETING: grpc.StatusCode.NOT_FOUND,
+    CheckCode.UNKNOWN_AGREEMENT: grpc.StatusCode.NOT_FOUND,
+    CheckCode.UNKNOWN_DELIVERY: grpc.StatusCode.NOT_FOUND,
+    CheckCode.POOL_EXISTS: grpc.StatusCode.ALREADY_EXISTS,
+    CheckCode.MEETING_EXISTS: grpc.StatusCode.ALREADY_EXISTS,
+    CheckCode.DELIVERY_EXISTS: grpc.StatusCode.ALREADY_EXISTS,
+    CheckCode.ALREADY_SIGNED: grpc.StatusCode.ALREADY_EXISTS,
+    CheckCode.POOL_STATE: grpc.StatusCode.FAILED_PRECONDITION,
+    CheckCode.ALREADY_RETIRED: grpc.StatusCode.FAILED_PRECONDITION,
+    CheckCode.AGREEMENT_TERMS_DIFFER: grpc.StatusCode.FAILED_PRECONDITION,
+    CheckCode.AGREEMENT_NOT_IN_FORCE: grpc.StatusCode.FAILED_PRECONDITION,
+    CheckCode.DELIVERY_RESOLVED: grpc.StatusCode.FAILED_PRECONDITION,
+    CheckCode.DELIVERY_EXPIRED: grpc.StatusCode.FAILED_PRECONDITION,
+    CheckCode.DELIVERY_NOT_DUE: grpc.StatusCode.FAILED_PRECONDITION,
 }
 
 
