@@ -237,7 +237,8 @@ def test_inclusion_and_consistency_proofs_verify_with_the_standalone_verifier(
     assert result.returncode == 0 and result.stdout.startswith("VALID: included"), (
         result.stdout + result.stderr
     )
-    forged = dict(inclusion, sealed_envelope=inclusion["sealed_envelope"][:-2] + "00")
+    last_byte = int(inclusion["sealed_envelope"][-2:], 16) ^ 0x01  # always a different byte
+    forged = dict(inclusion, sealed_envelope=inclusion["sealed_envelope"][:-2] + f"{last_byte:02x}")
     path.write_text(json.dumps(forged))
     assert subprocess.run(verifier, capture_output=True, text=True).returncode == 1
 
