@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 
 import pytest
 
@@ -19,7 +17,7 @@ from registry.domain.events import Beneficiary
 from registry.domain.ledger import invariant_violations
 from registry.service.server import RegistryServer
 from registry.signer import now_us
-from tests.e2e.grpc_world import GrpcWorld, build_grpc_world, issue, start_server
+from tests.e2e.grpc_world import GrpcWorld, build_grpc_world, issue
 from tests.helpers import AKISHIMA, IWAIZUMI, MUSASHINO, OPERATOR
 
 AGREEMENT = "AKISHIMA-IWAIZUMI-FOREST"
@@ -32,19 +30,6 @@ TERMS = dict(
     expected_annual_kg=10_000,
     purpose="Forest conservation: Iwaizumi's town forest offsets Akishima's residual CO2",
 )
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[RegistryServer]:
-    running = start_server(tmp_path)
-    yield running
-    running.stop(grace_s=1)
-
-
-@pytest.fixture
-def client(server: RegistryServer) -> Iterator[RegistryClient]:
-    with RegistryClient(f"127.0.0.1:{server.port}") as connected:
-        yield connected
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -27,19 +26,6 @@ from registry.signing import SigningKey
 from registry.verification import verify_history
 from tests.e2e.grpc_world import GrpcWorld, build_grpc_world, issue, start_server
 from tests.helpers import AKISHIMA, IWAIZUMI, MUSASHINO, OPERATOR, retirement
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[RegistryServer]:
-    running = start_server(tmp_path)
-    yield running
-    running.stop(grace_s=1)
-
-
-@pytest.fixture
-def client(server: RegistryServer) -> Iterator[RegistryClient]:
-    with RegistryClient(f"127.0.0.1:{server.port}") as connected:
-        yield connected
 
 
 @pytest.fixture
