@@ -366,7 +366,9 @@ def write(connection: sa.Connection, rows: PendingRows) -> None:
         t.balances,
         ("party_id", "class_id", "vintage"),
         ("tradable_kg", "pending_kg", "retired_kg"),
-        {key: delta for key, delta in rows.balances.items() if any(delta)},
+        dict(
+            rows.balances
+        ),  # zero sums too: a row exists iff any event touched it, however batched,
     )
     supply_keys = {}
     for batch_id, delta in rows.supply.items():

@@ -15,6 +15,7 @@ from projections import tables as t
 from projections.apply import Projector, applied_positions, write
 from registry import reference
 from registry.envelope import OpenedEnvelope
+from registry.observability import PROJECTED
 
 logger = logging.getLogger(__name__)
 
@@ -135,6 +136,7 @@ class ProjectionStore:
             if pause_before_commit_ms:
                 logger.warning("applied %d envelopes, pausing before commit", len(fresh))
                 time.sleep(pause_before_commit_ms / 1_000)
+        PROJECTED.labels(source).inc(len(fresh))
         return len(fresh)
 
     def _advance(

@@ -25,6 +25,7 @@ from registry.home import PASSPHRASE_VARIABLE, REGISTRY_PASSPHRASE_VARIABLE, Hom
 from registry.log import Publisher
 from registry.log.embedded import EmbeddedLog
 from registry.log.kafka import KafkaPublisher, TopicSettings, ensure_topics
+from registry.observability import configure_logging, metrics_port_from_environment, serve_metrics
 from registry.presentation import table, tonnes
 from registry.relay import Relay, RelayPositions, event_store_recorder
 from registry.signer import CommandSigner
@@ -32,9 +33,7 @@ from registry.signing import SigningKey
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(
-        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    configure_logging()
     parser = build_parser()
     arguments = parser.parse_args(argv)
     if not hasattr(arguments, "handler"):
@@ -205,6 +204,7 @@ def _kafka_options(parser: argparse.ArgumentParser) -> None:
 
 def _relay(arguments: argparse.Namespace) -> int:
     logging.getLogger("registry").setLevel(logging.INFO)
+    serve_metrics(metrics_port_from_environment())
     database_url = arguments.database_url or Home(arguments.home).database_url
     engine = sqlalchemy.create_engine(database_url)
     publisher: Publisher = (

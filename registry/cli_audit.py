@@ -15,6 +15,7 @@ from registry.audit.sources import DatabaseSource, ExportSource, KafkaSource, So
 from registry.audit.sources import export as export_history
 from registry.home import REGISTRY_PASSPHRASE_VARIABLE, Home, passphrase
 from registry.log.kafka import TopicSettings
+from registry.observability import AUDIT_DISCREPANCIES, AUDIT_RUNS
 from registry.signing import SigningKey
 
 PAGE_EVENTS = 2_000
@@ -110,6 +111,8 @@ def _audit(arguments: argparse.Namespace) -> int:
     source = _source(arguments)
     auditor = Auditor(keys, arguments.workers, arguments.compare_projections, arguments.progress)
     report = auditor.run(source)
+    AUDIT_RUNS.labels("clean" if report.clean else "discrepancies").inc()
+    AUDIT_DISCREPANCIES.set(len(report.discrepancies))
     document = report.to_json()
     arguments.report.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", "utf-8")
     summary = document["summary"]

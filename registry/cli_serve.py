@@ -12,6 +12,7 @@ from pathlib import Path
 from registry.client import ClientTls, RegistryClient
 from registry.devcerts import create_dev_certificates
 from registry.home import REGISTRY_PASSPHRASE_VARIABLE, Home, passphrase
+from registry.observability import metrics_port_from_environment
 from registry.service.server import (
     DEFAULT_MAX_MESSAGE_BYTES,
     RegistryServer,
@@ -109,6 +110,7 @@ def _serve(arguments: argparse.Namespace) -> int:
         kafka=arguments.kafka,
         tls=tls,
         max_message_bytes=arguments.max_message_bytes,
+        metrics_port=metrics_port_from_environment(),
     )
     server = RegistryServer(config)
     stop = threading.Event()

@@ -21,6 +21,7 @@ from registry.application import CHAIN_ID, RegistryApplication, database_environ
 from registry.checkpoints import CheckpointStore
 from registry.codec import SchemaRegistry
 from registry.log import LogRecord, Publisher, record_for
+from registry.observability import RELAY_LAG
 
 logger = logging.getLogger(__name__)
 DEFAULT_BATCH_EVENTS = 500
@@ -163,6 +164,7 @@ class Relay:
                 backoff_ms = min(backoff_ms * 2, MAX_BACKOFF_MS)
                 continue
             backoff_ms = 100
+            RELAY_LAG.labels(self.relay_name).set(self.lag())
             if published == 0:
                 if exit_when_caught_up:
                     return

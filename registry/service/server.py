@@ -23,6 +23,7 @@ from registry.api.credit_registry.v1 import registry_pb2 as pb
 from registry.api.credit_registry.v1 import registry_pb2_grpc as pb_grpc
 from registry.application import RegistryApplication
 from registry.log.embedded import EmbeddedLog
+from registry.observability import HEAD_POSITION, MetricsInterceptor, serve_metrics
 from registry.relay import Relay, RelayPositions, event_store_recorder
 from registry.service.servicers import CommandServicer, ExchangeServicer, QueryServicer
 from registry.signing import SigningKey
@@ -49,6 +50,7 @@ class ServerConfig:
     tls: TlsFiles | None = None
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     max_workers: int = 16
+    metrics_port: int | None = None
 
 
 class EmbeddedPipeline:
@@ -94,7 +96,9 @@ class RegistryServer:
             ("grpc.max_send_message_length", config.max_message_bytes),
         ]
         self.server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=config.max_workers), options=options
+            futures.ThreadPoolExecutor(max_workers=config.max_workers),
+            options=options,
+            interceptors=[MetricsInterceptor()],
         )
         pb_grpc.add_CommandServiceServicer_to_server(
             CommandServicer(self.app, on_commit), self.server
@@ -123,6 +127,8 @@ class RegistryServer:
         return int(self.server.add_secure_port(self.config.listen, credentials))
 
     def start(self) -> None:
+        serve_metrics(self.config.metrics_port)
+        HEAD_POSITION.set(self.app.ledger.position)
         if self.pipeline:
             self.pipeline.thread.start()
             self.pipeline.wake.set()

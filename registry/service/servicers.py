@@ -19,6 +19,7 @@ from registry.domain import commands as c
 from registry.domain.checks import CheckCode
 from registry.envelope import open_sealed
 from registry.log import EVENT_TYPES_HEADER, record_for
+from registry.observability import COMMANDS, HEAD_POSITION
 from registry.service.errors import rich_status
 from registry.service.translate import result_message, signed_command
 
@@ -48,6 +49,14 @@ EXCHANGE_BODIES: dict[str, type[Any] | None] = {
     "ProposeDelivery": c.ProposeDelivery,
     "ResolveDelivery": c.ResolveDelivery,
 }
+
+
+def _count(result: CommandResult) -> None:
+    if result.accepted and not result.replayed:
+        COMMANDS.labels("ACCEPTED").inc()
+        HEAD_POSITION.set(result.position or 0)
+    else:
+        COMMANDS.labels(result.code.name if result.code else "UNKNOWN").inc()
 
 
 def _require_time(context: grpc.ServicerContext) -> None:
@@ -84,6 +93,7 @@ class CommandServicer(pb_grpc.CommandServiceServicer):  # type: ignore[misc]
         return handle
 
     def _answer(self, result: CommandResult, context: grpc.ServicerContext) -> None:
+        _count(result)
         if result.accepted:
             if not result.replayed:
                 self.on_commit()
@@ -99,6 +109,8 @@ class CommandServicer(pb_grpc.CommandServiceServicer):  # type: ignore[misc]
             detail = f"{len(request.commands)} commands; at most {MAX_BATCH_COMMANDS} per call"
             context.abort_with_status(rich_status(CheckCode.BATCH_TOO_LARGE, detail))
         results = self.app.submit_batch([signed_command(command) for command in request.commands])
+        for result in results:
+            _count(result)
         if any(result.accepted and not result.replayed for result in results):
             self.on_commit()
         return pb.CommandBatchResponse(results=[result_message(result) for result in results])

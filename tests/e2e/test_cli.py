@@ -54,7 +54,10 @@ def test_demo_runs_and_verifies_clean(tmp_path: Path) -> None:
     assert "BAD_SIGNATURE (2005)" in result.stdout and "ALREADY_RETIRED (4015)" in result.stdout
     assert "DELIVERY_RESOLVED (4021)" in result.stdout
     assert "Musashino retired 12.000 t against its city hall (FY2012)" in result.stdout
-    assert "delivered 13.000 t, accepted 10.000 t, declined 3.000 t, retired by Akishima 10.000 t" in result.stdout
+    assert (
+        "delivered 13.000 t, accepted 10.000 t, declined 3.000 t, retired by Akishima 10.000 t"
+        in result.stdout
+    )
     assert "40 HEMS household reports issued as one" in result.stdout
     csv_lines = (out / "allocation.csv").read_text(encoding="utf-8").splitlines()
     assert len([line for line in csv_lines if line.startswith("member,")]) == 62

@@ -1,0 +1,33 @@
+{{- define "credit-registry.name" -}}{{ .Chart.Name }}{{- end -}}
+{{- define "credit-registry.fullname" -}}{{ printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" }}{{- end -}}
+{{- define "credit-registry.labels" -}}
+app.kubernetes.io/name: {{ include "credit-registry.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+{{- define "credit-registry.selector" -}}
+app.kubernetes.io/name: {{ include "credit-registry.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+{{- define "credit-registry.image" -}}{{ printf "%s:%s" .Values.image.repository .Values.image.tag }}{{- end -}}
+{{/* Environment shared by every role: configuration from the ConfigMap, secrets by reference. */}}
+{{- define "credit-registry.env" -}}
+- name: CREDIT_REGISTRY_DATABASE_URL
+  valueFrom: {secretKeyRef: {name: {{ .Values.secrets.databaseUrl.name }}, key: {{ .Values.secrets.databaseUrl.key }}}}
+- name: CREDIT_REGISTRY_PROJECTION_URL
+  valueFrom: {secretKeyRef: {name: {{ .Values.secrets.projectionUrl.name }}, key: {{ .Values.secrets.projectionUrl.key }}}}
+{{- end -}}
+{{- define "credit-registry.podSecurity" -}}
+securityContext:
+  runAsNonRoot: true
+  runAsUser: 10001
+  seccompProfile: {type: RuntimeDefault}
+{{- end -}}
+{{- define "credit-registry.containerSecurity" -}}
+securityContext:
+  allowPrivilegeEscalation: false
+  readOnlyRootFilesystem: true
+  capabilities: {drop: ["ALL"]}
+{{- end -}}

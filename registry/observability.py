@@ -1,0 +1,105 @@
+"""Prometheus metrics and structured logs for the service, the relay, the projection
+workers and the audit. Metrics are served on their own port when one is configured;
+logs are one JSON object a line with CREDIT_REGISTRY_LOG_FORMAT=json. Nothing here ever
+sees a private key or a passphrase: callers log ids and codes, never secrets."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+REQUESTS = Counter(
+    "credit_registry_requests_total", "gRPC calls by method and status code", ["method", "code"]
+)
+REQUEST_SECONDS = Histogram("credit_registry_request_seconds", "gRPC call duration", ["method"])
+COMMANDS = Counter(
+    "credit_registry_commands_total",
+    "Commands by type of result (check code, or ACCEPTED)",
+    ["result"],
+)
+HEAD_POSITION = Gauge("credit_registry_head_position", "Highest global position in the event store")
+RELAY_LAG = Gauge(
+    "credit_registry_relay_lag_positions", "Envelopes stored but not yet published", ["relay"]
+)
+PROJECTION_LAG = Gauge(
+    "credit_registry_projection_lag_positions", "Positions behind the head", ["source"]
+)
+PROJECTED = Counter(
+    "credit_registry_projected_envelopes_total", "Envelopes applied to the read models", ["source"]
+)
+AUDIT_RUNS = Counter("credit_registry_audit_runs_total", "Audits by verdict", ["verdict"])
+AUDIT_DISCREPANCIES = Gauge(
+    "credit_registry_audit_discrepancies", "Discrepancies found by the latest audit"
+)
+
+
+def serve_metrics(port: int | None) -> None:
+    """Expose /metrics on `port` (0 or None: off)."""
+    if port:
+        start_http_server(port)
+
+
+def metrics_port_from_environment() -> int | None:
+    value = os.environ.get("CREDIT_REGISTRY_METRICS_PORT")
+    return int(value) if value else None
+
+
+class MetricsInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
+    """Counts and times every unary call by method and final status code."""
+
+    def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
+        handler = continuation(details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        method = details.method.rsplit("/", 1)[-1]
+        inner = handler.unary_unary
+
+        def timed(request: Any, context: grpc.ServicerContext) -> Any:
+            started = time.perf_counter()
+            code = "OK"
+            try:
+                return inner(request, context)
+            except Exception:
+                found = context.code()
+                code = found.name if isinstance(found, grpc.StatusCode) else "UNKNOWN"
+                raise
+            finally:
+                REQUESTS.labels(method, code).inc()
+                REQUEST_SECONDS.labels(method).observe(time.perf_counter() - started)
+
+        return grpc.unary_unary_rpc_method_handler(
+            timed,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(level: int = logging.WARNING) -> None:
+    handler = logging.StreamHandler()
+    if os.environ.get("CREDIT_REGISTRY_LOG_FORMAT", "text") == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
