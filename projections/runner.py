@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from itertools import islice
 from typing import Any
@@ -18,11 +19,13 @@ from registry.codec import SchemaRegistry
 from registry.envelope import EnvelopeError, OpenedEnvelope
 from registry.log import check_record, parse_position
 from registry.log.embedded import EmbeddedLog
+from registry.observability import PROJECTION_LAG
 
 logger = logging.getLogger(__name__)
 EMBEDDED_SOURCE = "embedded"
 BATCH_ENVELOPES = 2_000
 POLL_TIMEOUT_MS = 500
+LAG_CHECK_INTERVAL_S = 5.0
 
 
 def kafka_source(topic: str) -> str:
@@ -169,6 +172,7 @@ def run_group_worker(
     consumer = _consumer(bootstrap_servers, group_id)
     consumer.subscribe([topic], listener=_SeekToStoredOffsets(consumer, store, source))
     applied = 0
+    next_lag_check = 0.0
     try:
         while not stop.is_set():
             applied += _apply_polled(
@@ -178,6 +182,16 @@ def run_group_worker(
                 consumer.poll(timeout_ms=POLL_TIMEOUT_MS),
                 pause_before_commit_ms,
             )
+            if (
+                time.monotonic() >= next_lag_check
+            ):  # records behind the end of this member's partitions
+                next_lag_check = time.monotonic() + LAG_CHECK_INTERVAL_S
+                assigned = list(consumer.assignment())
+                if assigned:
+                    ends = consumer.end_offsets(assigned)
+                    PROJECTION_LAG.labels(source).set(
+                        sum(ends[p] - consumer.position(p) for p in assigned)
+                    )
     finally:
         consumer.close()
     return applied

@@ -40,10 +40,12 @@ AUDIT_DISCREPANCIES = Gauge(
 )
 
 
-def serve_metrics(port: int | None) -> None:
-    """Expose /metrics on `port` (0 or None: off)."""
-    if port:
-        start_http_server(port)
+def serve_metrics(port: int | None) -> int | None:
+    """Expose /metrics on `port` (None: off; 0: any free port). Returns the port in use."""
+    if port is None:
+        return None
+    server, _thread = start_http_server(port)
+    return int(server.server_port)
 
 
 def metrics_port_from_environment() -> int | None:

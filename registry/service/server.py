@@ -127,7 +127,7 @@ class RegistryServer:
         return int(self.server.add_secure_port(self.config.listen, credentials))
 
     def start(self) -> None:
-        serve_metrics(self.config.metrics_port)
+        self.metrics_port = serve_metrics(self.config.metrics_port)
         HEAD_POSITION.set(self.app.ledger.position)
         if self.pipeline:
             self.pipeline.thread.start()

@@ -16,7 +16,10 @@ from tests.helpers import AKISHIMA, AUDITOR, ISSUER, IWAIZUMI, MUSASHINO, OPERAT
 
 
 def start_server(
-    directory: Path, tls: TlsFiles | None = None, max_message_bytes: int = 4 * 1024 * 1024
+    directory: Path,
+    tls: TlsFiles | None = None,
+    max_message_bytes: int = 4 * 1024 * 1024,
+    metrics_port: int | None = None,
 ) -> RegistryServer:
     config = ServerConfig(
         listen="127.0.0.1:0",
@@ -25,6 +28,7 @@ def start_server(
         registry_key=SigningKey.generate(),
         tls=tls,
         max_message_bytes=max_message_bytes,
+        metrics_port=metrics_port,
     )
     server = RegistryServer(config)
     server.start()

@@ -270,3 +270,30 @@ def test_stubs_serve_the_declared_services() -> None:
         "ExchangeService",
     }
     assert hasattr(pb_grpc, "CommandServiceStub")
+
+
+def test_metrics_count_calls_by_method_and_code(tmp_path: Path) -> None:
+    import urllib.request
+
+    running = start_server(tmp_path, metrics_port=0)
+    try:
+        with RegistryClient(f"127.0.0.1:{running.port}") as connected:
+            world = build_grpc_world(connected)
+            issue(world, 100, IWAIZUMI)
+            with pytest.raises(CommandRejected):
+                connected.transfer(world.signer(IWAIZUMI), AKISHIMA, 1_000)
+        assert running.metrics_port
+        text = (
+            urllib.request.urlopen(f"http://127.0.0.1:{running.metrics_port}/metrics", timeout=10)
+            .read()
+            .decode()
+        )
+    finally:
+        running.stop(grace_s=1)
+    assert 'credit_registry_requests_total{code="OK",method="RegisterParty"}' in text
+    assert (
+        'credit_registry_requests_total{code="FAILED_PRECONDITION",method="TransferCredits"}'
+        in text
+    )
+    assert 'credit_registry_commands_total{result="INSUFFICIENT_HOLDINGS"}' in text
+    assert "credit_registry_head_position" in text
