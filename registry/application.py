@@ -183,7 +183,7 @@ class RegistryApplication(Application[UUID]):
                 self._apply_envelope(envelope)
                 applied += 1
             self._record_due_checkpoints()
-            if self.ledger._journal is None:
+            if not self.ledger.in_transaction:
                 self.ledger.forget_expired(self.clock_us() - rules.FORGET_MARGIN_US)
         return applied
 

@@ -71,7 +71,7 @@ class Parties:
 
 
 def run_demo(out: Path = Path("demo-output")) -> int:
-    started = time.perf_counter()
+    started_s = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="credit-registry-demo-") as directory:
         store = Path(directory)
         registry_key = SigningKey.generate()
@@ -85,7 +85,7 @@ def run_demo(out: Path = Path("demo-output")) -> int:
         server.start()
         try:
             with RegistryClient(f"127.0.0.1:{server.port}", timeout_s=60) as client:
-                return _run(server, client, registry_key, config.database_url, out, started)
+                return _run(server, client, registry_key, config.database_url, out, started_s)
         finally:
             server.stop(grace_s=1)
 
@@ -96,7 +96,7 @@ def _run(
     registry_key: SigningKey,
     database_url: str,
     out: Path,
-    started: float,
+    started_s: float,
 ) -> int:
     print(
         "credit-registry demo: the FY2011 Tokyo 62 joint carbon-offset purchase,"
@@ -236,7 +236,7 @@ def _run(
     )
     for discrepancy in report.discrepancies[:10]:
         print(f"  position {discrepancy.position}: {discrepancy.reason}")
-    print(f"done in {time.perf_counter() - started:.1f} s")
+    print(f"done in {time.perf_counter() - started_s:.1f} s")
     return 0 if report.clean and matches else 1
 
 

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from registry.application import CommandResult, RegistryApplication
-from registry.codec import Codec
 from registry.domain import commands as c
 from registry.domain.events import Beneficiary
 from registry.signer import CommandSigner
@@ -80,7 +79,3 @@ def build_world(app: RegistryApplication) -> World:
 
 def retirement(beneficiary: str, year: int = 2011) -> c.RetirementDetails:
     return c.RetirementDetails(Beneficiary(beneficiary, None), "residual_emissions", year)
-
-
-def new_codec() -> Codec:
-    return Codec()

@@ -8,7 +8,6 @@ from datetime import date
 
 from registry.domain import commands as c
 from registry.domain.events import Beneficiary
-from registry.signing import SigningKey
 from tests.helpers import ISSUER, OPERATOR, PROJECT, World
 
 MEMBERS = ("131016", "131121", "132012", "132039", "132071", "133086", "034835")
@@ -73,7 +72,3 @@ def random_history(world: World, commands: int, seed: int = 7, batch_size: int =
             accepted += sum(result.accepted for result in world.app.submit_batch(signed))
             pending.clear()
     return accepted
-
-
-def fresh_key() -> SigningKey:
-    return SigningKey.generate()

@@ -42,27 +42,7 @@ def _checkpoint(source: Source, tree_size: int | None, at_least: int) -> Checkpo
 def inclusion_document(
     source: Source, position: int, tree_size: int | None = None
 ) -> dict[str, Any]:
-    checkpoint = _checkpoint(source, tree_size, position)
-    sealed = b""
-    hashes: list[bytes] = []
-    for item in source.items():
-        if isinstance(item, Broken):
-            raise ValueError(
-                f"cannot prove over a broken log: position {item.position}: {item.reason}"
-            )
-        hashes.append(leaf_hash(item.sealed_bytes))
-        if item.body.position == position:
-            sealed = item.sealed_bytes
-        if len(hashes) == checkpoint.tree_size:
-            break
-    assert sealed, f"position {position} not found"
-    return {
-        "kind": "inclusion",
-        "position": position,
-        "sealed_envelope": sealed.hex(),
-        "path": [h.hex() for h in inclusion_proof(hashes, position - 1)],
-        "checkpoint": checkpoint.to_json(),
-    }
+    return inclusion_documents(source, [position], tree_size)[position]
 
 
 def consistency_document(source: Source, old_size: int, new_size: int) -> dict[str, Any]:
@@ -77,9 +57,11 @@ def consistency_document(source: Source, old_size: int, new_size: int) -> dict[s
     }
 
 
-def inclusion_documents(source: Source, positions: list[int]) -> dict[int, dict[str, Any]]:
-    """Inclusion proofs for many positions at the latest checkpoint, reading the log once."""
-    checkpoint = _checkpoint(source, None, max(positions))
+def inclusion_documents(
+    source: Source, positions: list[int], tree_size: int | None = None
+) -> dict[int, dict[str, Any]]:
+    """Inclusion proofs for many positions at one checkpoint (default: the latest), reading the log once."""
+    checkpoint = _checkpoint(source, tree_size, max(positions))
     wanted = set(positions)
     sealed: dict[int, bytes] = {}
     hashes: list[bytes] = []

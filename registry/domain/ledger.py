@@ -160,6 +160,10 @@ class Ledger:
         assert self._journal is None, "nested ledger transactions are not supported"
         self._journal = []
 
+    @property
+    def in_transaction(self) -> bool:
+        return self._journal is not None
+
     def commit(self) -> None:
         assert self._journal is not None
         self._journal = None

@@ -32,6 +32,72 @@ def public_key(output: str) -> str:
     return next(line.split()[1] for line in output.splitlines() if line.startswith("public_key"))
 
 
+RETIRE = [
+    "retire",
+    "--as",
+    "132071",
+    "--quantity-kg",
+    "1500",
+    "--beneficiary",
+    "昭島市",
+    "--purpose",
+    "facility",
+    "--year",
+    "2011",
+]
+
+
+def setup_steps(home: Path) -> list[list[str]]:
+    """Keys for an issuer and Akishima, then the commands that register them and issue 5 t."""
+    issuer = public_key(run(home, "keys", "new", "jver-provider").stdout)
+    akishima = public_key(run(home, "keys", "new", "132071").stdout)
+    return [
+        [
+            "register-party",
+            "jver-provider",
+            "--role",
+            "issuer",
+            "--name",
+            "J-VER provider",
+            "--public-key",
+            issuer,
+        ],
+        ["register-party", "132071", "--role", "municipality", "--public-key", akishima],
+        ["register-class", "JVER", "--name", "J-VER", "--issuer", "jver-provider"],
+        [
+            "register-project",
+            "--as",
+            "jver-provider",
+            "FOREST",
+            "--class",
+            "JVER",
+            "--name",
+            "Forest",
+            "--location",
+            "Iwate",
+            "--methodology",
+            "FM",
+            "--proponent",
+            "jver-provider",
+        ],
+        [
+            "issue",
+            "--as",
+            "jver-provider",
+            "--project",
+            "FOREST",
+            "--vintage-start",
+            "2011-04-01",
+            "--vintage-end",
+            "2012-03-31",
+            "--quantity-kg",
+            "5000",
+            "--to",
+            "132071",
+        ],
+    ]
+
+
 def test_demo_runs_and_verifies_clean(tmp_path: Path) -> None:
     """The README's main command: the FY2011 joint purchase through gRPC, published totals
     read back from the projections, a clean audit, and verifiable certificates."""
@@ -83,90 +149,15 @@ def test_demo_runs_and_verifies_clean(tmp_path: Path) -> None:
 def test_cli_round_trip(tmp_path: Path) -> None:
     home = tmp_path / "home"
     assert run(home, "init").returncode == 0
-    issuer = run(home, "keys", "new", "jver-provider")
-    assert (
-        run(
-            home,
-            "register-party",
-            "jver-provider",
-            "--role",
-            "issuer",
-            "--name",
-            "J-VER provider",
-            "--public-key",
-            public_key(issuer.stdout),
-        ).returncode
-        == 0
-    )
-    akishima = run(home, "keys", "new", "132071")
-    registered = run(
-        home,
-        "register-party",
-        "132071",
-        "--role",
-        "municipality",
-        "--public-key",
-        public_key(akishima.stdout),
-    )
-    assert registered.returncode == 0, registered.stderr
-    assert (
-        run(
-            home, "register-class", "JVER", "--name", "J-VER", "--issuer", "jver-provider"
-        ).returncode
-        == 0
-    )
-    project = [
-        "register-project",
-        "--as",
-        "jver-provider",
-        "FOREST",
-        "--class",
-        "JVER",
-        "--name",
-        "Forest",
-        "--location",
-        "Iwate",
-        "--methodology",
-        "FM",
-        "--proponent",
-        "jver-provider",
-    ]
-    assert run(home, *project).returncode == 0
-    issue = [
-        "issue",
-        "--as",
-        "jver-provider",
-        "--project",
-        "FOREST",
-        "--vintage-start",
-        "2011-04-01",
-        "--vintage-end",
-        "2012-03-31",
-        "--quantity-kg",
-        "5000",
-        "--to",
-        "132071",
-    ]
-    assert run(home, *issue).returncode == 0
-
+    for step in setup_steps(home):
+        result = run(home, *step)
+        assert result.returncode == 0, (step, result.stderr)
     overspend = run(
         home, "transfer", "--as", "132071", "--to", "jver-provider", "--quantity-kg", "9000"
     )
     assert overspend.returncode == 1
     assert "INSUFFICIENT_HOLDINGS (4001)" in overspend.stderr
-    retire = [
-        "retire",
-        "--as",
-        "132071",
-        "--quantity-kg",
-        "1500",
-        "--beneficiary",
-        "昭島市",
-        "--purpose",
-        "facility",
-        "--year",
-        "2011",
-    ]
+    retire = RETIRE
     assert run(home, *retire).returncode == 0
     balance = run(home, "balance", "132071")
     assert "tradable total: 3.500 t-CO2" in balance.stdout
@@ -249,74 +240,8 @@ def test_cli_through_a_served_registry(tmp_path: Path) -> None:
         line = server.stdout.readline()
         assert line.startswith("serving embedded on port"), line
         target = "127.0.0.1:" + line.split()[-1]
-        issuer = run(home, "keys", "new", "jver-provider")
-        akishima = run(home, "keys", "new", "132071")
         remote = ("--server", target)
-        steps = [
-            [
-                "register-party",
-                "jver-provider",
-                "--role",
-                "issuer",
-                "--name",
-                "J-VER provider",
-                "--public-key",
-                public_key(issuer.stdout),
-            ],
-            [
-                "register-party",
-                "132071",
-                "--role",
-                "municipality",
-                "--public-key",
-                public_key(akishima.stdout),
-            ],
-            ["register-class", "JVER", "--name", "J-VER", "--issuer", "jver-provider"],
-            [
-                "register-project",
-                "--as",
-                "jver-provider",
-                "FOREST",
-                "--class",
-                "JVER",
-                "--name",
-                "Forest",
-                "--location",
-                "Iwate",
-                "--methodology",
-                "FM",
-                "--proponent",
-                "jver-provider",
-            ],
-            [
-                "issue",
-                "--as",
-                "jver-provider",
-                "--project",
-                "FOREST",
-                "--vintage-start",
-                "2011-04-01",
-                "--vintage-end",
-                "2012-03-31",
-                "--quantity-kg",
-                "5000",
-                "--to",
-                "132071",
-            ],
-            [
-                "retire",
-                "--as",
-                "132071",
-                "--quantity-kg",
-                "1500",
-                "--beneficiary",
-                "昭島市",
-                "--purpose",
-                "facility",
-                "--year",
-                "2011",
-            ],
-        ]
+        steps = [*setup_steps(home), RETIRE]
         for step in steps:
             result = run(home, *remote, *step)
             assert result.returncode == 0, (step, result.stderr)
