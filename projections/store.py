@@ -16,6 +16,7 @@ from projections.apply import Projector, applied_positions, write
 from registry import reference
 from registry.envelope import OpenedEnvelope
 from registry.observability import PROJECTED
+from registry.schema_lock import schema_creation_lock
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +51,9 @@ class ProjectionStore:
         self.url = url
         self.engine = projection_engine(url)
         self.projector = Projector()
-        t.metadata.create_all(self.engine)
-        self._seed_allocation()
+        with schema_creation_lock(self.engine):
+            t.metadata.create_all(self.engine)
+            self._seed_allocation()
 
     def _seed_allocation(self) -> None:
         with self.engine.begin() as connection:

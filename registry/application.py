@@ -45,6 +45,7 @@ from registry.envelope import (
     verify_sealed,
 )
 from registry.merkle import CompactTree, leaf_hash
+from registry.schema_lock import schema_creation_lock_for_url
 from registry.signer import now_us
 from registry.signing import SigningKey
 
@@ -135,7 +136,8 @@ class RegistryApplication(Application[UUID]):
         clock_us: Callable[[], int] = now_us,
         checkpoint_interval: int = CHECKPOINT_INTERVAL,
     ) -> None:
-        super().__init__(env=database_environment(database_url))
+        with schema_creation_lock_for_url(database_url):
+            super().__init__(env=database_environment(database_url))
         self.codec = Codec()
         self.registry_key = registry_key
         self.registry_public_keys = {registry_key.key_id: registry_key.public_key}

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from registry.proof_verifier import checkpoint_message
+from registry.schema_lock import schema_creation_lock
 from registry.signing import SigningKey, verify
 
 CHECKPOINT_INTERVAL = 1_000
@@ -64,7 +65,8 @@ class Checkpoint:
 class CheckpointStore:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
-        metadata.create_all(engine)
+        with schema_creation_lock(engine):
+            metadata.create_all(engine)
 
     def record(self, checkpoints: Iterable[Checkpoint]) -> None:
         rows = [

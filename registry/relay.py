@@ -22,6 +22,7 @@ from registry.checkpoints import CheckpointStore
 from registry.codec import SchemaRegistry
 from registry.log import LogRecord, Publisher, record_for
 from registry.observability import RELAY_LAG
+from registry.schema_lock import schema_creation_lock, schema_creation_lock_for_url
 
 logger = logging.getLogger(__name__)
 DEFAULT_BATCH_EVENTS = 500
@@ -40,7 +41,8 @@ relay_positions = sa.Table(
 def event_store_recorder(database_url: str) -> ApplicationRecorder:
     """The write side's recorder, opened read-only in spirit, without the application."""
     environment = Environment(RegistryApplication.name, database_environment(database_url))
-    recorder = InfrastructureFactory.construct(environment).application_recorder()
+    with schema_creation_lock_for_url(database_url):
+        recorder = InfrastructureFactory.construct(environment).application_recorder()
     assert isinstance(recorder, ApplicationRecorder)
     return recorder
 
@@ -48,7 +50,8 @@ def event_store_recorder(database_url: str) -> ApplicationRecorder:
 class RelayPositions:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
-        metadata.create_all(engine)
+        with schema_creation_lock(engine):
+            metadata.create_all(engine)
 
     def get(self, relay_name: str) -> int:
         with self.engine.connect() as connection:

@@ -12,6 +12,7 @@ from registry.checkpoints import Checkpoint
 from registry.codec import SchemaRegistry
 from registry.envelope import EnvelopeError, OpenedEnvelope
 from registry.log import GapError, LogRecord, Quarantined, check_record
+from registry.schema_lock import schema_creation_lock
 
 metadata = sa.MetaData()
 embedded_log = sa.Table(
@@ -36,7 +37,8 @@ class EmbeddedLog:
         self.schemas = schemas or SchemaRegistry()
         self.registry_public_keys = registry_public_keys
         self.quarantined: list[Quarantined] = []
-        metadata.create_all(engine)
+        with schema_creation_lock(engine):
+            metadata.create_all(engine)
 
     def publish(self, records: Sequence[LogRecord]) -> None:
         if not records:
