@@ -14,9 +14,9 @@ import sqlalchemy as sa
 from projections import tables as t
 from projections.apply import Projector, applied_positions, write
 from registry import reference
+from registry.database import schema_creation_lock
 from registry.envelope import OpenedEnvelope
 from registry.observability import PROJECTED
-from registry.schema_lock import schema_creation_lock
 
 logger = logging.getLogger(__name__)
 

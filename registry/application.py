@@ -31,6 +31,7 @@ from eventsourcing.persistence import (
 
 from registry.checkpoints import CHECKPOINT_INTERVAL, Checkpoint, CheckpointStore
 from registry.codec import Codec
+from registry.database import schema_creation_lock_for_url
 from registry.domain import rules
 from registry.domain.checks import CheckCode, Rejection
 from registry.domain.ledger import Ledger
@@ -44,8 +45,8 @@ from registry.envelope import (
     verify_actor_signature,
     verify_sealed,
 )
+from registry.group_commit import GroupCommit
 from registry.merkle import CompactTree, leaf_hash
-from registry.schema_lock import schema_creation_lock_for_url
 from registry.signer import now_us
 from registry.signing import SigningKey
 
@@ -152,6 +153,9 @@ class RegistryApplication(Application[UUID]):
         self.is_sqlite = database_url.startswith("sqlite")
         # One writer per process at a time; across processes the database decides.
         self._lock = threading.RLock()
+        self._group_commit: GroupCommit[CommandResult] = GroupCommit(
+            self._submit_items, self._lock, MAX_BATCH_COMMANDS
+        )
         self.catch_up()
 
     def construct_mapper(self) -> Mapper[UUID]:
@@ -224,26 +228,30 @@ class RegistryApplication(Application[UUID]):
     def submit(
         self, signed: SignedCommand, expected_body: type[Any] | None = None
     ) -> CommandResult:
-        """`expected_body` lets an entry point that serves one command type refuse others."""
-        return self.submit_batch([signed], expected_body)[0]
+        """`expected_body` lets an entry point that serves one command type refuse others.
+        Concurrent callers share a transaction (see group_commit)."""
+        return self._group_commit.submit((signed, expected_body))
 
     def submit_batch(
         self, signed_commands: Sequence[SignedCommand], expected_body: type[Any] | None = None
     ) -> list[CommandResult]:
         """Decide every command in order and commit all accepted ones in one transaction.
         Each command is all-or-nothing; a rejected command does not stop the others."""
-        if len(signed_commands) > MAX_BATCH_COMMANDS:
-            rejection = Rejection(
-                CheckCode.BATCH_TOO_LARGE, f"{len(signed_commands)} > {MAX_BATCH_COMMANDS}"
-            )
-            return [CommandResult.rejected("", rejection) for _ in signed_commands]
+        return self._submit_items([(signed, expected_body) for signed in signed_commands])
+
+    def _submit_items(
+        self, items: Sequence[tuple[SignedCommand, type[Any] | None]]
+    ) -> list[CommandResult]:
+        if len(items) > MAX_BATCH_COMMANDS:
+            rejection = Rejection(CheckCode.BATCH_TOO_LARGE, f"{len(items)} > {MAX_BATCH_COMMANDS}")
+            return [CommandResult.rejected("", rejection) for _ in items]
         with self._lock:
             for attempt in range(MAX_COMMIT_ATTEMPTS):
                 self.catch_up()
                 self.ledger.begin()
                 tree_state, due_count = self.tree.snapshot(), len(self._due_checkpoints)
                 try:
-                    results, sequenced = self._decide_all(signed_commands, expected_body)
+                    results, sequenced = self._decide_all(items)
                     if sequenced:
                         self.save(*sequenced)
                         self._confirm_stored(sequenced)
@@ -268,7 +276,7 @@ class RegistryApplication(Application[UUID]):
                 self.ledger.forget_expired(self.clock_us() - rules.FORGET_MARGIN_US)
                 return results
         conflict = Rejection(CheckCode.CONFLICT, f"gave up after {MAX_COMMIT_ATTEMPTS} attempts")
-        return [CommandResult.rejected("", conflict) for _ in signed_commands]
+        return [CommandResult.rejected("", conflict) for _ in items]
 
     def _confirm_stored(self, sequenced: list[Sequenced]) -> None:
         """SQLite only: the SQLAlchemy recorder can swallow a 'database is locked' error on
@@ -281,12 +289,12 @@ class RegistryApplication(Application[UUID]):
             raise OperationalError("stored envelopes differ from the ones just written")
 
     def _decide_all(
-        self, signed_commands: Sequence[SignedCommand], expected_body: type[Any] | None
+        self, items: Sequence[tuple[SignedCommand, type[Any] | None]]
     ) -> tuple[list[CommandResult], list[Sequenced]]:
         now = self.clock_us()
         results: list[CommandResult] = []
         sequenced: list[Sequenced] = []
-        for signed in signed_commands:
+        for signed, expected_body in items:
             result, event = self._decide_one(signed, now, expected_body)
             results.append(result)
             if event is not None:

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from registry.database import schema_creation_lock
 from registry.proof_verifier import checkpoint_message
-from registry.schema_lock import schema_creation_lock
 from registry.signing import SigningKey, verify
 
 CHECKPOINT_INTERVAL = 1_000

@@ -20,9 +20,9 @@ from eventsourcing.utils import Environment
 from registry.application import CHAIN_ID, RegistryApplication, database_environment
 from registry.checkpoints import CheckpointStore
 from registry.codec import SchemaRegistry
+from registry.database import schema_creation_lock, schema_creation_lock_for_url
 from registry.log import LogRecord, Publisher, record_for
 from registry.observability import RELAY_LAG
-from registry.schema_lock import schema_creation_lock, schema_creation_lock_for_url
 
 logger = logging.getLogger(__name__)
 DEFAULT_BATCH_EVENTS = 500
@@ -161,13 +161,15 @@ class Relay:
         while not stop.is_set():
             try:
                 published = self.publish_batch()
+                # Inside the guard: the lag reads the database too, and a database that goes
+                # away right after a batch must mean a retry, not a dead relay.
+                RELAY_LAG.labels(self.relay_name).set(self.lag())
             except Exception as error:  # broker down, database refusing: retry, bounded backoff
                 logger.warning("relay batch failed, retrying in %d ms: %s", backoff_ms, error)
                 stop.wait(backoff_ms / 1_000)
                 backoff_ms = min(backoff_ms * 2, MAX_BACKOFF_MS)
                 continue
             backoff_ms = 100
-            RELAY_LAG.labels(self.relay_name).set(self.lag())
             if published == 0:
                 if exit_when_caught_up:
                     return

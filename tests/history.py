@@ -4,6 +4,7 @@ partial transfers, retire-on-transfer, retirements, cancellations and refused co
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import date
 
 from registry.domain import commands as c
@@ -13,14 +14,21 @@ from tests.helpers import ISSUER, OPERATOR, PROJECT, World
 MEMBERS = ("131016", "131121", "132012", "132039", "132071", "133086", "034835")
 
 
-def random_history(world: World, commands: int, seed: int = 7, batch_size: int = 200) -> int:
-    """Submit about `commands` commands in batches; returns how many were accepted."""
+def random_history(
+    world: World,
+    commands: int,
+    seed: int = 7,
+    batch_size: int = 200,
+    clock_us: Callable[[], int] | None = None,
+) -> int:
+    """Submit about `commands` commands in batches; returns how many were accepted.
+    With `clock_us`, commands are created at that (simulated) time."""
     rng = random.Random(seed)
     for member in MEMBERS:
         if member not in world.keys:
             world.register(member, "municipality", member)
     accepted = 0
-    pending: list[c.CommandBody | tuple[str, c.CommandBody]] = []
+    pending: list[tuple[str, c.CommandBody]] = []
     for number in range(commands):
         roll = rng.random()
         if roll < 0.06 or number < 5:
@@ -68,7 +76,15 @@ def random_history(world: World, commands: int, seed: int = 7, batch_size: int =
                 (OPERATOR, c.TransferCredits(OPERATOR, rng.choice(MEMBERS), 1))
             )  # refused: no holdings
         if len(pending) >= batch_size or number == commands - 1:
-            signed = [world.signer(actor).sign(body) for actor, body in pending]  # type: ignore[misc]
+            signed = [
+                world.signer(actor).sign_command(
+                    world.signer(actor).command(
+                        body,
+                        created_at_us=None if clock_us is None else clock_us(),
+                    )
+                )
+                for actor, body in pending
+            ]
             accepted += sum(result.accepted for result in world.app.submit_batch(signed))
             pending.clear()
     return accepted

@@ -107,18 +107,21 @@ class Auditor:
         compare_projection_url: str | None = None,
         progress: bool | None = None,
         scratch_directory: Path | None = None,
+        keep_projection: Path | None = None,
     ) -> None:
         self.registry_public_keys = dict(registry_public_keys)
         self.workers = workers or os.cpu_count() or 1
         self.compare_projection_url = compare_projection_url
         self.progress_enabled = progress
         self.scratch_directory = scratch_directory
+        self.keep_projection = keep_projection  # rebuild into this file and leave it there
 
     def run(self, source: Source) -> AuditReport:
         started = time.perf_counter()
         report = AuditReport(source.description)
         with tempfile.TemporaryDirectory(dir=self.scratch_directory, prefix="audit-") as scratch:
-            projection = ProjectionStore(f"sqlite:///{Path(scratch) / 'rebuilt.sqlite'}")
+            rebuilt = self.keep_projection or Path(scratch) / "rebuilt.sqlite"
+            projection = ProjectionStore(f"sqlite:///{rebuilt}")
             # spawn, not fork: the gRPC server may be running threads in this process
             with ProcessPoolExecutor(
                 max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")

@@ -16,6 +16,8 @@ from registry.domain.ledger import Ledger
 from registry.domain.parties import MAX_TEXT_LENGTH, Party, Role, validate_name, validate_text
 from registry.domain.serials import SerialBlock
 
+AGREEMENT_ROLES = frozenset({Role.MUNICIPALITY, Role.ISSUER, Role.OPERATOR, Role.BUSINESS})
+
 _ID = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,63}$")
 MAX_DEADLINE_US = 400 * 24 * 3600 * 1_000_000
 OUTCOMES = ("accepted", "rejected", "expired")
@@ -37,8 +39,15 @@ def sign_agreement(ledger: Ledger, actor: Party, body: cmd.SignAgreement) -> lis
     if body.provider_id == body.user_id:
         raise Rejection(CheckCode.SAME_PARTY, repr(body.provider_id))
     for party_id in (body.provider_id, body.user_id):
-        if party_id not in ledger.parties:
+        party = ledger.parties.get(party_id)
+        if party is None:
             raise Rejection(CheckCode.UNKNOWN_PARTY, repr(party_id))
+        # Deliveries move credits between the two: each must be a party that can hold them
+        # (an auditor, which only reads, cannot be bound by an exchange agreement).
+        if party.role not in AGREEMENT_ROLES:
+            raise Rejection(
+                CheckCode.ROLE_NOT_ALLOWED, f"{party.role.value} may not be party to an agreement"
+            )
     if not 1 <= body.term_years <= 50 or not 0 <= body.expected_annual_kg <= 10**9:
         raise Rejection(
             CheckCode.MALFORMED_COMMAND, "term 1-50 years, expected absorption 0-10^9 kg a year"

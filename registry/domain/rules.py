@@ -31,6 +31,8 @@ from registry.domain.serials import SerialBlock, take_lowest
 MAX_QUANTITY_KG = 10**12  # one gigatonne: far above any real batch, far below int64
 MAX_CLOCK_SKEW_US = 5 * 60 * 1_000_000
 MAX_COMMAND_LIFETIME_US = 7 * 24 * 3600 * 1_000_000
+MAX_COMMAND_ID_LENGTH = 128  # a UUID has 36 characters; readable ids fit easily
+MAX_BENEFICIARY_ID_LENGTH = 64
 # Expired command ids are forgotten this long after expiry: far more than any clock skew
 # between replicas, so no replica still treats them as live when they are dropped.
 FORGET_MARGIN_US = 3_600 * 1_000_000
@@ -77,6 +79,9 @@ def decide(ledger: Ledger, command: cmd.Command, now_us: int) -> list[ev.Event]:
         raise Rejection(CheckCode.COMMAND_FROM_FUTURE, f"created at {command.created_at_us} us")
     if command.expires_at_us - command.created_at_us > MAX_COMMAND_LIFETIME_US:
         raise Rejection(CheckCode.MALFORMED_COMMAND, "a command may live at most 7 days")
+    # The id is recorded with the command and echoed in results and logs: found by fuzzing,
+    # ids of megabytes or with control characters were accepted before this check.
+    _require_command_id(command.command_id)
     actor = ledger.parties.get(command.actor_id)
     if actor is None:
         assert not ledger.parties, "authentication precedes decision"
@@ -101,6 +106,15 @@ def _require_party(ledger: Ledger, party_id: str) -> Party:
     if party is None:
         raise Rejection(CheckCode.UNKNOWN_PARTY, repr(party_id))
     return party
+
+
+def _require_command_id(command_id: str) -> None:
+    if not 0 < len(command_id) <= MAX_COMMAND_ID_LENGTH or not command_id.isprintable():
+        raise Rejection(
+            CheckCode.INVALID_IDENTIFIER,
+            f"command id of {len(command_id)} characters: 1 to {MAX_COMMAND_ID_LENGTH} "
+            "printable characters",
+        )
 
 
 def _require_quantity(quantity_kg: int) -> None:
@@ -166,6 +180,12 @@ def _retirement(
     if not 1990 <= details.reporting_year <= 2200:
         raise Rejection(CheckCode.INVALID_REPORTING_YEAR, str(details.reporting_year))
     validate_name("beneficiary name", details.beneficiary.name)
+    if details.beneficiary.party_id is not None:
+        # Recorded and printed on certificates: the same checks as every other text.
+        validate_name("beneficiary party id", details.beneficiary.party_id)
+        validate_text(
+            "beneficiary party id", details.beneficiary.party_id, MAX_BENEFICIARY_ID_LENGTH
+        )
     validate_text("memo", details.memo)
     quantity_kg = sum(block.quantity_kg for block in blocks)
     if details.reference is not None:

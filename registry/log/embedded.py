@@ -10,9 +10,9 @@ import sqlalchemy as sa
 
 from registry.checkpoints import Checkpoint
 from registry.codec import SchemaRegistry
+from registry.database import schema_creation_lock
 from registry.envelope import EnvelopeError, OpenedEnvelope
 from registry.log import GapError, LogRecord, Quarantined, check_record
-from registry.schema_lock import schema_creation_lock
 
 metadata = sa.MetaData()
 embedded_log = sa.Table(

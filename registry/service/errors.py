@@ -10,6 +10,12 @@ from grpc_status import rpc_status
 from registry.domain.checks import CheckCode
 
 ERROR_DOMAIN = "credit-registry"
+# Rejection messages quote the offending value, which a client may make megabytes long. The
+# message travels in trailing metadata three times (grpc-message, percent-encoded, and twice
+# inside grpc-status-details-bin); past the peer's 8 KiB metadata limit the client would see
+# RESOURCE_EXHAUSTED instead of the check code. 200 characters stay well under it,
+# even when every one is a four-byte character.
+MAX_MESSAGE_CHARS = 200
 
 _STATUS: dict[CheckCode, grpc.StatusCode] = {
     CheckCode.UNKNOWN_PARTY: grpc.StatusCode.NOT_FOUND,
@@ -57,8 +63,15 @@ def status_code_for(code: CheckCode) -> grpc.StatusCode:
     return _STATUS.get(code, grpc.StatusCode.INVALID_ARGUMENT)
 
 
+def bounded(message: str) -> str:
+    if len(message) <= MAX_MESSAGE_CHARS:
+        return message
+    return f"{message[:MAX_MESSAGE_CHARS]}… ({len(message)} characters in all)"
+
+
 def rich_status(code: CheckCode, message: str) -> grpc.Status:
     status_code = status_code_for(code)
+    message = bounded(message)
     info = error_details_pb2.ErrorInfo(
         reason=code.name,
         domain=ERROR_DOMAIN,

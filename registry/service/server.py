@@ -26,6 +26,7 @@ from registry.log.embedded import EmbeddedLog
 from registry.observability import HEAD_POSITION, MetricsInterceptor, serve_metrics
 from registry.relay import Relay, RelayPositions, event_store_recorder
 from registry.service.servicers import CommandServicer, ExchangeServicer, QueryServicer
+from registry.service.wire import MalformedRequestInterceptor
 from registry.signing import SigningKey
 
 logger = logging.getLogger(__name__)
@@ -98,7 +99,8 @@ class RegistryServer:
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=config.max_workers),
             options=options,
-            interceptors=[MetricsInterceptor()],
+            # Undecodable protobufs are the client's fault: INVALID_ARGUMENT, not INTERNAL.
+            interceptors=[MetricsInterceptor(), MalformedRequestInterceptor()],
         )
         pb_grpc.add_CommandServiceServicer_to_server(
             CommandServicer(self.app, on_commit), self.server
