@@ -11,8 +11,10 @@ from collections.abc import Iterable, Mapping
 from itertools import islice
 from typing import Any
 
+import sqlalchemy as sa
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.errors import KafkaError
 
 from projections.store import ProjectionStore
 from registry.codec import SchemaRegistry
@@ -26,6 +28,13 @@ EMBEDDED_SOURCE = "embedded"
 BATCH_ENVELOPES = 2_000
 POLL_TIMEOUT_MS = 500
 LAG_CHECK_INTERVAL_S = 5.0
+# A lag figure is not worth stalling the worker for: with the broker away the default wait
+# is 30 s, and applying records waits behind it.
+LAG_CHECK_TIMEOUT_MS = 2_000
+# The projection database refusing or cutting connections: a worker waits and retries.
+DATABASE_UNAVAILABLE = (sa.exc.OperationalError, sa.exc.InterfaceError)
+FIRST_BACKOFF_MS = 100
+MAX_BACKOFF_MS = 5_000
 
 
 def kafka_source(topic: str) -> str:
@@ -170,31 +179,50 @@ def run_group_worker(
     source = kafka_source(topic)
     decoder = _Decoder(registry_public_keys)
     consumer = _consumer(bootstrap_servers, group_id)
-    consumer.subscribe([topic], listener=_SeekToStoredOffsets(consumer, store, source))
+    seek_to_stored = _SeekToStoredOffsets(consumer, store, source)
+    consumer.subscribe([topic], listener=seek_to_stored)
     applied = 0
     next_lag_check = 0.0
+    backoff_ms = FIRST_BACKOFF_MS
+    rewind = False
     try:
         while not stop.is_set():
-            applied += _apply_polled(
-                store,
-                source,
-                decoder,
-                consumer.poll(timeout_ms=POLL_TIMEOUT_MS),
-                pause_before_commit_ms,
-            )
-            if (
-                time.monotonic() >= next_lag_check
-            ):  # records behind the end of this member's partitions
-                next_lag_check = time.monotonic() + LAG_CHECK_INTERVAL_S
-                assigned = list(consumer.assignment())
-                if assigned:
-                    ends = consumer.end_offsets(assigned)
-                    PROJECTION_LAG.labels(source).set(
-                        sum(ends[p] - consumer.position(p) for p in assigned)
-                    )
+            try:
+                if rewind:
+                    seek_to_stored.on_partitions_assigned(consumer.assignment())
+                    rewind = False
+                applied += _apply_polled(
+                    store,
+                    source,
+                    decoder,
+                    consumer.poll(timeout_ms=POLL_TIMEOUT_MS),
+                    pause_before_commit_ms,
+                )
+                if time.monotonic() >= next_lag_check:
+                    next_lag_check = time.monotonic() + LAG_CHECK_INTERVAL_S
+                    _report_lag(consumer, source)
+            except (*DATABASE_UNAVAILABLE, KafkaError) as error:
+                # The database or the broker is away. Records just polled may not all be
+                # committed: once both answer, go back to the offsets stored with the rows
+                # and read again. Nothing is skipped; positions already applied are skipped
+                # on apply. The worker waits and retries, never exits.
+                logger.warning("projection batch failed, retrying in %d ms: %s", backoff_ms, error)
+                stop.wait(backoff_ms / 1_000)
+                backoff_ms = min(backoff_ms * 2, MAX_BACKOFF_MS)
+                rewind = True
+                continue
+            backoff_ms = FIRST_BACKOFF_MS
     finally:
         consumer.close()
     return applied
+
+
+def _report_lag(consumer: KafkaConsumer, source: str) -> None:
+    """Records behind the end of this member's partitions."""
+    assigned = list(consumer.assignment())
+    if assigned:
+        ends = consumer.end_offsets(assigned, timeout_ms=LAG_CHECK_TIMEOUT_MS)
+        PROJECTION_LAG.labels(source).set(sum(ends[p] - consumer.position(p) for p in assigned))
 
 
 def kafka_head_position(bootstrap_servers: str, topic: str) -> int:

@@ -6,9 +6,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import grpc
+import sqlalchemy
+from eventsourcing.persistence import InterfaceError, OperationalError
 
 from projections import queries
 from projections.store import ProjectionStore
@@ -68,6 +71,30 @@ def _require_time(context: grpc.ServicerContext) -> None:
         )
 
 
+# The event store refusing or cutting connections (a restart, a failover, a database closed
+# for maintenance): not a verdict on the command, so not UNKNOWN but UNAVAILABLE, which tells
+# the client to send the same signed command again. If the store took the command before the
+# connection broke, the retry gets the first result back (idempotency): at most once per id.
+STORE_UNAVAILABLE = (
+    OperationalError,
+    InterfaceError,
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+)
+
+
+@contextmanager
+def _store_unavailable_as_status(context: grpc.ServicerContext) -> Iterator[None]:
+    try:
+        yield
+    except STORE_UNAVAILABLE as error:
+        context.abort(
+            grpc.StatusCode.UNAVAILABLE,
+            f"the event store is unavailable ({type(error).__name__}): "
+            "send the same signed command again",
+        )
+
+
 class CommandServicer(pb_grpc.CommandServiceServicer):  # type: ignore[misc]
     def __init__(
         self, app: RegistryApplication, on_commit: Callable[[], None] = lambda: None
@@ -86,7 +113,8 @@ class CommandServicer(pb_grpc.CommandServiceServicer):  # type: ignore[misc]
                 context.abort_with_status(
                     rich_status(CheckCode.MALFORMED_COMMAND, "the request carries no command")
                 )
-            result = self.app.submit(signed_command(request.command), expected_body=body)
+            with _store_unavailable_as_status(context):
+                result = self.app.submit(signed_command(request.command), expected_body=body)
             self._answer(result, context)
             return pb.CommandResponse(result=result_message(result))
 
@@ -108,7 +136,10 @@ class CommandServicer(pb_grpc.CommandServiceServicer):  # type: ignore[misc]
         if len(request.commands) > MAX_BATCH_COMMANDS:
             detail = f"{len(request.commands)} commands; at most {MAX_BATCH_COMMANDS} per call"
             context.abort_with_status(rich_status(CheckCode.BATCH_TOO_LARGE, detail))
-        results = self.app.submit_batch([signed_command(command) for command in request.commands])
+        with _store_unavailable_as_status(context):
+            results = self.app.submit_batch(
+                [signed_command(command) for command in request.commands]
+            )
         for result in results:
             _count(result)
         if any(result.accepted and not result.replayed for result in results):
