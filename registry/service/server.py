@@ -142,6 +142,6 @@ class RegistryServer:
     def stop(self, grace_s: float = 5.0) -> None:
         self.health.enter_graceful_shutdown()
         self.stop_event.set()
-        self.server.stop(grace_s).wait()
+        self.server.stop(grace_s).wait(timeout=grace_s + 5)  # bounded, like every wait here
         if self.pipeline:
             self.pipeline.thread.join(timeout=grace_s)
