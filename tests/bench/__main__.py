@@ -81,7 +81,9 @@ def main() -> None:
             elif name == "catchup":
                 found, more = catchup.run(prefix(large, scale["medium"]), arguments.kafka, scratch)
             else:
-                found, more = unary.run(scratch, scale["unary_calls"])
+                found, more = unary.run(
+                    scratch, scale["unary_calls"], arguments.kafka, _postgres_url()
+                )
             rows += found
             details[name] = more
             print_table(found)

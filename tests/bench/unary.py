@@ -98,16 +98,24 @@ def echo_server() -> Iterator[str]:
         process.wait(timeout=30)
 
 
-def run(scratch: Path, calls: int) -> tuple[list[Row], dict[str, Any]]:
-    results: dict[str, dict[str, Any]] = {}
+DEPLOYMENTS = ("embedded", "kafka")
+
+
+def _measure_registry(
+    scratch: Path,
+    calls: int,
+    kafka_bootstrap: str | None,
+    postgres_url: str | None,
+    results: dict[str, dict[str, Any]],
+    label: str,
+) -> bytes:
     with (
-        deployed(scratch, None, None) as running,
+        deployed(scratch, kafka_bootstrap, postgres_url) as running,
         RegistryClient(running.target, timeout_s=60) as client,
     ):
         world = build_grpc_world(client)
         issue(world, 10**9, IWAIZUMI)
-        codec = Codec()
-        signer = CommandSigner(codec, IWAIZUMI, world.keys[IWAIZUMI])
+        signer = CommandSigner(Codec(), IWAIZUMI, world.keys[IWAIZUMI])
         for in_flight in CONCURRENCY:
             requests = [
                 pb.CommandRequest(
@@ -117,34 +125,57 @@ def run(scratch: Path, calls: int) -> tuple[list[Row], dict[str, Any]]:
                 ).SerializeToString()
                 for _ in range(calls)
             ]
-            results[f"registry_{in_flight}"] = measure(
-                Load(running.target, TRANSFER_METHOD, requests, in_flight)
-            )
-            if results[f"registry_{in_flight}"]["failures"]:
-                raise AssertionError(f"registry calls failed: {results}")
-            results[f"registry_{in_flight}"]["request_bytes"] = len(requests[0])
+            measured = measure(Load(running.target, TRANSFER_METHOD, requests, in_flight))
+            if measured["failures"]:
+                raise AssertionError(f"registry calls failed: {measured}")
+            results[f"{label}_{in_flight}"] = measured
+    return requests[0]
+
+
+def run(
+    scratch: Path, calls: int, kafka_bootstrap: str, postgres_url: str
+) -> tuple[list[Row], dict[str, Any]]:
+    """The registry on the embedded default (one process: SQLite, the relay and projections
+    in threads) and as the chart deploys it (service, relay and worker processes on
+    PostgreSQL and Kafka), each next to the echo service at the same concurrency."""
+    results: dict[str, dict[str, Any]] = {}
+    _measure_registry(scratch, calls, None, None, results, "embedded")
+    request = _measure_registry(scratch, calls, kafka_bootstrap, postgres_url, results, "kafka")
     with echo_server() as target:
         for in_flight in CONCURRENCY:
             results[f"echo_{in_flight}"] = measure(
-                Load(target, ECHO_METHOD, [requests[0]] * calls, in_flight)
+                Load(target, ECHO_METHOD, [request] * calls, in_flight)
             )
+    section = "4 unary"
     rows = []
     for in_flight in CONCURRENCY:
-        registry, echo = results[f"registry_{in_flight}"], results[f"echo_{in_flight}"]
-        section = "4 unary"
-        rows += [
-            Row(section, f"transfer, {in_flight} in flight", registry["calls_per_s"], "calls/s"),
-            Row(section, f"echo, {in_flight} in flight", echo["calls_per_s"], "calls/s"),
-            Row(
-                section,
-                f"ratio transfer to echo, {in_flight} in flight",
-                registry["calls_per_s"] / echo["calls_per_s"],
-                "x",
-                ">= 0.5" if in_flight == 16 else "",
-            ),
-            Row(section, f"transfer p50, {in_flight} in flight", registry["p50_us"] / 1_000, "ms"),
-            Row(section, f"transfer p99, {in_flight} in flight", registry["p99_us"] / 1_000, "ms"),
-            Row(section, f"echo p50, {in_flight} in flight", echo["p50_us"] / 1_000, "ms"),
-            Row(section, f"echo p99, {in_flight} in flight", echo["p99_us"] / 1_000, "ms"),
-        ]
+        echo = results[f"echo_{in_flight}"]
+        rows.append(Row(section, f"echo, {in_flight} in flight", echo["calls_per_s"], "calls/s"))
+        rows.append(Row(section, f"echo p50, {in_flight}", echo["p50_us"] / 1_000, "ms"))
+        for label in DEPLOYMENTS:
+            registry = results[f"{label}_{in_flight}"]
+            name = f"transfer ({label}), {in_flight} in flight"
+            rows += [
+                Row(section, name, registry["calls_per_s"], "calls/s"),
+                Row(
+                    section,
+                    f"ratio ({label}) to echo, {in_flight} in flight",
+                    registry["calls_per_s"] / echo["calls_per_s"],
+                    "x",
+                    ">= 0.5" if in_flight == 16 else "",
+                ),
+                Row(
+                    section,
+                    f"transfer ({label}) p50, {in_flight}",
+                    registry["p50_us"] / 1_000,
+                    "ms",
+                ),
+                Row(
+                    section,
+                    f"transfer ({label}) p99, {in_flight}",
+                    registry["p99_us"] / 1_000,
+                    "ms",
+                ),
+            ]
+        rows.append(Row(section, f"echo p99, {in_flight}", echo["p99_us"] / 1_000, "ms"))
     return rows, results
