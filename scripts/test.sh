@@ -1,26 +1,10 @@
 #!/usr/bin/env bash
-# Sets up and runs the whole test suite on this machine: the virtualenv with dev tools,
-# a real PostgreSQL server (installed from Debian's packages when missing), a real Apache
-# Kafka broker (jars from Maven Central, cached), lint, types, then pytest. Extra arguments
-# go to pytest. Servers started here are stopped on exit.
+# Sets up and runs the whole test suite on this machine: the virtualenv, a real PostgreSQL
+# server and a real Kafka broker (scripts/servers.sh), lint, types, then pytest. Extra
+# arguments go to pytest. Servers started here are stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/venv.sh dev
-
-cleanup() {
-  bash scripts/kafka.sh stop >/dev/null 2>&1 || true
-  bash scripts/postgres.sh stop >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
-# A throwaway broker data dir per run: test topics never pile up between runs.
-export KAFKA_DATA_DIR="${KAFKA_DATA_DIR:-/tmp/credit-registry-test-kafka}"
-bash scripts/kafka.sh reset >/dev/null
-bash scripts/postgres.sh start
-bash scripts/kafka.sh start
-# The fixtures find both servers running; they leave them to the trap above.
-export CREDIT_REGISTRY_KEEP_KAFKA=1
-CREDIT_REGISTRY_TEST_POSTGRES_URL="$(bash scripts/postgres.sh url)"
-export CREDIT_REGISTRY_TEST_POSTGRES_URL
+source scripts/servers.sh
 
 echo "== ruff"; .venv/bin/ruff check .
 echo "== mypy"; .venv/bin/mypy

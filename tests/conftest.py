@@ -66,14 +66,23 @@ def postgres_server() -> Iterator[str]:
         )
 
 
-@pytest.fixture
-def postgres_url(postgres_server: str) -> Iterator[str]:
-    """A fresh, empty database on the real server for one test."""
-    name = "test_" + uuid.uuid4().hex[:12]
-    admin = sqlalchemy.create_engine(postgres_server, isolation_level="AUTOCOMMIT")
+def create_database(server_url: str, prefix: str = "test") -> str:
+    """A fresh, empty database on the server at `server_url`; returns its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = sqlalchemy.create_engine(server_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
-    yield postgres_server.rsplit("/", 1)[0] + "/" + name
+    admin.dispose()
+    return server_url.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A fresh, empty database on the real server for one test, dropped after it."""
+    url = create_database(postgres_server)
+    yield url
+    name = url.rsplit("/", 1)[1]
+    admin = sqlalchemy.create_engine(postgres_server, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()

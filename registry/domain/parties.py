@@ -77,8 +77,8 @@ def validate_text(field: str, text: str, max_length: int = MAX_TEXT_LENGTH) -> N
         raise Rejection(CheckCode.MALFORMED_COMMAND, f"{field} contains control characters")
 
 
-def validate_name(field: str, text: str) -> None:
-    validate_text(field, text, MAX_NAME_LENGTH)
+def validate_name(field: str, text: str, max_length: int = MAX_NAME_LENGTH) -> None:
+    validate_text(field, text, max_length)
     if not text.strip():
         raise Rejection(CheckCode.MALFORMED_COMMAND, f"{field} must not be empty")
 

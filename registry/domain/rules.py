@@ -182,8 +182,7 @@ def _retirement(
     validate_name("beneficiary name", details.beneficiary.name)
     if details.beneficiary.party_id is not None:
         # Recorded and printed on certificates: the same checks as every other text.
-        validate_name("beneficiary party id", details.beneficiary.party_id)
-        validate_text(
+        validate_name(
             "beneficiary party id", details.beneficiary.party_id, MAX_BENEFICIARY_ID_LENGTH
         )
     validate_text("memo", details.memo)

@@ -18,8 +18,8 @@ from typing import Any
 from tests.bench import audit, catchup, ingest, unary
 from tests.bench.generated import history, prefix
 from tests.bench.report import Row, print_table, write_json
+from tests.conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 SECTIONS = ("audit", "ingest", "catchup", "unary")
 SCALES = {
     # events in the large history, the medium one, ingest batches per client, unary calls
@@ -63,7 +63,8 @@ def main() -> None:
         scratch = Path(directory)
         print(f"history of {scale['large']:,} envelopes (generated once, then cached)", flush=True)
         large = history(scale["large"])
-        verifies_per_s = audit.bare_verify_loop(large)
+        # The loop needs only its first 20,000 signatures: a small prefix opens faster.
+        verifies_per_s = audit.bare_verify_loop(prefix(large, scale["medium"]))
         details["verify_loop_signatures_per_s"] = verifies_per_s
         for name in sections:
             print(f"== {name}", flush=True)

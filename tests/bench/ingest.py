@@ -17,8 +17,9 @@ from registry.domain import commands as c
 from registry.signer import CommandSigner
 from registry.signing import SigningKey
 from tests.bench import plain_baseline
-from tests.bench.deployment import deployed, fresh_database
+from tests.bench.deployment import deployed
 from tests.bench.report import Row, percentile_us
+from tests.conftest import create_database
 from tests.e2e.grpc_world import build_grpc_world, issue
 from tests.helpers import OPERATOR
 
@@ -147,7 +148,7 @@ def run(
     verifies_per_s: float,
 ) -> tuple[list[Row], dict[str, Any]]:
     registry = run_registry(scratch, kafka_bootstrap, postgres_url, batches, batch_size)
-    plain = plain_baseline.run(fresh_database(postgres_url, "plain"), registry["transfers"])
+    plain = plain_baseline.run(create_database(postgres_url, "bench_plain"), registry["transfers"])
     label = f"{registry['clients']} clients x batches of {batch_size}"
     rows = [
         Row(

@@ -24,9 +24,10 @@ from registry.codec import Codec
 from registry.domain import commands as c
 from registry.service.translate import signed_command_message
 from registry.signer import CommandSigner
-from tests.bench.deployment import ROOT, deployed
+from tests.bench.deployment import deployed
 from tests.bench.echo_server import ECHO_METHOD
 from tests.bench.report import Row, percentile_us
+from tests.conftest import ROOT
 from tests.e2e.grpc_world import build_grpc_world, issue
 from tests.helpers import AKISHIMA, IWAIZUMI
 

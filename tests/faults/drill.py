@@ -12,9 +12,9 @@ from registry.client import RegistryClient
 from registry.signing import SigningKey
 from tests.e2e.grpc_world import build_grpc_world, issue
 from tests.faults.load import LoadGenerator
-from tests.faults.processes import RegistryStack, StackConfig, free_port
 from tests.faults.verify import FaultCounts, verify_and_report, wait_until_projected
 from tests.helpers import AKISHIMA, IWAIZUMI, MUSASHINO
+from tests.processes import RegistryStack, StackConfig, free_port
 
 SENDERS = (IWAIZUMI, AKISHIMA, MUSASHINO)
 ISSUED_PER_SENDER_KG = 1_000_000  # far more than the load moves: only deliberate refusals fail

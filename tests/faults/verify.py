@@ -29,7 +29,7 @@ from registry.relay import event_store_recorder
 from registry.signing import SigningKey
 from tests.conftest import ROOT
 from tests.faults.load import Outcomes
-from tests.faults.processes import RegistryStack
+from tests.processes import RegistryStack
 
 REPORT_VARIABLE = "CREDIT_REGISTRY_FAULT_REPORT"
 DEFAULT_REPORT = ROOT / "build" / "fault-report.jsonl"

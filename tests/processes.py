@@ -1,5 +1,5 @@
-"""Real processes for the fault suite: the gRPC service, the relay and the projection workers
-run as `python -m registry.cli` subprocesses, exactly as an operator starts them. Each one's
+"""Real processes for the fault suite and the benchmark: the gRPC service, the relay and the
+projection workers run as `python -m registry.cli` subprocesses, as an operator starts them. Each one's
 output is captured line by line (and kept in a log file), so a drill can wait for a given
 moment, such as "pausing before commit", and SIGKILL the process right there."""
 
