@@ -18,7 +18,7 @@ from tests.e2e.grpc_world import GrpcWorld, build_grpc_world, issue
 from tests.helpers import AKISHIMA, IWAIZUMI, MUSASHINO, OPERATOR, retirement
 from tests.hostile.strategies import Vocabulary
 
-SACRIFICE = "fuzz-sacrifice"  # a party whose keys fuzzed RevokeKey commands may revoke
+SACRIFICE = "fuzz-sacrifice"  # a party whose key fuzzed RevokeKey and RotateKey may retire
 AGREEMENT = "AKISHIMA-IWAIZUMI"
 DAY_US = 24 * 3600 * 1_000_000
 
