@@ -15,17 +15,24 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 
 from registry.application import CHAIN_ID, RegistryApplication
+from registry.codec import HEADER_LENGTH, SchemaRegistry
 from registry.domain import commands as c
-from registry.envelope import EnvelopeBody, SignedCommand, seal
-from registry.log import POSITION_HEADER, GapError
+from registry.envelope import EnvelopeBody, SignedCommand, open_sealed, seal
+from registry.log import EVENT_TYPES_HEADER, FINGERPRINT_HEADER, POSITION_HEADER, GapError
 from registry.log.embedded import EmbeddedLog
-from registry.log.kafka import QUARANTINE_SUFFIX, KafkaLogReader, KafkaPublisher
+from registry.log.kafka import (
+    CHECKPOINTS_SUFFIX,
+    QUARANTINE_SUFFIX,
+    KafkaLogReader,
+    KafkaPublisher,
+)
 from registry.relay import Relay, RelayPositions, event_store_recorder
 from registry.signing import SigningKey
 from tests.conftest import ROOT
-from tests.helpers import AKISHIMA, IWAIZUMI, MUSASHINO, World
+from tests.helpers import AKISHIMA, IWAIZUMI, MUSASHINO, World, retirement
 
 pytestmark = pytest.mark.kafka
 
@@ -107,6 +114,58 @@ def test_every_event_reaches_the_topic_identical_in_order(
         range(head - 4, head + 1)
     )
     assert reader.quarantined == []
+
+
+def test_topics_keep_everything_and_records_carry_key_and_headers(
+    world: World, sqlite_url: str, kafka_bootstrap: str, kafka_topic: str
+) -> None:
+    """The broker reports the retention the project set, on the envelope topic and beside it;
+    each record is keyed by its actor and names its position, event types and schema."""
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    names = [kafka_topic + suffix for suffix in ("", QUARANTINE_SUFFIX, CHECKPOINTS_SUFFIX)]
+    described = admin.describe_configs(
+        [ConfigResource(ConfigResourceType.TOPIC, name) for name in names]
+    )["topic"]
+    admin.close()
+    for name in names:
+        configs = {key: entry["value"] for key, entry in described[name].items()}
+        assert configs["retention.ms"] == "-1" and configs["retention.bytes"] == "-1", name
+        assert configs["cleanup.policy"] == "delete", name  # never compacted away
+
+    world.issue(1_000, IWAIZUMI)
+    world.ok(IWAIZUMI, c.TransferCredits(IWAIZUMI, AKISHIMA, 300))
+    world.ok(AKISHIMA, c.RetireCredits(AKISHIMA, 100, retirement("Akishima city")))
+    relay = relay_for(sqlite_url, kafka_bootstrap, kafka_topic)
+    relay.run(threading.Event(), exit_when_caught_up=True)
+
+    consumer = KafkaConsumer(
+        bootstrap_servers=kafka_bootstrap, group_id=None, enable_auto_commit=False
+    )
+    partitions = [TopicPartition(kafka_topic, p) for p in range(3)]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning(*partitions)
+    end = consumer.end_offsets(partitions)
+    messages = []
+    while any(consumer.position(p) < end[p] for p in partitions):
+        for polled in consumer.poll(timeout_ms=1_000).values():
+            messages.extend(polled)
+    consumer.close()
+    assert len(messages) == world.app.ledger.position
+    schemas = SchemaRegistry()
+    seen_types: set[str] = set()
+    for message in messages:
+        envelope = open_sealed(schemas, message.value)
+        headers = dict(message.headers)
+        assert message.key == envelope.body.command.actor_id.encode()
+        assert headers[POSITION_HEADER] == str(envelope.body.position).encode()
+        assert headers[FINGERPRINT_HEADER] == message.value[2:HEADER_LENGTH].hex().encode()
+        types = [
+            schemas.by_fingerprint[effect[2:HEADER_LENGTH]].name.rsplit(".", 1)[-1]
+            for effect in envelope.body.effects
+        ]
+        assert headers[EVENT_TYPES_HEADER].decode().split(",") == types
+        seen_types.update(types)
+    assert {"CreditsIssued", "CreditsTransferred", "CreditsRetired"} <= seen_types
 
 
 def test_relay_killed_mid_batch_resumes_exactly_once_in_effect(
