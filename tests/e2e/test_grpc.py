@@ -227,6 +227,45 @@ def test_stream_events_returns_the_stored_bytes_in_order(
     assert records[-1].event_types == ["CreditsIssued"]
 
 
+def test_following_stream_delivers_events_committed_after_subscribing(
+    world: GrpcWorld, client: RegistryClient, server: RegistryServer
+) -> None:
+    """A partner node follows the history without polling: once the stream has caught up, it
+    stays open and delivers each new commit (a non-following stream would have ended)."""
+    issue(world, 1_000, IWAIZUMI)
+    subscribed_at = head(server)
+    stream = client.queries.StreamEvents(
+        pb.StreamEventsRequest(after_position=subscribed_at, follow=True), timeout=60
+    )
+    received: list[pb.EnvelopeRecord] = []
+    arrivals = [threading.Event(), threading.Event()]
+
+    def read() -> None:
+        try:
+            for record in stream:
+                received.append(record)
+                arrivals[min(len(received), 2) - 1].set()
+        except grpc.RpcError as error:  # the test cancels the stream once it has both
+            assert error.code() is grpc.StatusCode.CANCELLED, error
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    signer = world.signer(IWAIZUMI)
+    first = client.execute(signer, c.TransferCredits(IWAIZUMI, AKISHIMA, 100))
+    assert arrivals[0].wait(30), "the first commit after subscribing never arrived"
+    second = client.execute(signer, c.TransferCredits(IWAIZUMI, MUSASHINO, 200))
+    assert arrivals[1].wait(30), "the stream stopped following after catching up"
+    stream.cancel()
+    reader.join(10)
+    stored = {s.originator_version: s.state for s in server.app.recorder.select_events(CHAIN_ID)}
+    assert [r.position for r in received] == [first.position, second.position]
+    assert [r.sealed_envelope for r in received] == [
+        stored[first.position],
+        stored[second.position],
+    ]
+    assert received[1].event_types == ["CreditsTransferred"]
+
+
 def test_reflection_lists_the_services(server: RegistryServer) -> None:
     with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
         database = ProtoReflectionDescriptorDatabase(channel)
