@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from registry.signing import SigningKey
+
 CLI = [sys.executable, "-m", "registry.cli"]
 
 
@@ -128,7 +130,24 @@ def test_demo_runs_and_verifies_clean(tmp_path: Path) -> None:
     csv_lines = (out / "allocation.csv").read_text(encoding="utf-8").splitlines()
     assert len([line for line in csv_lines if line.startswith("member,")]) == 62
     assert "total,,all offsets,,,80,100000,100000" in csv_lines
-    assert (out / "allocation.svg").read_text(encoding="utf-8").startswith("<svg")
+    text_lines = (out / "allocation.txt").read_text(encoding="utf-8").splitlines()
+    assert len([line for line in text_lines if line[:6].isdigit()]) == 62  # every member
+    assert any(line.startswith("131016  千代田区") for line in text_lines)
+    subtotals = [line.split() for line in text_lines if line.startswith(("wards ", "total "))]
+    assert subtotals == [
+        ["wards", "23", "20", "29", "29.300", "29.300"],
+        ["total", "62", "35", "47", "60.000", "60.000"],
+    ]
+    chart = (out / "allocation.svg").read_text(encoding="utf-8")
+    assert chart.startswith("<svg") and chart.count("<path ") == 4  # one slice per group
+    for legend in (
+        "wards: 29.300 t, 29 events",
+        "cities: 23.000 t, 15 events",
+        "towns and villages: 7.700 t, 3 events",
+        "project's own events: 40.000 t, 33 events",
+        "retired in all: 100.000 t-CO2",
+    ):
+        assert legend in chart, legend
     certificates = sorted((out / "certificates").glob("*.json"))
     assert len(certificates) == 80
     document = json.loads(certificates[0].read_text(encoding="utf-8"))
@@ -181,6 +200,19 @@ def test_cli_round_trip(tmp_path: Path) -> None:
     )
     assert audited.returncode == 0 and "CLEAN" in audited.stdout, audited.stdout + audited.stderr
     assert "t-CO2 issued 5.000, retired 1.500, cancelled 0.000" in audited.stdout
+    # As the chart's CronJob runs it: the verdict is the exit status and the report is one
+    # JSON line on stdout, for the pod's log; the summary moves to stderr.
+    as_job = ["audit", "--export", str(export), "--report", "-", "--no-progress"]
+    clean = run(home, *as_job, "--registry-public-key", public)
+    assert clean.returncode == 0, clean.stderr
+    assert json.loads(clean.stdout)["verdict"] == "CLEAN"
+    assert "CLEAN" in clean.stderr and "report: stdout" in clean.stderr
+    stranger = SigningKey.generate().public_key.hex()  # not the key that sealed the history
+    untrusted = run(home, *as_job, "--registry-public-key", stranger)
+    assert untrusted.returncode == 1, untrusted.stdout + untrusted.stderr
+    document = json.loads(untrusted.stdout)
+    assert document["verdict"] != "CLEAN" and document["discrepancies"]
+    assert run(home, *as_job).returncode == 2  # no key at all: a usage error, nothing audited
     proof = home / "proof.json"
     assert (
         run(

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from datetime import date
 
-from projections import queries
+import sqlalchemy as sa
+
+from projections import queries, tables
 from registry import reference
 from registry.audit.proofs import inclusion_documents
 from registry.audit.sources import DatabaseSource
+from registry.domain import allocation
 from registry.domain import commands as c
+from registry.domain import events as ev
 from registry.domain.checks import CheckCode
 from registry.proof_verifier import verify_proof_document
 from registry.scenario import tokyo62
@@ -68,6 +72,30 @@ def test_the_fy2011_programme_reproduces_every_published_total(
     assert {r.purpose for r in retirements} == {"meeting_event"} and {
         r.reporting_year for r in retirements
     } == {2011}
+
+    # Each retirement names the meeting's organiser as beneficiary and points at its meeting;
+    # the recorded split states its rule.
+    organisers = {v.meeting_id: v.organiser_id for v in views}
+    r = tables.retirements.c
+    with store.engine.connect() as connection:
+        named = connection.execute(
+            sa.select(r.reference, r.beneficiary_party_id).where(r.holder_id == tokyo62.OPERATOR)
+        ).all()
+    assert sorted(named) == sorted(
+        (f"pool:{tokyo62.POOL_ID}/meeting:{meeting_id}", organiser)
+        for meeting_id, organiser in organisers.items()
+    )
+    assert len(set(organisers.values())) > 30  # the secretariat and the 35 municipalities
+    allocated = [
+        event
+        for envelope in programme.app.read_envelopes()
+        for event in map(programme.app.codec.decode_event, envelope.body.effects)
+        if isinstance(event, ev.PoolAllocated)
+    ]
+    assert [(a.pool_id, a.pool_kg, a.rule) for a in allocated] == [
+        (tokyo62.POOL_ID, 100_000, allocation.RULE)
+    ]
+    assert allocation.RULE.startswith("largest-remainder v1")
 
     # A certificate per meeting, verifiable against the log with the registry key alone.
     programme.app.record_checkpoint()
