@@ -17,6 +17,8 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 from registry.api.credit_registry.v1 import registry_pb2 as pb
 from registry.api.credit_registry.v1 import registry_pb2_grpc as pb_grpc
 from registry.application import CHAIN_ID
+from registry.audit.auditor import Auditor
+from registry.audit.sources import DatabaseSource
 from registry.client import ClientTls, CommandRejected, RegistryClient
 from registry.devcerts import create_dev_certificates
 from registry.domain import commands as c
@@ -101,6 +103,18 @@ def test_fifty_clients_race_for_the_same_credits(world: GrpcWorld, server: Regis
     assert report.clean, report.discrepancies
     assert report.ledger.tradable_kg(IWAIZUMI) == 0
     assert report.ledger.tradable_kg(AKISHIMA) + report.ledger.tradable_kg(MUSASHINO) == 1_000
+    # The auditor's verdict on the same store: every signature and rule re-checked, and the
+    # service's live projections equal to a rebuild from the log.
+    with RegistryClient(f"127.0.0.1:{server.port}") as reader:  # a read that waits for it
+        reader.balance(AKISHIMA, min_position=server.app.ledger.position)
+    audit = Auditor(
+        server.app.registry_public_keys,
+        workers=2,
+        compare_projection_url=server.config.projection_url,
+        progress=False,
+    ).run(DatabaseSource(server.config.database_url))
+    assert audit.clean, audit.discrepancies
+    assert audit.envelopes == server.app.ledger.position
 
 
 def rejection_of(call) -> CommandRejected:  # type: ignore[no-untyped-def]
