@@ -1,0 +1,75 @@
+"""The operator's and auditor's commands as a person runs them on the embedded store:
+projections catch-up, lag, rebuild and the allocation table, and a consistency proof
+between two checkpoints checked by the standalone verifier."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.e2e.test_cli import RETIRE, public_key, run, setup_steps
+
+VERIFIER = Path(__file__).parents[2] / "registry/proof_verifier.py"
+
+
+def lag_of(output: str) -> tuple[int, int, int]:
+    found = re.search(r"head (\d+), applied (\d+), lag (-?\d+)", output)
+    assert found, output
+    head, applied, lag = (int(group) for group in found.groups())
+    return head, applied, lag
+
+
+def test_projection_commands_and_a_consistency_proof(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    assert run(home, "init").returncode == 0
+    for step in setup_steps(home):
+        assert run(home, *step).returncode == 0, step
+    first = run(home, "checkpoint")
+    assert first.returncode == 0, first.stderr
+    old_size = int(re.search(r"tree size (\d+)", first.stdout).group(1))  # type: ignore[union-attr]
+    assert run(home, *RETIRE).returncode == 0
+    second = run(home, "checkpoint")
+    new_size = int(re.search(r"tree size (\d+)", second.stdout).group(1))  # type: ignore[union-attr]
+    assert new_size == old_size + 1
+
+    # The relay publishes the store to the embedded log; nothing is projected yet, so the
+    # lag is the whole history, and a catch-up closes it.
+    relayed = run(home, "relay", "--exit-when-caught-up")
+    assert relayed.returncode == 0 and f"stopped at position {new_size}" in relayed.stdout
+    head, applied, lag = lag_of(run(home, "projections", "lag").stdout)
+    assert (head, applied, lag) == (new_size, 0, new_size)
+    caught_up = run(home, "projections", "catch-up")
+    assert caught_up.returncode == 0 and f"applied {new_size} envelopes" in caught_up.stdout
+    assert lag_of(run(home, "projections", "lag").stdout) == (new_size, new_size, 0)
+    assert "applied 0 envelopes" in run(home, "projections", "catch-up").stdout  # idempotent
+
+    # A rebuild goes into a fresh database only, and ends with the same tables.
+    fresh = f"sqlite:///{tmp_path / 'rebuilt.sqlite'}"
+    rebuilt = run(home, "projections", "rebuild", "--projection-url", fresh)
+    assert rebuilt.returncode == 0 and f"applied {new_size} envelopes" in rebuilt.stdout
+    again = run(home, "projections", "rebuild", "--projection-url", fresh)
+    assert again.returncode == 2 and "needs a fresh database" in again.stderr
+    live = run(home, "projections", "allocation").stdout
+    assert live == run(home, "projections", "allocation", "--projection-url", fresh).stdout
+    assert len(re.findall(r"^1[0-9]{5} ", live, re.MULTILINE)) == 62
+
+    # The log only grew between the two checkpoints: the verifier checks it offline.
+    proof = tmp_path / "consistency.json"
+    proved = run(home, "prove", "--consistency", str(old_size), str(new_size), "--out", str(proof))
+    assert proved.returncode == 0, proved.stderr
+    public = public_key(run(home, "registry-key").stdout)
+    verified = subprocess.run(
+        [sys.executable, str(VERIFIER), str(proof), public], capture_output=True, text=True
+    )
+    assert verified.returncode == 0 and verified.stdout.startswith("VALID"), verified.stdout
+    document = json.loads(proof.read_text())
+    first_hash = document["path"][0]
+    document["path"][0] = first_hash[:-1] + ("0" if first_hash[-1] != "0" else "1")
+    proof.write_text(json.dumps(document))  # one hash of the path bent
+    bent = subprocess.run(
+        [sys.executable, str(VERIFIER), str(proof), public], capture_output=True, text=True
+    )
+    assert bent.returncode != 0 and bent.stdout.startswith("INVALID"), bent.stdout
