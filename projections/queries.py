@@ -341,6 +341,54 @@ def statement(connection: sa.Connection, agreement_id: str, fiscal_year: int) ->
     )
 
 
+@dataclass(frozen=True)
+class DeliveryView:
+    delivery_id: str
+    agreement_id: str
+    provider_id: str
+    user_id: str
+    fiscal_year: int
+    quantity_kg: int
+    deadline_us: int
+    proposed_position: int
+    outcome: str | None  # None while open
+    resolved_position: int | None
+
+
+def deliveries(
+    connection: sa.Connection,
+    party_id: str | None = None,
+    agreement_id: str | None = None,
+    due_at_us: int | None = None,
+    after_position: int = 0,
+    limit: int = 1_000,
+) -> list[DeliveryView]:
+    """Deliveries a party provides or receives, in proposal order. With `due_at_us`, only
+    the open ones whose deadline is at or before it: an expiry is accepted from the
+    deadline on (`now >= deadline`), so the bound is inclusive, as in the rule."""
+    d = t.deliveries.c
+    query = sa.select(
+        d.delivery_id,
+        d.agreement_id,
+        d.provider_id,
+        d.user_id,
+        d.fiscal_year,
+        d.quantity_kg,
+        d.deadline_us,
+        d.proposed_position,
+        d.outcome,
+        d.resolved_position,
+    ).where(d.proposed_position > after_position)
+    if party_id:
+        query = query.where(sa.or_(d.provider_id == party_id, d.user_id == party_id))
+    if agreement_id:
+        query = query.where(d.agreement_id == agreement_id)
+    if due_at_us is not None:
+        query = query.where(d.outcome.is_(None), d.deadline_us <= due_at_us)
+    rows = connection.execute(query.order_by(d.proposed_position).limit(limit)).all()
+    return [DeliveryView(*row) for row in rows]
+
+
 def contributor_of(connection: sa.Connection, batch_id: str, serial: int) -> str | None:
     """Who a given kilogram of an aggregated batch came from (e.g. which household)."""
     k = t.contributions.c

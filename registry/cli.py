@@ -14,7 +14,7 @@ from pathlib import Path
 
 import sqlalchemy
 
-from registry import cli_audit, cli_projections, cli_serve, reference
+from registry import cli_audit, cli_deliveries, cli_projections, cli_serve, reference
 from registry.application import CommandResult
 from registry.checkpoints import CheckpointStore
 from registry.client import CommandRejected
@@ -181,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_projections.add_commands(commands)
     cli_serve.add_commands(commands)
     cli_audit.add_commands(commands)
+    cli_deliveries.add_commands(commands)
 
     log = commands.add_parser("log", help="print the recorded envelopes")
     log.add_argument("--after", type=int, default=0, help="start after this position")

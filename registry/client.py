@@ -75,7 +75,6 @@ class RegistryClient:
         self.commands = pb_grpc.CommandServiceStub(self.channel)
         self.queries = pb_grpc.QueryServiceStub(self.channel)
         self.exchange = pb_grpc.ExchangeServiceStub(self.channel)
-        self.exchange = pb_grpc.ExchangeServiceStub(self.channel)
         self.timeout_s = timeout_s
 
     def close(self) -> None:
@@ -118,11 +117,18 @@ class RegistryClient:
         """Sign `body` as the signer's party and send it through its own RPC."""
         signed = signer.sign(body, command_id)
         if type(body) in _EXCHANGE_RPC_FOR_BODY:
-            request = pb.CommandRequest(command=signed_command_message(signed))
-            response = self._call(_EXCHANGE_RPC_FOR_BODY[type(body)], request, self.exchange)
-            assert isinstance(response, pb.CommandResponse)
-            return response.result
+            return self.send_exchange(signed, _EXCHANGE_RPC_FOR_BODY[type(body)])
         return self.send(signed, _RPC_FOR_BODY.get(type(body), "Submit"))
+
+    def send_exchange(
+        self, signed: SignedCommand, rpc: str, timeout_s: float | None = None
+    ) -> pb.CommandResult:
+        """An already signed exchange command: sending the same bytes again after a lost
+        answer gets the first result back instead of a second effect."""
+        request = pb.CommandRequest(command=signed_command_message(signed))
+        response = self._call(rpc, request, self.exchange, timeout_s)
+        assert isinstance(response, pb.CommandResponse)
+        return response.result
 
     def statement(
         self, agreement_id: str, fiscal_year: int, min_position: int = 0
@@ -132,6 +138,27 @@ class RegistryClient:
         )
         response = self._call("GetStatement", request, self.exchange)
         assert isinstance(response, pb.StatementResponse)
+        return response
+
+    def deliveries(
+        self,
+        party_id: str = "",
+        agreement_id: str = "",
+        due_only: bool = False,
+        after_position: int = 0,
+        limit: int = 0,
+        min_position: int = 0,
+    ) -> pb.DeliveriesResponse:
+        request = pb.DeliveriesRequest(
+            party_id=party_id,
+            agreement_id=agreement_id,
+            due_only=due_only,
+            after_position=after_position,
+            limit=limit,
+            min_position=min_position,
+        )
+        response = self._call("ListDeliveries", request, self.exchange)
+        assert isinstance(response, pb.DeliveriesResponse)
         return response
 
     def watch_agreement(

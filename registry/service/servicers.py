@@ -32,6 +32,7 @@ MIN_DEADLINE_S = 0.005
 MAX_READ_WAIT_S = 10.0
 STREAM_PAGE_EVENTS = 500
 STREAM_IDLE_S = 0.2
+MAX_DELIVERIES_PAGE = 10_000
 
 RPC_BODIES: dict[str, type[Any] | None] = {
     "RegisterParty": c.RegisterParty,
@@ -383,4 +384,39 @@ class ExchangeServicer(pb_grpc.ExchangeServiceServicer):  # type: ignore[misc]
             expired_kg=found.expired_kg,
             pending_kg=found.pending_kg,
             retired_by_user_kg=found.retired_by_user_kg,
+        )
+
+    def ListDeliveries(
+        self, request: pb.DeliveriesRequest, context: grpc.ServicerContext
+    ) -> pb.DeliveriesResponse:
+        self.queries._wait_for(request.min_position, context)
+        # "Due" by the clock that also decides DELIVERY_NOT_DUE: a client whose clock runs
+        # ahead would otherwise send expiries the rule refuses.
+        server_time_us = self.app.clock_us()
+        with self.store.engine.connect() as connection:
+            found = queries.deliveries(
+                connection,
+                request.party_id or None,
+                request.agreement_id or None,
+                server_time_us if request.due_only else None,
+                max(request.after_position, 0),
+                min(request.limit, MAX_DELIVERIES_PAGE) if request.limit > 0 else 1_000,
+            )
+        return pb.DeliveriesResponse(
+            deliveries=[
+                pb.Delivery(
+                    delivery_id=d.delivery_id,
+                    agreement_id=d.agreement_id,
+                    provider_id=d.provider_id,
+                    user_id=d.user_id,
+                    fiscal_year=d.fiscal_year,
+                    quantity_kg=d.quantity_kg,
+                    deadline_us=d.deadline_us,
+                    proposed_position=d.proposed_position,
+                    outcome=d.outcome or "",
+                    resolved_position=d.resolved_position or 0,
+                )
+                for d in found
+            ],
+            server_time_us=server_time_us,
         )

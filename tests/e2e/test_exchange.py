@@ -1,26 +1,35 @@
 """Model II over real gRPC: an agreement both parties sign, deliveries accepted, rejected
-and expired, an accept-versus-expire race that resolves once, reserved credits nobody can
-spend, a stream of the agreement's events, and the yearly statement. Model III checks."""
+and expired, an accept-versus-expire race that resolves each delivery exactly once, reserved
+credits nobody can spend, the scheduled `deliveries expire-due` command, a stream of the
+agreement's events, and the yearly statement. Model III checks."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from datetime import date
+from pathlib import Path
 
 import pytest
 
+from registry.api.credit_registry.v1 import registry_pb2 as pb
+from registry.cli_deliveries import ALREADY_RESOLVED, EXPIRED, expire_one
 from registry.client import CommandRejected, RegistryClient
 from registry.domain import commands as c
 from registry.domain.checks import CheckCode
-from registry.domain.events import Beneficiary
+from registry.domain.events import Beneficiary, DeliveryResolved
 from registry.domain.ledger import invariant_violations
+from registry.envelope import open_sealed
 from registry.service.server import RegistryServer
 from registry.signer import now_us
 from tests.e2e.grpc_world import GrpcWorld, build_grpc_world, issue
 from tests.helpers import AKISHIMA, IWAIZUMI, MUSASHINO, OPERATOR
 
 AGREEMENT = "AKISHIMA-IWAIZUMI-FOREST"
+KEY_PASSPHRASE = "correct horse"
 TERMS = dict(
     agreement_id=AGREEMENT,
     provider_id=IWAIZUMI,
@@ -131,7 +140,10 @@ def test_accepted_rejected_and_expired_deliveries(
 def test_reserved_credits_cannot_be_spent_by_the_provider(
     world: GrpcWorld, client: RegistryClient
 ) -> None:
-    propose(world, "D1", 45_000)  # 5,000 kg stay tradable
+    proposed = propose(world, "D1", 45_000)  # 5,000 kg stay tradable
+    reserved = client.balance(IWAIZUMI, min_position=proposed)
+    assert (reserved.tradable_kg, reserved.pending_kg) == (5_000, 45_000)
+    assert client.statement(AGREEMENT, 2011, min_position=proposed).pending_kg == 45_000
     assert (
         code_of(lambda: client.transfer(world.signer(IWAIZUMI), MUSASHINO, 6_000))
         is CheckCode.INSUFFICIENT_HOLDINGS
@@ -152,21 +164,22 @@ def test_reserved_credits_cannot_be_spent_by_the_provider(
 
 
 def test_accept_and_expire_racing_resolve_each_delivery_once(
-    world: GrpcWorld, server: RegistryServer
+    world: GrpcWorld, client: RegistryClient, server: RegistryServer
 ) -> None:
     pairs = 12
     deadline = now_us() + 1_500_000
-    for index in range(pairs):
-        body = c.ProposeDelivery(AGREEMENT, f"R{index:02d}", 2011, 100, deadline + index * 20_000)
+    step_us = 20_000
+    deliveries = [f"R{index:02d}" for index in range(pairs)]
+    for index, delivery in enumerate(deliveries):
+        body = c.ProposeDelivery(AGREEMENT, delivery, 2011, 100, deadline + index * step_us)
         world.client.execute(world.signer(IWAIZUMI), body)
     time.sleep(max(0.0, (deadline - now_us()) / 1_000_000 - 0.1))  # arrive around the deadlines
-    outcomes: dict[str, list[CheckCode | None]] = {f"R{i:02d}": [] for i in range(pairs)}
+    outcomes: dict[str, list[CheckCode | None]] = {delivery: [] for delivery in deliveries}
     lock = threading.Lock()
 
     def resolve(party: str, outcome: str) -> None:
         with RegistryClient(f"127.0.0.1:{server.port}") as own:
-            for index in range(pairs):
-                delivery = f"R{index:02d}"
+            for delivery in deliveries:
                 body = c.ResolveDelivery(delivery, outcome)
                 result = code_of(lambda body=body: own.execute(world.signer(party), body))
                 with lock:
@@ -181,13 +194,120 @@ def test_accept_and_expire_racing_resolve_each_delivery_once(
     for thread in threads:
         thread.join(timeout=60)
     for delivery, results in outcomes.items():
-        assert results.count(None) <= 1, (delivery, results)
+        assert len(results) == 2 and results.count(None) <= 1, (delivery, results)
+
+    # Both racers can lose (an accept that arrives after the deadline, an expiry before it):
+    # once every deadline has passed, the operator expires what is left, as the scheduled
+    # `deliveries expire-due` does. Each delivery is then resolved exactly once, whoever
+    # got there first; the ones a racer resolved are answered DELIVERY_RESOLVED.
+    last_deadline_us = deadline + (pairs - 1) * step_us
+    time.sleep(max(0.0, (last_deadline_us - now_us()) / 1_000_000) + 0.05)
+    for delivery in deliveries:
+        late = expire_one(
+            client, world.signer(OPERATOR), pb.Delivery(delivery_id=delivery), "left over"
+        )
+        raced = outcomes[delivery].count(None)
+        assert late.outcome == (ALREADY_RESOLVED if raced else EXPIRED), (delivery, late)
+
     ledger = server.app.ledger
-    resolved = [d for d in ledger.deliveries.values() if d.delivery_id.startswith("R")]
-    assert all(d.outcome in ("accepted", "expired", None) for d in resolved)
+    outcome_of = {delivery: ledger.deliveries[delivery].outcome for delivery in deliveries}
+    assert all(outcome in ("accepted", "expired") for outcome in outcome_of.values()), outcome_of
+    resolved_events: dict[str, list[str]] = {delivery: [] for delivery in deliveries}
+    head = 0
+    for record in client.stream_events():
+        head = record.position
+        for effect in open_sealed(world.codec.schemas, record.sealed_envelope).body.effects:
+            event = world.codec.decode_event(effect)
+            if isinstance(event, DeliveryResolved) and event.delivery_id in resolved_events:
+                resolved_events[event.delivery_id].append(event.outcome)
+    assert resolved_events == {delivery: [outcome_of[delivery]] for delivery in deliveries}
+    projected = client.deliveries(IWAIZUMI, AGREEMENT, min_position=head).deliveries
+    assert {d.delivery_id: d.outcome for d in projected} == outcome_of
     assert invariant_violations(ledger) == []
-    moved = sum(100 for d in resolved if d.outcome == "accepted")
+    moved = sum(100 for outcome in outcome_of.values() if outcome == "accepted")
     assert ledger.tradable_kg(AKISHIMA) == moved
+    assert ledger.tradable_kg(IWAIZUMI) == 50_000 - moved
+
+
+def expire_due(
+    server: RegistryServer, home: Path, *options: str
+) -> subprocess.CompletedProcess[str]:
+    """The scheduled command as an operator's cron runs it: a process of its own."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "registry.cli",
+            "--home",
+            str(home),
+            "--server",
+            f"127.0.0.1:{server.port}",
+            "deliveries",
+            "expire-due",
+            *options,
+        ],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, CREDIT_REGISTRY_PASSPHRASE=KEY_PASSPHRASE),
+        timeout=120,
+    )
+
+
+def test_expire_due_releases_deliveries_past_their_deadline_once(
+    world: GrpcWorld, client: RegistryClient, server: RegistryServer, tmp_path: Path
+) -> None:
+    propose(world, "LATE", 20_000, deadline_s=2.0)
+    propose(world, "ANSWERED", 1_000, deadline_s=2.0)
+    client.execute(world.signer(AKISHIMA), c.ResolveDelivery("ANSWERED", "accepted"))
+    last = propose(world, "LATER", 5_000)  # an hour to answer: not due
+    reserved = client.balance(IWAIZUMI, min_position=last)
+    assert (reserved.tradable_kg, reserved.pending_kg) == (24_000, 25_000)
+    key_file = tmp_path / "secrets" / "iwaizumi.key"
+    world.keys[IWAIZUMI].save(key_file, KEY_PASSPHRASE.encode())
+    home = tmp_path / "home"
+    world.keys[IWAIZUMI].save(home / "keys" / f"{IWAIZUMI}.key", KEY_PASSPHRASE.encode())
+    world.keys[MUSASHINO].save(home / "keys" / f"{MUSASHINO}.key", KEY_PASSPHRASE.encode())
+    time.sleep(2.3)
+
+    # A party to none of the deliveries is refused by the rules; the run exits 1 so that a
+    # scheduler reports it, and nothing is recorded.
+    stranger = expire_due(server, home, "--as", MUSASHINO, "--all")
+    assert stranger.returncode == 1, stranger.stdout + stranger.stderr
+    assert "refused 1" in stranger.stdout and "NOT_THE_OWNER" in stranger.stderr
+    assert max(record.position for record in client.stream_events()) == last
+
+    first = expire_due(server, home, "--as", IWAIZUMI, "--key-file", str(key_file))
+    assert first.returncode == 0, first.stdout + first.stderr
+    lines = first.stdout.splitlines()
+    assert lines[-1] == (
+        "due 1: expired 1, already resolved 0, not yet due 0, refused 0, failed 0"
+    ), first.stdout
+    assert len(lines) == 2 and lines[0].startswith("expired          LATE "), first.stdout
+    position = int(lines[0].rsplit("at position ", 1)[1])
+    released = client.balance(IWAIZUMI, min_position=position)
+    assert (released.tradable_kg, released.pending_kg) == (44_000, 5_000)
+    statement = client.statement(AGREEMENT, 2011, min_position=position)
+    assert (statement.accepted_kg, statement.expired_kg, statement.pending_kg) == (
+        1_000,
+        20_000,
+        5_000,
+    )
+    head = max(record.position for record in client.stream_events())
+    assert head == position
+
+    again = expire_due(server, home, "--as", IWAIZUMI)  # its key from --home this time
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert again.stdout.splitlines() == [
+        "due 0: expired 0, already resolved 0, not yet due 0, refused 0, failed 0"
+    ]
+    assert max(record.position for record in client.stream_events()) == head
+    assert client.balance(IWAIZUMI).tradable_kg == 44_000
+    listed = client.deliveries(IWAIZUMI, min_position=head).deliveries
+    assert {(d.delivery_id, d.outcome) for d in listed} == {
+        ("LATE", "expired"),
+        ("ANSWERED", "accepted"),
+        ("LATER", ""),
+    }
 
 
 def test_the_agreement_stream_carries_only_its_events(

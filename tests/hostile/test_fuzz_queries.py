@@ -72,6 +72,15 @@ def requests(hostile: HostileWorld, rpc: str) -> SearchStrategy[Any]:
             fiscal_year=hostile_int(INT32, (2_005, 2_030)),
             min_position=min_position,
         ),
+        "ListDeliveries": st.builds(
+            pb.DeliveriesRequest,
+            party_id=st.one_of(st.just(""), party),
+            agreement_id=st.one_of(st.just(""), hostile_text(vocabulary.agreements)),
+            due_only=st.booleans(),
+            after_position=after,
+            limit=hostile_int(INT32, (0, 100)),
+            min_position=min_position,
+        ),
     }
     return builders[rpc]
 
@@ -110,7 +119,7 @@ def stream_expectation(
 
 
 QUERY_RPCS = ("GetBalance", "GetHoldings", "GetBatch", "ListRetirements", "GetAllocation")
-EXCHANGE_READS = ("GetStatement",)
+EXCHANGE_READS = ("GetStatement", "ListDeliveries")
 STREAMS = ("StreamEvents", "WatchAgreement")
 
 
@@ -119,7 +128,7 @@ def test_fuzzed_read_rpc_answers_cleanly(hostile: HostileWorld, rpc: str) -> Non
     tally = Tally(rpc)
     stub = (
         hostile.client.exchange
-        if rpc in ("GetStatement", "WatchAgreement")
+        if rpc in ("GetStatement", "ListDeliveries", "WatchAgreement")
         else (hostile.client.queries)
     )
     method = getattr(stub, rpc)

@@ -313,3 +313,51 @@ class StatementResponse(_message.Message):
     pending_kg: int
     retired_by_user_kg: int
     def __init__(self, agreement_id: _Optional[str] = ..., fiscal_year: _Optional[int] = ..., provider_id: _Optional[str] = ..., user_id: _Optional[str] = ..., expected_annual_kg: _Optional[int] = ..., in_force: _Optional[bool] = ..., delivered_kg: _Optional[int] = ..., accepted_kg: _Optional[int] = ..., rejected_kg: _Optional[int] = ..., expired_kg: _Optional[int] = ..., pending_kg: _Optional[int] = ..., retired_by_user_kg: _Optional[int] = ...) -> None: ...
+
+class DeliveriesRequest(_message.Message):
+    __slots__ = ("party_id", "agreement_id", "due_only", "after_position", "limit", "min_position")
+    PARTY_ID_FIELD_NUMBER: _ClassVar[int]
+    AGREEMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    DUE_ONLY_FIELD_NUMBER: _ClassVar[int]
+    AFTER_POSITION_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    MIN_POSITION_FIELD_NUMBER: _ClassVar[int]
+    party_id: str
+    agreement_id: str
+    due_only: bool
+    after_position: int
+    limit: int
+    min_position: int
+    def __init__(self, party_id: _Optional[str] = ..., agreement_id: _Optional[str] = ..., due_only: _Optional[bool] = ..., after_position: _Optional[int] = ..., limit: _Optional[int] = ..., min_position: _Optional[int] = ...) -> None: ...
+
+class Delivery(_message.Message):
+    __slots__ = ("delivery_id", "agreement_id", "provider_id", "user_id", "fiscal_year", "quantity_kg", "deadline_us", "proposed_position", "outcome", "resolved_position")
+    DELIVERY_ID_FIELD_NUMBER: _ClassVar[int]
+    AGREEMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    FISCAL_YEAR_FIELD_NUMBER: _ClassVar[int]
+    QUANTITY_KG_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_US_FIELD_NUMBER: _ClassVar[int]
+    PROPOSED_POSITION_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    RESOLVED_POSITION_FIELD_NUMBER: _ClassVar[int]
+    delivery_id: str
+    agreement_id: str
+    provider_id: str
+    user_id: str
+    fiscal_year: int
+    quantity_kg: int
+    deadline_us: int
+    proposed_position: int
+    outcome: str
+    resolved_position: int
+    def __init__(self, delivery_id: _Optional[str] = ..., agreement_id: _Optional[str] = ..., provider_id: _Optional[str] = ..., user_id: _Optional[str] = ..., fiscal_year: _Optional[int] = ..., quantity_kg: _Optional[int] = ..., deadline_us: _Optional[int] = ..., proposed_position: _Optional[int] = ..., outcome: _Optional[str] = ..., resolved_position: _Optional[int] = ...) -> None: ...
+
+class DeliveriesResponse(_message.Message):
+    __slots__ = ("deliveries", "server_time_us")
+    DELIVERIES_FIELD_NUMBER: _ClassVar[int]
+    SERVER_TIME_US_FIELD_NUMBER: _ClassVar[int]
+    deliveries: _containers.RepeatedCompositeFieldContainer[Delivery]
+    server_time_us: int
+    def __init__(self, deliveries: _Optional[_Iterable[_Union[Delivery, _Mapping]]] = ..., server_time_us: _Optional[int] = ...) -> None: ...

@@ -941,6 +941,11 @@ class ExchangeServiceStub:
                 request_serializer=credit__registry_dot_v1_dot_registry__pb2.StatementRequest.SerializeToString,
                 response_deserializer=credit__registry_dot_v1_dot_registry__pb2.StatementResponse.FromString,
                 _registered_method=True)
+        self.ListDeliveries = channel.unary_unary(
+                '/credit_registry.v1.ExchangeService/ListDeliveries',
+                request_serializer=credit__registry_dot_v1_dot_registry__pb2.DeliveriesRequest.SerializeToString,
+                response_deserializer=credit__registry_dot_v1_dot_registry__pb2.DeliveriesResponse.FromString,
+                _registered_method=True)
 
 
 class ExchangeServiceServicer:
@@ -977,6 +982,12 @@ class ExchangeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListDeliveries(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ExchangeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1004,6 +1015,11 @@ def add_ExchangeServiceServicer_to_server(servicer, server):
                     servicer.GetStatement,
                     request_deserializer=credit__registry_dot_v1_dot_registry__pb2.StatementRequest.FromString,
                     response_serializer=credit__registry_dot_v1_dot_registry__pb2.StatementResponse.SerializeToString,
+            ),
+            'ListDeliveries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDeliveries,
+                    request_deserializer=credit__registry_dot_v1_dot_registry__pb2.DeliveriesRequest.FromString,
+                    response_serializer=credit__registry_dot_v1_dot_registry__pb2.DeliveriesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1141,6 +1157,33 @@ class ExchangeService:
             '/credit_registry.v1.ExchangeService/GetStatement',
             credit__registry_dot_v1_dot_registry__pb2.StatementRequest.SerializeToString,
             credit__registry_dot_v1_dot_registry__pb2.StatementResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDeliveries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/credit_registry.v1.ExchangeService/ListDeliveries',
+            credit__registry_dot_v1_dot_registry__pb2.DeliveriesRequest.SerializeToString,
+            credit__registry_dot_v1_dot_registry__pb2.DeliveriesResponse.FromString,
             options,
             channel_credentials,
             insecure,
