@@ -14,11 +14,9 @@ from pathlib import Path
 
 import sqlalchemy
 
-from registry import cli_audit, cli_deliveries, cli_projections, cli_serve, reference
-from registry.application import CommandResult
+from registry import cli_audit, cli_deliveries, cli_keys, cli_projections, cli_serve, reference
 from registry.checkpoints import CheckpointStore
-from registry.client import CommandRejected
-from registry.codec import Codec
+from registry.cli_submit import report, submit
 from registry.domain import commands as c
 from registry.domain.events import Beneficiary
 from registry.home import PASSPHRASE_VARIABLE, REGISTRY_PASSPHRASE_VARIABLE, Home, passphrase
@@ -87,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     new_key = keys.add_parser("new", help="create a passphrase-protected key file for a party")
     new_key.add_argument("party_id")
     new_key.set_defaults(handler=_keys_new)
+    cli_keys.add_commands(keys, commands)
 
     party = commands.add_parser(
         "register-party", help="register a party with its public key (operator)"
@@ -281,7 +280,7 @@ def _init(arguments: argparse.Namespace) -> int:
     body = c.RegisterParty(
         arguments.operator_id, "operator", arguments.operator_name, operator_key.public_key
     )
-    _report(app.submit(signer.sign(body)))
+    report(app.submit(signer.sign(body)))
     print(
         f"initialised {home.directory}: registry key {registry_key.key_id}, operator {arguments.operator_id}"
     )
@@ -301,38 +300,6 @@ def _keys_new(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def _submit(arguments: argparse.Namespace, actor: str, body: c.CommandBody) -> int:
-    home = Home(arguments.home)
-    if arguments.server:
-        with cli_serve.client(arguments) as client:
-            try:
-                answer = client.execute(CommandSigner(Codec(), actor, home.party_key(actor)), body)
-            except CommandRejected as rejection:
-                code = (
-                    f"{rejection.code.name} ({rejection.code.number})"
-                    if rejection.code
-                    else rejection.status.name
-                )
-                print(f"rejected: {code}: {rejection.message}", file=sys.stderr)
-                return 1
-        note = " (already recorded: first result returned)" if answer.replayed else ""
-        print(f"accepted at position {answer.position}{note}")
-        return 0
-    app = home.open()
-    result = app.submit(CommandSigner(app.codec, actor, home.party_key(actor)).sign(body))
-    return _report(result)
-
-
-def _report(result: CommandResult) -> int:
-    if result.accepted:
-        note = " (already recorded: first result returned)" if result.replayed else ""
-        print(f"accepted at position {result.position}{note}")
-        return 0
-    assert result.code is not None
-    print(f"rejected: {result.code.name} ({result.code.number}): {result.message}", file=sys.stderr)
-    return 1
-
-
 def _register_party(arguments: argparse.Namespace) -> int:
     name = arguments.name
     name_ja = arguments.name_ja
@@ -345,12 +312,12 @@ def _register_party(arguments: argparse.Namespace) -> int:
     body = c.RegisterParty(
         arguments.party_id, arguments.role, name, bytes.fromhex(arguments.public_key), name_ja
     )
-    return _submit(arguments, Home(arguments.home).operator_id(), body)
+    return submit(arguments, Home(arguments.home).operator_id(), body)
 
 
 def _register_class(arguments: argparse.Namespace) -> int:
     body = c.RegisterCreditClass(arguments.class_id, arguments.name, tuple(arguments.issuers))
-    return _submit(arguments, Home(arguments.home).operator_id(), body)
+    return submit(arguments, Home(arguments.home).operator_id(), body)
 
 
 def _register_project(arguments: argparse.Namespace) -> int:
@@ -362,7 +329,7 @@ def _register_project(arguments: argparse.Namespace) -> int:
         arguments.methodology,
         arguments.proponent,
     )
-    return _submit(arguments, arguments.actor, body)
+    return submit(arguments, arguments.actor, body)
 
 
 def _issue(arguments: argparse.Namespace) -> int:
@@ -373,14 +340,14 @@ def _issue(arguments: argparse.Namespace) -> int:
         arguments.quantity_kg,
         arguments.to,
     )
-    return _submit(arguments, arguments.actor, body)
+    return submit(arguments, arguments.actor, body)
 
 
 def _transfer(arguments: argparse.Namespace) -> int:
     body = c.TransferCredits(
         arguments.actor, arguments.to, arguments.quantity_kg, arguments.batch, arguments.memo
     )
-    return _submit(arguments, arguments.actor, body)
+    return submit(arguments, arguments.actor, body)
 
 
 def _retire(arguments: argparse.Namespace) -> int:
@@ -390,7 +357,7 @@ def _retire(arguments: argparse.Namespace) -> int:
         arguments.year,
         arguments.memo,
     )
-    return _submit(
+    return submit(
         arguments,
         arguments.actor,
         c.RetireCredits(arguments.actor, arguments.quantity_kg, details, arguments.batch),

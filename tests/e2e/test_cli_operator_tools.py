@@ -73,3 +73,55 @@ def test_projection_commands_and_a_consistency_proof(tmp_path: Path) -> None:
         [sys.executable, str(VERIFIER), str(proof), public], capture_output=True, text=True
     )
     assert bent.returncode != 0 and bent.stdout.startswith("INVALID"), bent.stdout
+
+
+def test_key_rotation_revocation_and_cancellation(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    assert run(home, "init").returncode == 0
+    for step in setup_steps(home):
+        assert run(home, *step).returncode == 0, step
+    key_file = home / "keys" / "132071.key"
+    old_file = key_file.read_bytes()
+
+    rotated = run(home, "keys", "rotate", "--as", "132071")
+    assert rotated.returncode == 0, rotated.stderr
+    new_key_id = next(line.split()[1] for line in rotated.stdout.splitlines() if "key_id" in line)
+    old_key_id = next(line.split()[1] for line in rotated.stdout.splitlines() if "retired" in line)
+    assert new_key_id != old_key_id and key_file.read_bytes() != old_file
+    assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+    assert not key_file.with_name("132071.key.new").exists()
+    # The new key signs from now on; the old one would be refused (KEY_ROTATED).
+    moved = run(home, "transfer", "--as", "132071", "--to", "jver-provider", "--quantity-kg", "1")
+    assert moved.returncode == 0, moved.stderr
+    key_file.with_name("132071.key.new").write_bytes(b"left by a crash")
+    unfinished = run(home, "keys", "rotate", "--as", "132071")
+    assert unfinished.returncode == 2 and "did not finish" in unfinished.stderr
+    key_file.with_name("132071.key.new").unlink()
+
+    # The issuer cancels credits issued in error; a municipality may not.
+    batch = "JVER-FOREST-20110401-20120331-001"
+    cancel = ["cancel", "--holder", "132071", "--batch", batch, "--quantity-kg", "500"]
+    refused = run(home, *cancel, "--as", "132071", "--reason", "not ours to cancel")
+    assert refused.returncode == 1 and "ROLE_NOT_ALLOWED" in refused.stderr
+    cancelled = run(home, *cancel, "--as", "jver-provider", "--reason", "issued in error")
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert "tradable total: 4.499 t-CO2" in run(home, "balance", "132071").stdout
+
+    # The operator withdraws the new key (a stolen laptop): nothing signed with it counts.
+    operator = json.loads((home / "config.json").read_text())["operator_id"]
+    revoked = run(
+        home,
+        "keys",
+        "revoke",
+        "--as",
+        operator,
+        "--party",
+        "132071",
+        "--key-id",
+        new_key_id,
+        "--reason",
+        "laptop stolen",
+    )
+    assert revoked.returncode == 0, revoked.stderr
+    after = run(home, "transfer", "--as", "132071", "--to", "jver-provider", "--quantity-kg", "1")
+    assert after.returncode == 1 and "KEY_REVOKED (2003)" in after.stderr, after.stderr
