@@ -143,6 +143,10 @@ class RegistryApplication(Application[UUID]):
         self.registry_key = registry_key
         self.registry_public_keys = {registry_key.key_id: registry_key.public_key}
         self.clock_us = clock_us
+        # Recorded times never go back, even when the host clock does (an NTP step, a
+        # restored VM): auditors refuse a history whose time runs back past the margin in
+        # which command ids are remembered, as a replay could hide there.
+        self.latest_recorded_us = 0
         self.ledger = Ledger()
         # The Merkle tree over every sealed envelope, for signed checkpoints (flat memory).
         self.tree = CompactTree()
@@ -190,7 +194,7 @@ class RegistryApplication(Application[UUID]):
                 applied += 1
             self._record_due_checkpoints()
             if not self.ledger.in_transaction:
-                self.ledger.forget_expired(self.clock_us() - rules.FORGET_MARGIN_US)
+                self.ledger.forget_expired(self._now_us() - rules.FORGET_MARGIN_US)
         return applied
 
     def _grow_tree(self, sealed: bytes) -> None:
@@ -214,8 +218,14 @@ class RegistryApplication(Application[UUID]):
             self.checkpoints.record([checkpoint])
         return checkpoint
 
+    def _now_us(self) -> int:
+        """The clock, held at the latest time recorded (by any writer) if it reads earlier."""
+        self.latest_recorded_us = max(self.clock_us(), self.latest_recorded_us)
+        return self.latest_recorded_us
+
     def _apply_envelope(self, envelope: OpenedEnvelope) -> None:
         body = envelope.body
+        self.latest_recorded_us = max(self.latest_recorded_us, body.recorded_at_us)
         for effect in body.effects:
             self.ledger.apply(self.codec.decode_event(effect), body.position)
         command = self.codec.decode_command(body.command.command_bytes)
@@ -273,7 +283,7 @@ class RegistryApplication(Application[UUID]):
                     raise
                 self.ledger.commit()
                 self._record_due_checkpoints()
-                self.ledger.forget_expired(self.clock_us() - rules.FORGET_MARGIN_US)
+                self.ledger.forget_expired(self._now_us() - rules.FORGET_MARGIN_US)
                 return results
         conflict = Rejection(CheckCode.CONFLICT, f"gave up after {MAX_COMMIT_ATTEMPTS} attempts")
         return [CommandResult.rejected("", conflict) for _ in items]
@@ -291,7 +301,7 @@ class RegistryApplication(Application[UUID]):
     def _decide_all(
         self, items: Sequence[tuple[SignedCommand, type[Any] | None]]
     ) -> tuple[list[CommandResult], list[Sequenced]]:
-        now = self.clock_us()
+        now = self._now_us()
         results: list[CommandResult] = []
         sequenced: list[Sequenced] = []
         for signed, expected_body in items:

@@ -88,6 +88,15 @@ class Replayer:
         check_place(envelope, ledger.position + 1, ledger.head_hash)
         if check_signatures:
             verify_sealed(envelope, self.registry_public_keys)
+        if body.recorded_at_us < self.latest_time_us - rules.FORGET_MARGIN_US:
+            # Ids of commands expired before (latest time - margin) are forgotten; a time
+            # further back would make a forgotten command look live and let it run twice.
+            behind_s = (self.latest_time_us - body.recorded_at_us) // 1_000_000
+            raise EnvelopeError(
+                f"recorded time is {behind_s} s behind an earlier envelope's, more than "
+                f"the {rules.FORGET_MARGIN_US // 1_000_000} s a replay of command ids allows",
+                position,
+            )
         try:
             command = self.codec.decode_command(body.command.command_bytes)
             recorded = [self.codec.decode_event(effect) for effect in body.effects]

@@ -14,8 +14,9 @@ from registry.domain.checks import CheckCode
 from registry.domain.events import Beneficiary
 from registry.domain.ledger import invariant_violations
 from registry.envelope import open_sealed, verify_sealed
-from registry.signer import CommandSigner
+from registry.signer import CommandSigner, now_us
 from registry.signing import SigningKey
+from registry.verification import verify_history
 from tests.helpers import (
     AKISHIMA,
     AUDITOR,
@@ -24,6 +25,7 @@ from tests.helpers import (
     MUSASHINO,
     OPERATOR,
     World,
+    build_world,
     retirement,
 )
 
@@ -289,3 +291,31 @@ def test_envelope_carries_the_exact_signed_bytes(world: World) -> None:
     envelope = open_sealed(world.app.codec.schemas, stored[0].state)
     assert envelope.body.command.command_bytes == signed.command_bytes
     assert envelope.body.command.signature == signed.signature
+
+
+def test_recorded_time_never_goes_back_when_the_host_clock_does(
+    sqlite_url: str, registry_key: SigningKey
+) -> None:
+    """An NTP step of two hours back: the registry keeps recording at its latest time (an
+    auditor refuses a history whose time runs back past the id-forgetting margin), and a
+    second writer on the same database holds to the first one's times as well."""
+    clock = [now_us()]
+    world = build_world(RegistryApplication(sqlite_url, registry_key, clock_us=lambda: clock[0]))
+    world.issue(1_000, IWAIZUMI)
+    before_step = clock[0]  # every command so far was recorded at this time
+    clock[0] -= 2 * 3_600 * 1_000_000
+    signer = world.signer(IWAIZUMI)
+    moved = world.app.submit(
+        signer.sign(c.TransferCredits(IWAIZUMI, AKISHIMA, 10), created_at_us=before_step)
+    )
+    assert moved.accepted, moved
+    other_writer = RegistryApplication(sqlite_url, registry_key, clock_us=lambda: clock[0])
+    assert other_writer.latest_recorded_us == before_step  # learnt from the stored history
+    also = other_writer.submit(
+        signer.sign(c.TransferCredits(IWAIZUMI, AKISHIMA, 10), created_at_us=before_step)
+    )
+    assert also.accepted, also
+    times = [envelope.body.recorded_at_us for envelope in world.app.read_envelopes()]
+    assert times == sorted(times) and times[-1] == before_step
+    report = verify_history(world.app.read_envelopes(), world.app.registry_public_keys)
+    assert report.clean, report.discrepancies

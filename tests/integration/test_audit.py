@@ -8,6 +8,8 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import fastavro
@@ -16,20 +18,40 @@ import sqlalchemy
 
 from projections.runner import catch_up_embedded
 from projections.store import ProjectionStore
-from registry.application import RegistryApplication
+from registry.application import CHAIN_ID, RegistryApplication, Sequenced
 from registry.audit.auditor import Auditor, AuditReport
 from registry.audit.export import EXPORT_SCHEMA, ExportRecord, read_export, write_export
 from registry.audit.proofs import consistency_document, inclusion_document
 from registry.audit.sources import DatabaseSource, ExportSource
+from registry.audit.sources import export as export_history
 from registry.domain import commands as c
-from registry.envelope import EnvelopeBody, OpenedEnvelope, open_sealed, seal
+from registry.domain import events as ev
+from registry.domain import rules
+from registry.domain.serials import SerialBlock
+from registry.envelope import (
+    EnvelopeBody,
+    OpenedEnvelope,
+    SignedCommand,
+    open_sealed,
+    seal,
+    verify_sealed,
+)
 from registry.log.embedded import EmbeddedLog
 from registry.proof_verifier import verify_proof_document
 from registry.relay import Relay, RelayPositions, event_store_recorder
-from registry.signer import CommandSigner
+from registry.signer import CommandSigner, now_us
 from registry.signing import SigningKey
 from tests.conftest import ROOT
-from tests.helpers import MUSASHINO, OPERATOR, World, build_world
+from tests.helpers import (
+    AKISHIMA,
+    ISSUER,
+    IWAIZUMI,
+    MUSASHINO,
+    OPERATOR,
+    PROJECT,
+    World,
+    build_world,
+)
 from tests.history import random_history
 
 
@@ -326,3 +348,274 @@ def test_audit_from_kafka_with_published_checkpoints(
     assert report.clean, report.discrepancies
     assert report.summary["checkpoints_verified"] == len(source.checkpoints) > 1
     assert report.envelopes == world.app.ledger.position
+
+
+# -- Rule-breaking histories countersigned by the real registry key ----------------------
+# Auditors trust only the public keys and the log, so a registry that seals a command the
+# rules refuse, with a valid countersignature and a correct hash chain, must still be caught:
+# the audit decides every command again and compares with what was recorded.
+
+
+@dataclass(frozen=True)
+class Forgery:
+    """What a dishonest registry puts in one envelope: a signed command and its effects."""
+
+    signed: SignedCommand
+    effects: list[ev.Event]
+    recorded_at_us: int
+
+
+def small_world(sqlite_url: str, registry_key: SigningKey) -> World:
+    """Parties, one batch of 50 t at Akishima, and a 5 t transfer to Iwaizumi at the head."""
+    world = build_world(RegistryApplication(sqlite_url, registry_key))
+    world.issue(50_000, AKISHIMA)
+    world.ok(AKISHIMA, c.TransferCredits(AKISHIMA, IWAIZUMI, 5_000, memo="first"))
+    world.app.record_checkpoint()
+    return world
+
+
+def decide(world: World, command: c.Command, now: int) -> list[ev.Event]:
+    """The effects the rules give at the head (the write side's ledger is at the head)."""
+    return rules.decide(world.app.ledger, command, now)
+
+
+def altered_effects(world: World, head: OpenedEnvelope, now: int) -> Forgery:
+    # Akishima signs 1 t; the registry records effects that move 2 t (consistent in themselves).
+    signer = world.signer(AKISHIMA)
+    body = c.TransferCredits(AKISHIMA, IWAIZUMI, 1_000, memo="one tonne")
+    command = signer.command(body)
+    larger = replace(command, body=replace(body, quantity_kg=2_000))
+    return Forgery(signer.sign_command(command), decide(world, larger, now), now)
+
+
+def same_command_recorded_twice(world: World, head: OpenedEnvelope, now: int) -> Forgery:
+    # The head's transfer, the very same signed bytes, executed a second time.
+    command = world.app.codec.decode_command(head.body.command.command_bytes)
+    return Forgery(head.body.command, decide(world, command, now), now)
+
+
+def command_id_reused(world: World, head: OpenedEnvelope, now: int) -> Forgery:
+    # A different command under an id the log already holds (live, not yet expired).
+    signer = world.signer(AKISHIMA)
+    first_id = world.app.codec.decode_command(head.body.command.command_bytes).command_id
+    command = signer.command(c.TransferCredits(AKISHIMA, IWAIZUMI, 700), command_id=first_id)
+    return Forgery(signer.sign_command(command), decide(world, command, now), now)
+
+
+def overspend(world: World, head: OpenedEnvelope, now: int) -> Forgery:
+    # Akishima holds 45 t and signs a transfer of 46 t; the registry moves serials it lacks.
+    held = world.app.ledger.tradable_kg(AKISHIMA)
+    signer = world.signer(AKISHIMA)
+    signed = signer.sign(c.TransferCredits(AKISHIMA, IWAIZUMI, held + 1_000))
+    blocks = world.app.ledger.holdings_of(AKISHIMA)
+    last = blocks[-1]
+    invented = SerialBlock(last.batch_id, last.serial_end + 1, last.serial_end + 1_000)
+    moved = ev.CreditsTransferred(AKISHIMA, IWAIZUMI, (*blocks, invented), held + 1_000, "")
+    return Forgery(signed, [moved], now)
+
+
+def bad_actor_signature(world: World, head: OpenedEnvelope, now: int) -> Forgery:
+    # A valid command in Akishima's name and key id, signed by a key that is not Akishima's.
+    signer = world.signer(AKISHIMA)
+    command = signer.command(c.TransferCredits(AKISHIMA, IWAIZUMI, 1_000))
+    genuine = signer.sign_command(command)
+    impostor = SigningKey.generate().sign(genuine.command_bytes)
+    forged = SignedCommand(genuine.actor_id, genuine.key_id, genuine.command_bytes, impostor)
+    return Forgery(forged, decide(world, command, now), now)
+
+
+def unauthorised_issuer(world: World, head: OpenedEnvelope, now: int) -> Forgery:
+    # Iwaizumi is not an authorised issuer of the J-VER class; the effects are the issuer's.
+    signer = world.signer(IWAIZUMI)
+    body = c.IssueCredits(PROJECT, date(2011, 4, 1), date(2012, 3, 31), 9_000, IWAIZUMI)
+    command = signer.command(body)
+    as_issuer = replace(command, actor_id=ISSUER, key_id=world.keys[ISSUER].key_id)
+    return Forgery(signer.sign_command(command), decide(world, as_issuer, now), now)
+
+
+def someone_elses_credits(world: World, head: OpenedEnvelope, now: int) -> Forgery:
+    # Iwaizumi signs a transfer out of Akishima's holdings.
+    signer = world.signer(IWAIZUMI)
+    command = signer.command(c.TransferCredits(AKISHIMA, IWAIZUMI, 3_000))
+    as_owner = replace(command, actor_id=AKISHIMA, key_id=world.keys[AKISHIMA].key_id)
+    return Forgery(signer.sign_command(command), decide(world, as_owner, now), now)
+
+
+FORGERIES: dict[str, tuple[Callable[[World, OpenedEnvelope, int], Forgery], tuple[str, ...]]] = {
+    "altered_effects": (
+        altered_effects,
+        ("recorded effects differ from the effects the rules give",),
+    ),
+    "same_command_recorded_twice": (same_command_recorded_twice, ("recorded twice",)),
+    "command_id_reused": (command_id_reused, ("recorded twice",)),
+    "overspend": (
+        overspend,
+        ("a rule rejects this command", "does not have enough tradable credits"),
+    ),
+    "bad_actor_signature": (
+        bad_actor_signature,
+        ("actor signature does not verify under the key active at this position",),
+    ),
+    "unauthorised_issuer": (
+        unauthorised_issuer,
+        ("a rule rejects this command", "not an authorised issuer"),
+    ),
+    "someone_elses_credits": (
+        someone_elses_credits,
+        ("a rule rejects this command", "may not move 132071's credits"),
+    ),
+}
+
+
+def countersign_after(world: World, head: OpenedEnvelope, forgery: Forgery) -> OpenedEnvelope:
+    """Seal the forgery with the registry's own key as the next envelope, chained to the head,
+    and store it in the event store as the write side stores envelopes."""
+    app = world.app
+    body = EnvelopeBody(
+        head.body.position + 1,
+        forgery.recorded_at_us,
+        head.hash,
+        forgery.signed,
+        tuple(app.codec.encode_events(forgery.effects)),
+    )
+    sealed = seal(app.codec.schemas, body, app.registry_key)
+    forged = open_sealed(app.codec.schemas, sealed)
+    # What an auditor cannot object to: the real key's countersignature, the right place.
+    verify_sealed(forged, app.registry_public_keys, head.body.position + 1, head.hash)
+    timestamp = datetime.fromtimestamp(forgery.recorded_at_us / 1_000_000, tz=UTC)
+    app.save(Sequenced(CHAIN_ID, body.position, timestamp, sealed))
+    return forged
+
+
+def forge(world: World, make: Callable[[World, OpenedEnvelope, int], Forgery]) -> OpenedEnvelope:
+    app = world.app
+    head = list(app.read_envelopes(app.ledger.position - 1))[-1]
+    now = max(now_us(), head.body.recorded_at_us + 1)
+    return countersign_after(world, head, make(world, head, now))
+
+
+@pytest.mark.parametrize("name", list(FORGERIES))
+def test_a_rule_breaking_envelope_sealed_by_the_real_registry_key_is_reported(
+    name: str, sqlite_url: str, registry_key: SigningKey, tmp_path: Path
+) -> None:
+    world = small_world(sqlite_url, registry_key)
+    make, reasons = FORGERIES[name]
+    forged = forge(world, make)
+    position = forged.body.position
+    event = ",".join(type(world.app.codec.decode_event(e)).__name__ for e in forged.body.effects)
+    path = tmp_path / "forged.avro"
+    assert export_history(DatabaseSource(sqlite_url), path) == position
+    for source in (ExportSource(path), DatabaseSource(sqlite_url)):
+        report = Auditor(world.app.registry_public_keys, workers=2, progress=False).run(source)
+        found = [(d.position, d.event) for d in report.discrepancies]
+        assert found == [(position, event)], (name, source.description, report.discrepancies)
+        reason = report.discrepancies[0].reason
+        assert all(part in reason for part in reasons), (name, source.description, reason)
+        assert report.to_json()["verdict"] == "DISCREPANCIES"
+
+
+def test_the_untouched_small_history_audits_clean(
+    sqlite_url: str, registry_key: SigningKey, tmp_path: Path
+) -> None:
+    # The control for the forgeries above: the same history without the forged envelope.
+    world = small_world(sqlite_url, registry_key)
+    path = tmp_path / "clean.avro"
+    assert export_history(DatabaseSource(sqlite_url), path) == world.app.ledger.position
+    for source in (ExportSource(path), DatabaseSource(sqlite_url)):
+        report = Auditor(world.app.registry_public_keys, workers=2, progress=False).run(source)
+        assert report.clean, (source.description, report.discrepancies)
+
+
+def test_audit_cli_reports_an_overspend_countersigned_by_the_real_registry_key(
+    sqlite_url: str, registry_key: SigningKey, tmp_path: Path
+) -> None:
+    world = small_world(sqlite_url, registry_key)
+    position = forge(world, overspend).body.position
+    path = tmp_path / "forged.avro"
+    export_history(DatabaseSource(sqlite_url), path)
+    report_path = tmp_path / "report.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "registry.cli",
+            "audit",
+            "--export",
+            str(path),
+            "--registry-public-key",
+            registry_key.public_key.hex(),
+            "--report",
+            str(report_path),
+            "--workers",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "DISCREPANCIES" in result.stdout
+    line = f"DISCREPANCY at position {position} [CreditsTransferred]: a rule rejects this command"
+    assert line in result.stdout, result.stdout
+    document = json.loads(report_path.read_text())
+    assert document["verdict"] == "DISCREPANCIES"
+    [discrepancy] = document["discrepancies"]
+    assert discrepancy["position"] == position
+    assert discrepancy["event"] == "CreditsTransferred"
+    assert "does not have enough tradable credits" in discrepancy["reason"]
+
+
+def test_a_command_replayed_with_a_backdated_time_after_its_id_was_forgotten_is_reported(
+    sqlite_url: str, registry_key: SigningKey, tmp_path: Path
+) -> None:
+    # The audit forgets the ids of commands long expired (memory stays flat). A registry that
+    # records such a command again, with a recorded time from before it expired, must not
+    # get past that: time may step back a little (writers' clocks), never past the margin.
+    clock = [now_us()]
+    world = build_world(RegistryApplication(sqlite_url, registry_key, clock_us=lambda: clock[0]))
+    world.issue(50_000, AKISHIMA)
+    world.issue(50_000, IWAIZUMI)
+    first = world.signer(AKISHIMA).sign(
+        c.TransferCredits(AKISHIMA, MUSASHINO, 5_000), created_at_us=clock[0]
+    )
+    assert world.app.submit(first).accepted
+    first_recorded_at = clock[0]
+    clock[0] += rules.FORGET_MARGIN_US + 3_600 * 1_000_000  # two hours on: the id is forgotten
+    while world.app.ledger.position < 1_005:  # the audit forgets every 1,000 positions
+        signer = world.signer(IWAIZUMI)
+        filler = [
+            signer.sign(c.TransferCredits(IWAIZUMI, MUSASHINO, 1), created_at_us=clock[0])
+            for _ in range(200)
+        ]
+        assert all(result.accepted for result in world.app.submit_batch(filler))
+        clock[0] += 1_000_000
+
+    def slightly_earlier(world: World, head: OpenedEnvelope, now: int) -> Forgery:
+        # An honest writer whose clock is a minute behind: allowed.
+        recorded_at = head.body.recorded_at_us - 60 * 1_000_000
+        signer = world.signer(AKISHIMA)
+        command = signer.command(c.TransferCredits(AKISHIMA, IWAIZUMI, 10), created_at_us=now)
+        effects = decide(world, command, recorded_at)
+        return Forgery(signer.sign_command(command), effects, recorded_at)
+
+    def replayed(world: World, head: OpenedEnvelope, now: int) -> Forgery:
+        recorded_at = first_recorded_at + 1_000_000  # when the command was still live
+        command = world.app.codec.decode_command(first.command_bytes)
+        return Forgery(first, decide(world, command, recorded_at), recorded_at)
+
+    allowed = forge(world, slightly_earlier)
+    assert world.app.catch_up() == 1  # the write side takes it in; the next one chains on it
+    forged = forge(world, replayed)
+    assert forged.body.position == allowed.body.position + 1
+    path = tmp_path / "forged.avro"
+    assert export_history(DatabaseSource(sqlite_url), path) == forged.body.position
+    report = Auditor(world.app.registry_public_keys, workers=2, progress=False).run(
+        ExportSource(path)
+    )
+    assert [(d.position, d.event) for d in report.discrepancies] == [
+        (forged.body.position, "CreditsTransferred")
+    ], report.discrepancies
+    reason = report.discrepancies[0].reason
+    assert reason.startswith("recorded time is 72") and "s behind an earlier envelope's" in reason
+    assert "more than the 3600 s a replay of command ids allows" in reason
