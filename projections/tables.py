@@ -183,6 +183,7 @@ progress = sa.Table(
     sa.Column("events_applied", sa.BigInteger, nullable=False),
 )
 
+# Every read model, in the order dump() lists them (everything but progress bookkeeping).
 READ_MODEL_TABLES = (
     parties,
     balances,
@@ -191,6 +192,9 @@ READ_MODEL_TABLES = (
     serial_ranges,
     retirements,
     allocation,
+    meetings,
+    pools,
     agreements,
     deliveries,
+    contributions,
 )
