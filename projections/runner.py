@@ -222,7 +222,9 @@ def _report_lag(consumer: KafkaConsumer, source: str) -> None:
     assigned = list(consumer.assignment())
     if assigned:
         ends = consumer.end_offsets(assigned, timeout_ms=LAG_CHECK_TIMEOUT_MS)
-        PROJECTION_LAG.labels(source).set(sum(ends[p] - consumer.position(p) for p in assigned))
+        # Summed before labels(): a new labelled gauge shows 0 ("caught up") until set.
+        lag = sum(ends[p] - consumer.position(p) for p in assigned)
+        PROJECTION_LAG.labels(source).set(lag)
 
 
 def kafka_head_position(bootstrap_servers: str, topic: str) -> int:

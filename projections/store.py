@@ -12,7 +12,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from projections import tables as t
-from projections.apply import Projector, applied_positions, write
+from projections.apply import Projector, applied_positions
+from projections.write import write
 from registry import reference
 from registry.database import schema_creation_lock
 from registry.envelope import OpenedEnvelope

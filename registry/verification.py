@@ -16,7 +16,8 @@ from registry.codec import Codec
 from registry.domain import events as ev
 from registry.domain import rules
 from registry.domain.checks import Rejection
-from registry.domain.ledger import Ledger, invariant_violations
+from registry.domain.invariants import invariant_violations
+from registry.domain.ledger import Ledger
 from registry.envelope import (
     EnvelopeError,
     OpenedEnvelope,

@@ -23,7 +23,7 @@ from registry.audit.sources import Broken, Source
 from registry.checkpoints import Checkpoint
 from registry.codec import SchemaRegistry
 from registry.domain import events as ev
-from registry.domain.ledger import invariant_violations
+from registry.domain.invariants import invariant_violations
 from registry.envelope import EnvelopeError, OpenedEnvelope, open_sealed
 from registry.merkle import CompactTree, leaf_hash
 from registry.presentation import tonnes

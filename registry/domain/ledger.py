@@ -9,13 +9,23 @@ from __future__ import annotations
 import hashlib
 import heapq
 from bisect import bisect_left
-from dataclasses import dataclass, replace
-from datetime import date
+from dataclasses import replace
 from typing import Any
 
 from registry.domain import events as ev
 from registry.domain.parties import KeyRecord, KeyStatus, Party, Role
-from registry.domain.serials import Ranges, SerialBlock, add_ranges, subtract_ranges, total_kg
+from registry.domain.records import (
+    Agreement,
+    Batch,
+    CommandRecord,
+    CreditClass,
+    Delivery,
+    Meeting,
+    Pool,
+    Project,
+    Supply,
+)
+from registry.domain.serials import Ranges, SerialBlock, add_ranges, subtract_ranges
 
 GENESIS_HASH = bytes(32)
 _MISSING = object()
@@ -24,107 +34,6 @@ _MISSING = object()
 def key_id_for(public_key: bytes) -> str:
     """Key ids are derived from the key, so a key id can never point at another key."""
     return "ed25519:" + hashlib.sha256(public_key).hexdigest()[:16]
-
-
-@dataclass(frozen=True, slots=True)
-class CreditClass:
-    class_id: str
-    name: str
-    authorised_issuers: frozenset[str]
-
-
-@dataclass(frozen=True, slots=True)
-class Project:
-    project_id: str
-    class_id: str
-    name: str
-    location: str
-    methodology: str
-    proponent_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class Batch:
-    batch_id: str
-    class_id: str
-    project_id: str
-    issuer_id: str
-    vintage_start: date
-    vintage_end: date
-    quantity_kg: int
-
-
-@dataclass(frozen=True, slots=True)
-class Pool:
-    pool_id: str
-    name: str
-    fiscal_year: int
-    members: frozenset[str]
-    opened_by: str
-    allocated: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Meeting:
-    pool_id: str
-    meeting_id: str
-    organiser_id: str
-    name: str
-    held_on: date
-    category: str
-    expected_participants: int
-    estimate_kg: int
-    actual_participants: int | None = None
-    calculated_kg: int | None = None
-    allocated_kg: int | None = None
-    retired: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Agreement:
-    agreement_id: str
-    provider_id: str
-    user_id: str
-    start_date: date
-    term_years: int
-    expected_annual_kg: int
-    purpose: str
-    signers: frozenset[str]
-    in_force: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    delivery_id: str
-    agreement_id: str
-    provider_id: str
-    user_id: str
-    blocks: tuple[SerialBlock, ...]
-    quantity_kg: int
-    deadline_us: int
-    outcome: str | None = None  # None while pending
-
-
-@dataclass(frozen=True, slots=True)
-class Supply:
-    """Per batch: issued = tradable + pending + retired + cancelled, always."""
-
-    issued_kg: int = 0
-    tradable_kg: int = 0
-    pending_kg: int = 0
-    retired_kg: int = 0
-    cancelled_kg: int = 0
-
-    def balanced(self) -> bool:
-        accounted_kg = self.tradable_kg + self.pending_kg + self.retired_kg + self.cancelled_kg
-        return self.issued_kg == accounted_kg
-
-
-@dataclass(frozen=True, slots=True)
-class CommandRecord:
-    position: int
-    digest: bytes
-    expires_at_us: int
 
 
 class Ledger:
@@ -481,69 +390,3 @@ def _removed(batch_ids: tuple[str, ...], batch_id: str) -> tuple[str, ...]:
     index = bisect_left(batch_ids, batch_id)
     assert index < len(batch_ids) and batch_ids[index] == batch_id, "batch not listed"
     return batch_ids[:index] + batch_ids[index + 1 :]
-
-
-def invariant_violations(ledger: Ledger) -> list[str]:
-    """Recompute the supply rule and serial uniqueness from the holdings themselves, not
-    from the running counters, and report every disagreement. Empty means healthy."""
-    problems: list[str] = []
-    places: dict[str, list[tuple[int, int, str]]] = {}
-    tradable_kg: dict[str, int] = {}
-    for (party_id, batch_id), ranges in ledger.holdings.items():
-        if not ranges:
-            problems.append(f"{party_id} has an empty holding of {batch_id}")
-        if ledger.holding_kg.get((party_id, batch_id)) != total_kg(ranges):
-            problems.append(
-                f"{party_id}'s running total of {batch_id} disagrees with its serial blocks"
-            )
-        for start, end in ranges:
-            if start > end:
-                problems.append(f"{party_id} holds a negative block {batch_id}:{start}-{end}")
-            places.setdefault(batch_id, []).append((start, end, f"held by {party_id}"))
-            tradable_kg[batch_id] = tradable_kg.get(batch_id, 0) + end - start + 1
-    held_by_party: dict[str, int] = {}
-    for (party_id, _batch_id), ranges in ledger.holdings.items():
-        held_by_party[party_id] = held_by_party.get(party_id, 0) + total_kg(ranges)
-    for party_id, kg in ledger.party_kg.items():
-        if kg != held_by_party.get(party_id, 0):
-            problems.append(f"{party_id}'s running total disagrees with its serial blocks")
-    pending_kg: dict[str, int] = {}
-    for delivery in ledger.deliveries.values():
-        if delivery.outcome is None:
-            for block in delivery.blocks:
-                where = f"pending delivery {delivery.delivery_id}"
-                places.setdefault(block.batch_id, []).append(
-                    (block.serial_start, block.serial_end, where)
-                )
-                pending_kg[block.batch_id] = pending_kg.get(block.batch_id, 0) + block.quantity_kg
-    for batch_id, supply in ledger.supply.items():
-        if supply.pending_kg != pending_kg.get(batch_id, 0):
-            problems.append(
-                f"{batch_id}: pending counter {supply.pending_kg} kg disagrees with open deliveries"
-            )
-    for sink_name, sink in (("retired", ledger.retired), ("cancelled", ledger.cancelled)):
-        for batch_id, ranges in sink.items():
-            places.setdefault(batch_id, []).extend((start, end, sink_name) for start, end in ranges)
-    for batch_id, batch in ledger.batches.items():
-        supply = ledger.supply[batch_id]
-        retired_kg = total_kg(ledger.retired.get(batch_id, ()))
-        cancelled_kg = total_kg(ledger.cancelled.get(batch_id, ()))
-        counted = (tradable_kg.get(batch_id, 0), retired_kg, cancelled_kg)
-        if counted != (supply.tradable_kg, supply.retired_kg, supply.cancelled_kg):
-            problems.append(f"{batch_id}: counters {supply} disagree with holdings {counted}")
-        if not supply.balanced() or supply.issued_kg != batch.quantity_kg:
-            problems.append(
-                f"{batch_id}: issued {batch.quantity_kg} kg is not accounted by {supply}"
-            )
-        blocks = sorted(places.get(batch_id, []))
-        expected_start = 1
-        for start, end, where in blocks:
-            if start != expected_start:
-                kind = "in two places" if start < expected_start else "missing"
-                problems.append(f"{batch_id}: serial {min(start, expected_start)} {kind} ({where})")
-            expected_start = max(expected_start, end + 1)
-        if expected_start != batch.quantity_kg + 1:
-            problems.append(
-                f"{batch_id}: serials end at {expected_start - 1}, issued {batch.quantity_kg}"
-            )
-    return problems

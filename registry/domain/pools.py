@@ -9,8 +9,9 @@ from registry.domain import commands as cmd
 from registry.domain import events as ev
 from registry.domain.allocation import RULE, largest_remainder
 from registry.domain.checks import CheckCode, Rejection
-from registry.domain.ledger import Ledger, Meeting, Pool
+from registry.domain.ledger import Ledger
 from registry.domain.parties import MAX_TEXT_LENGTH, Party, Role, validate_name, validate_text
+from registry.domain.records import Meeting, Pool
 
 _POOL_OR_MEETING_ID = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,39}$")
 CATEGORIES = frozenset({"meeting", "event", "study_meeting", "briefing", "training", "exhibition"})

@@ -21,7 +21,7 @@ from registry.client import CommandRejected, RegistryClient
 from registry.domain import commands as c
 from registry.domain.checks import CheckCode
 from registry.domain.events import Beneficiary, DeliveryResolved
-from registry.domain.ledger import invariant_violations
+from registry.domain.invariants import invariant_violations
 from registry.envelope import open_sealed
 from registry.service.server import RegistryServer
 from registry.signer import now_us

@@ -12,7 +12,7 @@ from registry.application import CHAIN_ID, RegistryApplication
 from registry.domain import commands as c
 from registry.domain.checks import CheckCode
 from registry.domain.events import Beneficiary
-from registry.domain.ledger import invariant_violations
+from registry.domain.invariants import invariant_violations
 from registry.envelope import open_sealed, verify_sealed
 from registry.signer import CommandSigner, now_us
 from registry.signing import SigningKey

@@ -9,7 +9,7 @@ import pytest
 from projections import queries
 from registry.domain import commands as c
 from registry.domain.checks import CheckCode
-from registry.domain.ledger import invariant_violations
+from registry.domain.invariants import invariant_violations
 from registry.scenario import partners
 from tests.programme import Programme, project
 

@@ -21,7 +21,7 @@ from projections.runner import catch_up_embedded, catch_up_kafka, kafka_head_pos
 from projections.store import ProjectionStore
 from registry.application import RegistryApplication
 from registry.domain import events as ev
-from registry.domain.ledger import invariant_violations
+from registry.domain.invariants import invariant_violations
 from registry.domain.serials import SerialBlock
 from registry.log.embedded import EmbeddedLog
 from registry.log.kafka import KafkaPublisher

@@ -11,7 +11,7 @@ import pytest
 from registry.application import RegistryApplication
 from registry.domain import commands as c
 from registry.domain.checks import CheckCode
-from registry.domain.ledger import invariant_violations
+from registry.domain.invariants import invariant_violations
 from registry.signer import CommandSigner
 from registry.signing import SigningKey
 from tests.helpers import AKISHIMA, IWAIZUMI, MUSASHINO, PROJECT, build_world

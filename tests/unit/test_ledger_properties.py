@@ -15,7 +15,8 @@ from registry.domain import commands as c
 from registry.domain import rules
 from registry.domain.checks import CheckCode, Rejection
 from registry.domain.events import Beneficiary
-from registry.domain.ledger import Ledger, invariant_violations, key_id_for
+from registry.domain.invariants import invariant_violations
+from registry.domain.ledger import Ledger, key_id_for
 
 OPERATOR = "operator"
 ISSUER = "issuer"

@@ -1,0 +1,153 @@
+"""Writing one batch's collected rows in its transaction: inserts and per-key upserts, summed
+deltas added in one statement per table, and serial ranges merged with what is stored and
+written back as a difference. Every statement commutes with other workers' (see tables.py)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from projections import tables as t
+from projections.apply import PendingRows, batch_class_and_vintage
+from projections.ranges import Piece, apply_ops
+
+
+def _insert(connection: sa.Connection) -> Any:
+    return postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+
+
+def write(connection: sa.Connection, rows: PendingRows) -> None:
+    insert = _insert(connection)
+    for table_name, values in rows.inserts.items():
+        table = t.metadata.tables[table_name]
+        connection.execute(insert(table).on_conflict_do_nothing(), values)
+    for (table_name, key_columns), by_key in rows.upserts.items():
+        table = t.metadata.tables[table_name]
+        for row in by_key.values():  # each row sets only the columns its events own
+            statement = insert(table).values(row)
+            updates = {
+                column: statement.excluded[column] for column in row if column not in key_columns
+            }
+            connection.execute(
+                statement.on_conflict_do_update(index_elements=list(key_columns), set_=updates)
+            )
+    _increment(
+        connection,
+        t.balances,
+        ("party_id", "class_id", "vintage"),
+        ("tradable_kg", "pending_kg", "retired_kg"),
+        dict(
+            rows.balances
+        ),  # zero sums too: a row exists iff any event touched it, however batched,
+    )
+    supply_keys = {}
+    for batch_id, delta in rows.supply.items():
+        class_id, project_id, vintage = batch_class_and_vintage(batch_id)
+        supply_keys[(batch_id, class_id, project_id, vintage)] = delta
+    _increment(
+        connection,
+        t.batch_supply,
+        ("batch_id", "class_id", "project_id", "vintage"),
+        ("issued_kg", "tradable_kg", "pending_kg", "retired_kg", "cancelled_kg"),
+        supply_keys,
+        conflict=("batch_id",),
+    )
+    allocation_updates = [
+        {"code": code, "events": d[0], "allocated": d[1], "offset": d[2]}
+        for code, d in rows.allocation.items()
+    ]
+    if allocation_updates:
+        connection.execute(
+            t.allocation.update()
+            .where(t.allocation.c.member_code == sa.bindparam("code"))
+            .values(
+                events_offset=t.allocation.c.events_offset + sa.bindparam("events"),
+                allocated_kg=t.allocation.c.allocated_kg + sa.bindparam("allocated"),
+                offset_kg=t.allocation.c.offset_kg + sa.bindparam("offset"),
+            ),
+            allocation_updates,
+        )
+    _write_ranges(connection, rows.range_ops)
+
+
+def _increment(
+    connection: sa.Connection,
+    table: sa.Table,
+    key_columns: Sequence[str],
+    value_columns: Sequence[str],
+    deltas: dict[Any, list[int]],
+    conflict: Sequence[str] | None = None,
+) -> None:
+    if not deltas:
+        return
+    insert = _insert(connection)
+    values = [
+        dict(zip(key_columns, key, strict=True)) | dict(zip(value_columns, delta, strict=True))
+        for key, delta in sorted(deltas.items())
+    ]  # sorted: the same row order in every worker
+    statement = insert(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=list(conflict or key_columns),
+        set_={column: table.c[column] + statement.excluded[column] for column in value_columns},
+    )
+    connection.execute(statement, values)
+
+
+def _write_ranges(connection: sa.Connection, ops_by_batch: dict[str, list[Piece]]) -> None:
+    """Load the pieces the ops overlap, merge in memory, write back only the difference."""
+    if not ops_by_batch:
+        return
+    batch_ids = sorted(ops_by_batch)  # one lock order for every worker: no deadlocks
+    if connection.dialect.name == "postgresql":
+        # Serialise writers of the same credit batches; other batches proceed in parallel.
+        for batch_id in batch_ids:
+            connection.execute(
+                sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": batch_id}
+            )
+    r = t.serial_ranges.c
+    existing: dict[str, list[Piece]] = defaultdict(list)
+    for chunk_start in range(0, len(batch_ids), 100):  # bounded statements
+        windows = []
+        for batch_id in batch_ids[chunk_start : chunk_start + 100]:
+            ops = ops_by_batch[batch_id]
+            low, high = min(op.start for op in ops), max(op.end for op in ops)
+            windows.append(
+                sa.and_(r.batch_id == batch_id, r.serial_end >= low, r.serial_start <= high)
+            )
+        query = sa.select(
+            r.batch_id, r.serial_start, r.serial_end, r.owner_id, r.status, r.stamp
+        ).where(sa.or_(*windows))
+        for row in connection.execute(query.order_by(r.batch_id, r.serial_start)):
+            existing[row.batch_id].append(
+                Piece(row.serial_start, row.serial_end, row.owner_id, row.status, row.stamp)
+            )
+    gone: list[tuple[str, int]] = []
+    added: list[dict[str, Any]] = []
+    for batch_id in batch_ids:
+        before = existing.get(batch_id, [])
+        after = apply_ops(before, ops_by_batch[batch_id])
+        old, new = set(before), set(after)
+        gone.extend((batch_id, piece.start) for piece in before if piece not in new)
+        added.extend(
+            {
+                "batch_id": batch_id,
+                "serial_start": p.start,
+                "serial_end": p.end,
+                "owner_id": p.owner_id,
+                "status": p.status,
+                "stamp": p.stamp,
+            }
+            for p in after
+            if p not in old
+        )
+    for chunk_start in range(0, len(gone), 400):  # bounded IN lists
+        chunk = gone[chunk_start : chunk_start + 400]
+        connection.execute(
+            t.serial_ranges.delete().where(sa.tuple_(r.batch_id, r.serial_start).in_(chunk))
+        )
+    if added:
+        connection.execute(t.serial_ranges.insert(), added)

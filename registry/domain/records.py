@@ -1,0 +1,110 @@
+"""What the ledger keeps about each thing it knows: immutable values, replaced whole on every
+change, so the ledger's journal can restore any of them exactly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from registry.domain.serials import SerialBlock
+
+
+@dataclass(frozen=True, slots=True)
+class CreditClass:
+    class_id: str
+    name: str
+    authorised_issuers: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    project_id: str
+    class_id: str
+    name: str
+    location: str
+    methodology: str
+    proponent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    batch_id: str
+    class_id: str
+    project_id: str
+    issuer_id: str
+    vintage_start: date
+    vintage_end: date
+    quantity_kg: int
+
+
+@dataclass(frozen=True, slots=True)
+class Pool:
+    pool_id: str
+    name: str
+    fiscal_year: int
+    members: frozenset[str]
+    opened_by: str
+    allocated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Meeting:
+    pool_id: str
+    meeting_id: str
+    organiser_id: str
+    name: str
+    held_on: date
+    category: str
+    expected_participants: int
+    estimate_kg: int
+    actual_participants: int | None = None
+    calculated_kg: int | None = None
+    allocated_kg: int | None = None
+    retired: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Agreement:
+    agreement_id: str
+    provider_id: str
+    user_id: str
+    start_date: date
+    term_years: int
+    expected_annual_kg: int
+    purpose: str
+    signers: frozenset[str]
+    in_force: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    delivery_id: str
+    agreement_id: str
+    provider_id: str
+    user_id: str
+    blocks: tuple[SerialBlock, ...]
+    quantity_kg: int
+    deadline_us: int
+    outcome: str | None = None  # None while pending
+
+
+@dataclass(frozen=True, slots=True)
+class Supply:
+    """Per batch: issued = tradable + pending + retired + cancelled, always."""
+
+    issued_kg: int = 0
+    tradable_kg: int = 0
+    pending_kg: int = 0
+    retired_kg: int = 0
+    cancelled_kg: int = 0
+
+    def balanced(self) -> bool:
+        accounted_kg = self.tradable_kg + self.pending_kg + self.retired_kg + self.cancelled_kg
+        return self.issued_kg == accounted_kg
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRecord:
+    position: int
+    digest: bytes
+    expires_at_us: int
