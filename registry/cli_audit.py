@@ -15,7 +15,6 @@ from registry.audit.sources import DatabaseSource, ExportSource, KafkaSource, So
 from registry.audit.sources import export as export_history
 from registry.home import REGISTRY_PASSPHRASE_VARIABLE, Home, passphrase
 from registry.log.kafka import TopicSettings
-from registry.observability import AUDIT_DISCREPANCIES, AUDIT_RUNS
 from registry.signing import SigningKey
 
 PAGE_EVENTS = 2_000
@@ -46,7 +45,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     audit.add_argument(
         "--compare-projections", help="a live projection database to compare with the rebuild"
     )
-    audit.add_argument("--report", type=Path, default=Path("audit-report.json"))
+    audit.add_argument(
+        "--report",
+        type=Path,
+        default=Path("audit-report.json"),
+        help="where the JSON report goes; '-': one line on stdout, the summary on stderr",
+    )
     audit.add_argument("--workers", type=int, default=os.cpu_count())
     audit.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
     audit.set_defaults(handler=_audit)
@@ -111,32 +115,45 @@ def _audit(arguments: argparse.Namespace) -> int:
     source = _source(arguments)
     auditor = Auditor(keys, arguments.workers, arguments.compare_projections, arguments.progress)
     report = auditor.run(source)
-    AUDIT_RUNS.labels("clean" if report.clean else "discrepancies").inc()
-    AUDIT_DISCREPANCIES.set(len(report.discrepancies))
     document = report.to_json()
-    arguments.report.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    # The verdict is the exit status and the report, nothing else: a CronJob's process is
+    # gone before any scrape, so counters kept here could never be read. Kubernetes records
+    # the exit status on the Job (kube_job_status_failed), and the log keeps the report.
+    to_stdout = str(arguments.report) == "-"
+    if to_stdout:
+        print(json.dumps(document, ensure_ascii=False), flush=True)
+    else:
+        arguments.report.write_text(
+            json.dumps(document, indent=2, ensure_ascii=False) + "\n", "utf-8"
+        )
+    # With the report on stdout, the summary goes to stderr so stdout stays one JSON line.
+    out = sys.stderr if to_stdout else sys.stdout
     summary = document["summary"]
-    print(f"audit of {report.source}: {document['verdict']}")
+    print(f"audit of {report.source}: {document['verdict']}", file=out)
     print(
-        f"  envelopes {report.envelopes:,} in {report.elapsed_s:.1f} s ({document['envelopes_per_s'] or 0:,}/s)"
+        f"  envelopes {report.envelopes:,} in {report.elapsed_s:.1f} s ({document['envelopes_per_s'] or 0:,}/s)",
+        file=out,
     )
     if summary:
         print(
             f"  parties {summary['parties']}, batches {summary['batches']}; t-CO2 issued {summary['issued_t']}, "
-            f"retired {summary['retired_t']}, cancelled {summary['cancelled_t']}"
+            f"retired {summary['retired_t']}, cancelled {summary['cancelled_t']}",
+            file=out,
         )
         print(
             f"  checkpoints verified {summary['checkpoints_verified']}; "
-            f"Merkle root {summary['root'][:16]}… at size {summary['tree_size']}"
+            f"Merkle root {summary['root'][:16]}… at size {summary['tree_size']}",
+            file=out,
         )
     for note in report.notes:
-        print(f"  note: {note}")
+        print(f"  note: {note}", file=out)
     for discrepancy in document["discrepancies"][:20]:
         event = f" [{discrepancy['event']}]" if discrepancy["event"] else ""
         print(
-            f"  DISCREPANCY at position {discrepancy['position']}{event}: {discrepancy['reason']}"
+            f"  DISCREPANCY at position {discrepancy['position']}{event}: {discrepancy['reason']}",
+            file=out,
         )
-    print(f"  report: {arguments.report}")
+    print(f"  report: {'stdout' if to_stdout else arguments.report}", file=out)
     return 0 if report.clean else 1
 
 

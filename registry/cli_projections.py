@@ -24,7 +24,7 @@ from projections.store import ProjectionStore
 from registry.home import Home
 from registry.log.embedded import EmbeddedLog
 from registry.log.kafka import TopicSettings
-from registry.observability import PROJECTION_LAG, metrics_port_from_environment, serve_metrics
+from registry.observability import metrics_port_from_environment, serve_metrics
 from registry.presentation import table, tonnes
 
 DEFAULT_GROUP = "credit-registry-projections"
@@ -140,7 +140,6 @@ def _lag(arguments: argparse.Namespace) -> int:
     )
     applied = store.applied_count()
     source = f"kafka:{arguments.topic}" if arguments.kafka else EMBEDDED_SOURCE
-    PROJECTION_LAG.labels(source).set(head - applied)
     print(f"source {source}: head {head}, applied {applied}, lag {head - applied}")
     return 0
 

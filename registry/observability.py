@@ -1,7 +1,9 @@
-"""Prometheus metrics and structured logs for the service, the relay, the projection
-workers and the audit. Metrics are served on their own port when one is configured;
-logs are one JSON object a line with CREDIT_REGISTRY_LOG_FORMAT=json. Nothing here ever
-sees a private key or a passphrase: callers log ids and codes, never secrets."""
+"""Prometheus metrics and structured logs for the long-running processes: the service,
+the relay and the projection workers. Metrics are served on their own port when one is
+configured; logs are one JSON object a line with CREDIT_REGISTRY_LOG_FORMAT=json. The
+audit, a short-lived job, has no metrics: its verdict is its exit status and its JSON
+report. Nothing here ever sees a private key or a passphrase: callers log ids and codes,
+never secrets."""
 
 from __future__ import annotations
 
@@ -33,10 +35,6 @@ PROJECTION_LAG = Gauge(
 )
 PROJECTED = Counter(
     "credit_registry_projected_envelopes_total", "Envelopes applied to the read models", ["source"]
-)
-AUDIT_RUNS = Counter("credit_registry_audit_runs_total", "Audits by verdict", ["verdict"])
-AUDIT_DISCREPANCIES = Gauge(
-    "credit_registry_audit_discrepancies", "Discrepancies found by the latest audit"
 )
 
 

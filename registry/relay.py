@@ -162,8 +162,10 @@ class Relay:
             try:
                 published = self.publish_batch()
                 # Inside the guard: the lag reads the database too, and a database that goes
-                # away right after a batch must mean a retry, not a dead relay.
-                RELAY_LAG.labels(self.relay_name).set(self.lag())
+                # away right after a batch must mean a retry, not a dead relay. Read before
+                # labels(): a new labelled gauge shows 0 ("caught up") until it is set.
+                lag = self.lag()
+                RELAY_LAG.labels(self.relay_name).set(lag)
             except Exception as error:  # broker down, database refusing: retry, bounded backoff
                 logger.warning("relay batch failed, retrying in %d ms: %s", backoff_ms, error)
                 stop.wait(backoff_ms / 1_000)

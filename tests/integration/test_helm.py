@@ -5,29 +5,73 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from registry.deploy_check import validate_file
 from tests.conftest import ROOT
 
+CHART = ROOT / "deploy/helm/credit-registry"
+METRICS_COMPONENTS = {"service", "relay", "projections"}  # the pods that serve /metrics
+HELM_TIMEOUT_S = 1_500  # the first run builds helm from source
+COMPONENT_LABEL = "app.kubernetes.io/component"
 
-@pytest.mark.timeout(1_800)  # the first run builds helm from source
-def test_chart_lints_renders_and_validates(tmp_path: Path) -> None:
-    environment = dict(os.environ, HELM_CHECK_OUT=str(tmp_path))
+
+@dataclass(frozen=True)
+class HelmCheck:
+    result: subprocess.CompletedProcess[str]
+    rendered: Path  # default.yaml and production.yaml
+    helm: Path
+
+
+@pytest.fixture(scope="module")
+def helm_check(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HelmCheck]:
+    """scripts/helm-check.sh once for the module: it builds helm if needed, lints and renders."""
+    rendered = tmp_path_factory.mktemp("helm")
+    environment = dict(os.environ, HELM_CHECK_OUT=str(rendered))
     result = subprocess.run(
         ["bash", str(ROOT / "scripts/helm-check.sh")],
         capture_output=True,
         text=True,
         env=environment,
         cwd=ROOT,
-        timeout=1_500,
+        timeout=HELM_TIMEOUT_S,
     )
+    bin_dir = os.environ.get("HELM_BIN_DIR", str(Path.home() / ".cache/credit-registry/bin"))
+    yield HelmCheck(result, rendered, Path(bin_dir) / "helm")
+
+
+def manifests(helm_check: HelmCheck, values: str) -> list[dict[str, Any]]:
+    assert helm_check.result.returncode == 0, helm_check.result.stdout + helm_check.result.stderr
+    text = (helm_check.rendered / f"{values}.yaml").read_text(encoding="utf-8")
+    return [document for document in yaml.safe_load_all(text) if document]
+
+
+def pod_template(workload: dict[str, Any]) -> dict[str, Any]:
+    spec = workload["spec"]
+    if workload["kind"] == "CronJob":
+        spec = spec["jobTemplate"]["spec"]
+    template: dict[str, Any] = spec["template"]
+    return template
+
+
+def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return all(labels.get(key) == value for key, value in selector.items())
+
+
+@pytest.mark.timeout(1_800)
+def test_chart_lints_renders_and_validates(helm_check: HelmCheck) -> None:
+    result = helm_check.result
     assert result.returncode == 0, result.stdout + result.stderr
+    # Default: no audit CronJob (no registry key); production: the audit and a ServiceMonitor.
     assert "default.yaml: 9 manifests, 0 problems" in result.stdout
-    assert "production.yaml: 10 manifests, 0 problems" in result.stdout
-    rendered = (tmp_path / "production.yaml").read_text(encoding="utf-8")
+    assert "production.yaml: 11 manifests, 0 problems" in result.stdout
+    rendered = (helm_check.rendered / "production.yaml").read_text(encoding="utf-8")
     for expected in (
         "kind: CronJob",
         "kind: PodDisruptionBudget",
@@ -40,6 +84,79 @@ def test_chart_lints_renders_and_validates(tmp_path: Path) -> None:
     ):
         assert expected in rendered, expected
     assert "passphrase" not in rendered.split("secretKeyRef")[0]  # secrets only by reference
+
+
+@pytest.mark.timeout(1_800)
+@pytest.mark.parametrize("values", ["default", "production"])
+def test_the_metrics_service_lists_every_pod_with_a_metrics_port(
+    helm_check: HelmCheck, values: str
+) -> None:
+    documents = manifests(helm_check, values)
+    services = {
+        d["metadata"]["labels"][COMPONENT_LABEL]: d for d in documents if d["kind"] == "Service"
+    }
+    metrics = services["metrics"]
+    assert metrics["spec"]["clusterIP"] == "None"  # headless: one endpoint per pod
+    assert [(p["name"], p["targetPort"]) for p in metrics["spec"]["ports"]] == [
+        ("metrics", "metrics")
+    ]
+    selector = metrics["spec"]["selector"]
+    selected: set[str] = set()
+    for workload in documents:
+        if workload["kind"] not in {"Deployment", "Job", "CronJob"}:
+            continue
+        template = pod_template(workload)
+        component = template["metadata"]["labels"][COMPONENT_LABEL]
+        ports = {
+            port["name"]
+            for container in template["spec"]["containers"]
+            for port in container.get("ports", [])
+        }
+        if selects(selector, template["metadata"]["labels"]):
+            assert "metrics" in ports, component  # never a target without the port
+            selected.add(component)
+        else:
+            assert "metrics" not in ports, component  # never a metrics port left out
+    assert selected == METRICS_COMPONENTS
+    # The gRPC Service carries no metrics port: no pod is reachable for scraping twice.
+    assert [p["name"] for p in services["service"]["spec"]["ports"]] == ["grpc"]
+
+    monitors = [d for d in documents if d["kind"] == "ServiceMonitor"]
+    if values == "default":
+        assert monitors == []  # optional, off by default
+        return
+    (monitor,) = monitors
+    assert [e["port"] for e in monitor["spec"]["endpoints"]] == ["metrics"]
+    matched = [
+        component
+        for component, service in services.items()
+        if selects(monitor["spec"]["selector"]["matchLabels"], service["metadata"]["labels"])
+    ]
+    assert matched == ["metrics"]
+
+
+@pytest.mark.timeout(1_800)
+def test_the_audit_cronjob_needs_the_registry_public_key(helm_check: HelmCheck) -> None:
+    assert [d for d in manifests(helm_check, "default") if d["kind"] == "CronJob"] == []
+    production = manifests(helm_check, "production")
+    (cronjob,) = [d for d in production if d["kind"] == "CronJob"]
+    (configmap,) = [d for d in production if d["kind"] == "ConfigMap"]
+    assert len(configmap["data"]["CREDIT_REGISTRY_REGISTRY_PUBLIC_KEY"]) == 64
+    (command,) = [c["command"] for c in pod_template(cronjob)["spec"]["containers"]]
+    assert "--report -" in command[-1]  # the JSON report goes to the pod's log
+
+    # Asking for the audit without the key fails the render with a message, rather than
+    # scheduling a job that can only exit 2.
+    refused = subprocess.run(
+        [str(helm_check.helm), "template", "check", str(CHART), "--set", "audit.enabled=true"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert refused.returncode != 0
+    assert "audit.enabled needs registryPublicKey" in refused.stderr, refused.stderr
+    assert "kind: CronJob" not in refused.stdout
 
 
 def test_the_validator_rejects_a_broken_manifest(tmp_path: Path) -> None:

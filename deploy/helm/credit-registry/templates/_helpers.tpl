@@ -11,6 +11,11 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 app.kubernetes.io/name: {{ include "credit-registry.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
+{{/* Only on pods that serve /metrics: the metrics Service selects on it, so the audit and
+topics Jobs, which have no metrics port, are never listed as scrape targets. */}}
+{{- define "credit-registry.metricsLabel" -}}
+credit-registry/metrics: "true"
+{{- end -}}
 {{- define "credit-registry.image" -}}{{ printf "%s:%s" .Values.image.repository .Values.image.tag }}{{- end -}}
 {{/* Environment shared by every role: configuration from the ConfigMap, secrets by reference. */}}
 {{- define "credit-registry.env" -}}
