@@ -68,9 +68,10 @@ def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
 def test_chart_lints_renders_and_validates(helm_check: HelmCheck) -> None:
     result = helm_check.result
     assert result.returncode == 0, result.stdout + result.stderr
-    # Default: no audit CronJob (no registry key); production: the audit and a ServiceMonitor.
+    # Default: no CronJobs (they need a registry key and a party's key); production: the
+    # audit, the delivery expiry and a ServiceMonitor.
     assert "default.yaml: 9 manifests, 0 problems" in result.stdout
-    assert "production.yaml: 11 manifests, 0 problems" in result.stdout
+    assert "production.yaml: 12 manifests, 0 problems" in result.stdout
     rendered = (helm_check.rendered / "production.yaml").read_text(encoding="utf-8")
     for expected in (
         "kind: CronJob",
@@ -139,7 +140,9 @@ def test_the_metrics_service_lists_every_pod_with_a_metrics_port(
 def test_the_audit_cronjob_needs_the_registry_public_key(helm_check: HelmCheck) -> None:
     assert [d for d in manifests(helm_check, "default") if d["kind"] == "CronJob"] == []
     production = manifests(helm_check, "production")
-    (cronjob,) = [d for d in production if d["kind"] == "CronJob"]
+    (cronjob,) = [
+        d for d in production if d["kind"] == "CronJob" and d["metadata"]["name"].endswith("-audit")
+    ]
     (configmap,) = [d for d in production if d["kind"] == "ConfigMap"]
     assert len(configmap["data"]["CREDIT_REGISTRY_REGISTRY_PUBLIC_KEY"]) == 64
     (command,) = [c["command"] for c in pod_template(cronjob)["spec"]["containers"]]
@@ -167,3 +170,43 @@ def test_the_validator_rejects_a_broken_manifest(tmp_path: Path) -> None:
     )
     problems = validate_file(broken)
     assert problems and "Deployment x" in problems[0]
+
+
+@pytest.mark.timeout(1_800)
+def test_the_delivery_expiry_cronjob_signs_as_its_party_and_may_reach_the_service(
+    helm_check: HelmCheck,
+) -> None:
+    production = manifests(helm_check, "production")
+    (cronjob,) = [d for d in production if d["metadata"]["name"].endswith("-delivery-expiry")]
+    pod = pod_template(cronjob)
+    (container,) = pod["spec"]["containers"]
+    arguments = container["args"]
+    assert arguments[0] == "--server=check-credit-registry:50051"
+    assert arguments[arguments.index("deliveries") + 1] == "expire-due"
+    assert "--as=tokyo-62-secretariat" in arguments and "--all" in arguments
+    assert "--client-cert=/secrets/client-tls/tls.crt" in arguments  # the service wants mTLS
+    (passphrase,) = [e for e in container["env"] if e["name"] == "CREDIT_REGISTRY_PASSPHRASE"]
+    assert "secretKeyRef" in passphrase["valueFrom"]  # by reference, never a value
+    # The production NetworkPolicy admits only listed clients: the expiry job is one.
+    (policy,) = [d for d in production if d["kind"] == "NetworkPolicy"]
+    sources = policy["spec"]["ingress"][0]["from"]
+    assert any(
+        selects(
+            source.get("podSelector", {}).get("matchLabels", {"-": "-"}), pod["metadata"]["labels"]
+        )
+        for source in sources
+    )
+
+    # Enabled without the party or its key: the render fails with a message.
+    for settings, message in (
+        (["deliveryExpiry.enabled=true"], "deliveryExpiry.enabled needs deliveryExpiry.actor"),
+        (
+            ["deliveryExpiry.enabled=true", "deliveryExpiry.actor=tokyo-62-secretariat"],
+            "deliveryExpiry.enabled needs deliveryExpiry.keySecret.name",
+        ),
+    ):
+        command = [str(helm_check.helm), "template", "check", str(CHART)]
+        for setting in settings:
+            command += ["--set", setting]
+        refused = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120)
+        assert refused.returncode != 0 and message in refused.stderr, refused.stderr
