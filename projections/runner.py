@@ -5,9 +5,11 @@ share the partitions). Every path ends in ProjectionStore.apply, one transaction
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections import deque
+from collections.abc import Mapping
 from itertools import islice
 from typing import Any
 
@@ -16,10 +18,9 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import KafkaError
 
+from projections.checking import PendingCheck, RecordChecker
 from projections.store import ProjectionStore
-from registry.codec import SchemaRegistry
-from registry.envelope import EnvelopeError, OpenedEnvelope
-from registry.log import check_record, parse_position
+from registry.log import parse_position
 from registry.log.embedded import EmbeddedLog
 from registry.observability import PROJECTION_LAG
 
@@ -27,6 +28,7 @@ logger = logging.getLogger(__name__)
 EMBEDDED_SOURCE = "embedded"
 BATCH_ENVELOPES = 2_000
 POLL_TIMEOUT_MS = 500
+POLLS_IN_FLIGHT = 3  # catch-up reads this far ahead of the writer while the pool verifies
 LAG_CHECK_INTERVAL_S = 5.0
 # A lag figure is not worth stalling the worker for: with the broker away the default wait
 # is 30 s, and applying records waits behind it.
@@ -53,29 +55,6 @@ def catch_up_embedded(
     return applied
 
 
-class _Decoder:
-    def __init__(self, registry_public_keys: Mapping[str, bytes] | None) -> None:
-        self.schemas = SchemaRegistry()
-        self.registry_public_keys = registry_public_keys
-        self.skipped = 0
-
-    def envelopes(self, partition: int, messages: Iterable[Any]) -> list[OpenedEnvelope]:
-        result = []
-        for message in messages:
-            position = parse_position(dict(message.headers or []))
-            try:
-                result.append(
-                    check_record(self.schemas, self.registry_public_keys, position, message.value)
-                )
-            except EnvelopeError as error:
-                # The reader moves such records to quarantine; a projection only steps over them.
-                self.skipped += 1
-                logger.warning(
-                    "skipping partition %d offset %d: %s", partition, message.offset, error.reason
-                )
-        return result
-
-
 def _consumer(bootstrap_servers: str, group_id: str | None) -> KafkaConsumer:
     return KafkaConsumer(
         bootstrap_servers=bootstrap_servers,
@@ -94,21 +73,26 @@ def _consumer(bootstrap_servers: str, group_id: str | None) -> KafkaConsumer:
 def _apply_polled(
     store: ProjectionStore,
     source: str,
-    decoder: _Decoder,
+    checker: RecordChecker,
     batches: Mapping[Any, list[Any]],
     pause_before_commit_ms: int = 0,
 ) -> int:
+    """Every partition's records go to the checker first, so the pool verifies them all
+    while this process writes them one partition after another."""
+    checks = [
+        (partition, messages, checker.submit(messages))
+        for partition, messages in sorted(batches.items(), key=lambda item: item[0].partition)
+        if messages
+    ]
     applied = 0
-    for partition, messages in sorted(batches.items(), key=lambda item: item[0].partition):
-        if messages:
-            envelopes = decoder.envelopes(partition.partition, messages)
-            applied += store.apply(
-                source,
-                partition.partition,
-                messages[-1].offset + 1,
-                envelopes,
-                pause_before_commit_ms,
-            )
+    for partition, messages, check in checks:
+        applied += store.apply(
+            source,
+            partition.partition,
+            messages[-1].offset + 1,
+            checker.envelopes(partition.partition, check),
+            pause_before_commit_ms,
+        )
     return applied
 
 
@@ -117,10 +101,15 @@ def catch_up_kafka(
     bootstrap_servers: str,
     topic: str,
     registry_public_keys: Mapping[str, bytes] | None = None,
+    workers: int | None = None,
 ) -> int:
-    """One reader over every partition, up to the end offsets seen at the start."""
+    """One reader over every partition, up to the end offsets seen at the start. With keys,
+    every countersignature is verified, by `workers` processes (default: one per core)
+    working a few polls ahead of the writer."""
     source = kafka_source(topic)
-    decoder = _Decoder(registry_public_keys)
+    checker = RecordChecker(
+        registry_public_keys, os.cpu_count() or 1 if workers is None else workers
+    )
     consumer = _consumer(bootstrap_servers, None)
     applied = 0
     try:
@@ -137,12 +126,33 @@ def catch_up_kafka(
                 partition
             )
         end_offsets = consumer.end_offsets(partitions)
-        while any(consumer.position(p) < end_offsets[p] for p in partitions):
-            applied += _apply_polled(
-                store, source, decoder, consumer.poll(timeout_ms=POLL_TIMEOUT_MS)
-            )
+        in_flight: deque[list[tuple[Any, list[Any], PendingCheck]]] = deque()
+        while True:
+            behind = any(consumer.position(p) < end_offsets[p] for p in partitions)
+            if behind and len(in_flight) < POLLS_IN_FLIGHT:
+                polled = consumer.poll(timeout_ms=POLL_TIMEOUT_MS)
+                in_flight.append(
+                    [
+                        (partition, messages, checker.submit(messages))
+                        for partition, messages in sorted(
+                            polled.items(), key=lambda item: item[0].partition
+                        )
+                        if messages
+                    ]
+                )
+                continue
+            if not in_flight:
+                break
+            for partition, messages, check in in_flight.popleft():  # in poll order
+                applied += store.apply(
+                    source,
+                    partition.partition,
+                    messages[-1].offset + 1,
+                    checker.envelopes(partition.partition, check),
+                )
     finally:
         consumer.close()
+        checker.close()
     return applied
 
 
@@ -174,10 +184,14 @@ def run_group_worker(
     stop: threading.Event,
     registry_public_keys: Mapping[str, bytes] | None = None,
     pause_before_commit_ms: int = 0,
+    workers: int | None = None,
 ) -> int:
-    """One member of a consumer group; runs until `stop` is set."""
+    """One member of a consumer group; runs until `stop` is set. With keys, every
+    countersignature is verified, by `workers` processes (default: one per core)."""
     source = kafka_source(topic)
-    decoder = _Decoder(registry_public_keys)
+    checker = RecordChecker(
+        registry_public_keys, os.cpu_count() or 1 if workers is None else workers
+    )
     consumer = _consumer(bootstrap_servers, group_id)
     seek_to_stored = _SeekToStoredOffsets(consumer, store, source)
     consumer.subscribe([topic], listener=seek_to_stored)
@@ -194,7 +208,7 @@ def run_group_worker(
                 applied += _apply_polled(
                     store,
                     source,
-                    decoder,
+                    checker,
                     consumer.poll(timeout_ms=POLL_TIMEOUT_MS),
                     pause_before_commit_ms,
                 )
@@ -214,6 +228,7 @@ def run_group_worker(
             backoff_ms = FIRST_BACKOFF_MS
     finally:
         consumer.close()
+        checker.close()
     return applied
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,6 +15,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from projections import tables as t
 from projections.apply import PendingRows, batch_class_and_vintage
 from projections.ranges import Piece, apply_ops
+
+WINDOWS_PER_QUERY = 100
 
 
 def _insert(connection: sa.Connection) -> Any:
@@ -97,6 +100,22 @@ def _increment(
     connection.execute(statement, values)
 
 
+@cache
+def _windows_query(count: int) -> sa.TextClause:
+    """The stored pieces overlapping `count` (batch, low, high) windows. Written as text
+    once per count: building and compiling the same OR of expression objects for every
+    batch was a fifth of a projection catch-up (cProfile)."""
+    assert 0 < count <= WINDOWS_PER_QUERY
+    windows = " OR ".join(
+        f"(batch_id = :b{index} AND serial_end >= :l{index} AND serial_start <= :h{index})"
+        for index in range(count)
+    )
+    return sa.text(
+        "SELECT batch_id, serial_start, serial_end, owner_id, status, stamp "
+        f"FROM {t.serial_ranges.name} WHERE {windows} ORDER BY batch_id, serial_start"
+    )
+
+
 def _write_ranges(connection: sa.Connection, ops_by_batch: dict[str, list[Piece]]) -> None:
     """Load the pieces the ops overlap, merge in memory, write back only the difference."""
     if not ops_by_batch:
@@ -110,18 +129,15 @@ def _write_ranges(connection: sa.Connection, ops_by_batch: dict[str, list[Piece]
             )
     r = t.serial_ranges.c
     existing: dict[str, list[Piece]] = defaultdict(list)
-    for chunk_start in range(0, len(batch_ids), 100):  # bounded statements
-        windows = []
-        for batch_id in batch_ids[chunk_start : chunk_start + 100]:
+    for chunk_start in range(0, len(batch_ids), WINDOWS_PER_QUERY):  # bounded statements
+        windows = batch_ids[chunk_start : chunk_start + WINDOWS_PER_QUERY]
+        parameters: dict[str, Any] = {}
+        for index, batch_id in enumerate(windows):
             ops = ops_by_batch[batch_id]
-            low, high = min(op.start for op in ops), max(op.end for op in ops)
-            windows.append(
-                sa.and_(r.batch_id == batch_id, r.serial_end >= low, r.serial_start <= high)
-            )
-        query = sa.select(
-            r.batch_id, r.serial_start, r.serial_end, r.owner_id, r.status, r.stamp
-        ).where(sa.or_(*windows))
-        for row in connection.execute(query.order_by(r.batch_id, r.serial_start)):
+            parameters[f"b{index}"] = batch_id
+            parameters[f"l{index}"] = min(op.start for op in ops)
+            parameters[f"h{index}"] = max(op.end for op in ops)
+        for row in connection.execute(_windows_query(len(windows)), parameters):
             existing[row.batch_id].append(
                 Piece(row.serial_start, row.serial_end, row.owner_id, row.status, row.stamp)
             )

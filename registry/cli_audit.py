@@ -15,7 +15,7 @@ from registry.audit.sources import DatabaseSource, ExportSource, KafkaSource, So
 from registry.audit.sources import export as export_history
 from registry.home import REGISTRY_PASSPHRASE_VARIABLE, Home, passphrase
 from registry.log.kafka import TopicSettings
-from registry.signing import SigningKey
+from registry.signing import SigningKey, public_keys_from_environment, public_keys_from_hex
 
 PAGE_EVENTS = 2_000
 
@@ -39,7 +39,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     audit.add_argument(
         "--registry-public-key",
         action="append",
-        default=_env_keys(),
+        default=public_keys_from_environment(),
         help="hex Ed25519 public key of the registry (repeat for rotated keys)",
     )
     audit.add_argument(
@@ -91,11 +91,6 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     key.set_defaults(handler=_registry_key)
 
 
-def _env_keys() -> list[str]:
-    value = os.environ.get("CREDIT_REGISTRY_REGISTRY_PUBLIC_KEY", "")
-    return [part for part in value.split(",") if part]
-
-
 def _source(arguments: argparse.Namespace) -> Source:
     if arguments.export:
         return ExportSource(arguments.export)
@@ -108,10 +103,7 @@ def _audit(arguments: argparse.Namespace) -> int:
     if not arguments.registry_public_key:
         print("give --registry-public-key (see 'credit-registry registry-key')", file=sys.stderr)
         return 2
-    keys = {}
-    for hex_key in arguments.registry_public_key:
-        public = bytes.fromhex(hex_key)
-        keys[SigningKey.key_id_of(public)] = public
+    keys = public_keys_from_hex(arguments.registry_public_key)
     source = _source(arguments)
     auditor = Auditor(keys, arguments.workers, arguments.compare_projections, arguments.progress)
     report = auditor.run(source)

@@ -26,8 +26,10 @@ from registry.log.embedded import EmbeddedLog
 from registry.log.kafka import TopicSettings
 from registry.observability import metrics_port_from_environment, serve_metrics
 from registry.presentation import table, tonnes
+from registry.signing import public_keys_from_environment, public_keys_from_hex
 
 DEFAULT_GROUP = "credit-registry-projections"
+logger = logging.getLogger(__name__)
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -49,6 +51,19 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
         )
         parser.add_argument(
             "--topic", default=os.environ.get("CREDIT_REGISTRY_TOPIC", TopicSettings.topic)
+        )
+        parser.add_argument(
+            "--registry-public-key",
+            action="append",
+            default=public_keys_from_environment(),
+            help="hex Ed25519 public key of the registry: every record's countersignature "
+            "is verified before it is projected (repeat for rotated keys)",
+        )
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=os.cpu_count(),
+            help="processes verifying countersignatures (Kafka, with a key)",
         )
 
     run = group.add_parser("run", help="a consumer-group worker (Kafka); several may run at once")
@@ -110,9 +125,23 @@ def _run(arguments: argparse.Namespace) -> int:
             arguments.topic,
             arguments.group,
             stop,
+            _registry_keys(arguments),
             pause_before_commit_ms=arguments.pause_before_commit_ms,
+            workers=arguments.workers,
         )
     return 0
+
+
+def _registry_keys(arguments: argparse.Namespace) -> dict[str, bytes] | None:
+    """Records from Kafka are countersignature-checked when the registry's key is given; a
+    worker without it trusts whoever can write to the topic, and says so."""
+    if arguments.registry_public_key:
+        return public_keys_from_hex(arguments.registry_public_key)
+    logger.warning(
+        "no registry public key (--registry-public-key or CREDIT_REGISTRY_REGISTRY_PUBLIC_KEY): "
+        "records are projected without checking their countersignatures"
+    )
+    return None
 
 
 def _catch_up(arguments: argparse.Namespace) -> int:
@@ -124,7 +153,9 @@ def _catch_up(arguments: argparse.Namespace) -> int:
         )
         return 2
     if arguments.kafka:
-        applied = catch_up_kafka(store, arguments.kafka, arguments.topic)
+        applied = catch_up_kafka(
+            store, arguments.kafka, arguments.topic, _registry_keys(arguments), arguments.workers
+        )
     else:
         applied = catch_up_embedded(store, _embedded_log(arguments))
     print(f"applied {applied} envelopes; {store.applied_count()} in all")

@@ -88,3 +88,20 @@ def verify(public_key: bytes, signature: bytes, message: bytes) -> bool:
     except InvalidSignature:
         return False
     return True
+
+
+def public_keys_from_hex(hex_keys: list[str]) -> dict[str, bytes]:
+    """Registry public keys as given on a command line or in the environment (hex), by id."""
+    keys = {}
+    for hex_key in hex_keys:
+        public = bytes.fromhex(hex_key)
+        if len(public) != 32:
+            raise ValueError(f"an Ed25519 public key is 32 bytes, not {len(public)}")
+        keys[key_id_for(public)] = public
+    return keys
+
+
+def public_keys_from_environment() -> list[str]:
+    """CREDIT_REGISTRY_REGISTRY_PUBLIC_KEY: one hex key, or several (rotated) by commas."""
+    value = os.environ.get("CREDIT_REGISTRY_REGISTRY_PUBLIC_KEY", "")
+    return [part.strip() for part in value.split(",") if part.strip()]

@@ -13,8 +13,10 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
+from registry.signing import SigningKey
 from tests.conftest import ROOT
 
 LINE_WAIT_SLICE_S = 0.5
@@ -136,10 +138,17 @@ class RegistryStack:
     def target(self) -> str:
         return f"127.0.0.1:{self.config.port}"
 
+    @cached_property
+    def registry_public_key_hex(self) -> str:
+        key = SigningKey.load(self.config.key_file, self.config.key_passphrase.encode())
+        return key.public_key.hex()
+
     def environment(self) -> dict[str, str]:
         return dict(
             os.environ,
             CREDIT_REGISTRY_REGISTRY_PASSPHRASE=self.config.key_passphrase,
+            # As the chart configures them: workers verify every record's countersignature.
+            CREDIT_REGISTRY_REGISTRY_PUBLIC_KEY=self.registry_public_key_hex,
             CREDIT_REGISTRY_KAFKA=self.config.kafka_bootstrap,
             CREDIT_REGISTRY_TOPIC=self.config.topic,
             CREDIT_REGISTRY_DATABASE_URL=self.config.database_url,
@@ -187,6 +196,8 @@ class RegistryStack:
             "run",
             "--projection-url",
             self.config.projection_url,
+            "--workers",
+            "1",  # one verifying process each: two workers share this machine's two cores
             *extra,
         )
         self.workers.append(worker)

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from kafka import KafkaProducer
 
 from projections import queries, tables
 from projections.runner import catch_up_embedded, catch_up_kafka, kafka_head_position
@@ -23,10 +24,13 @@ from registry.application import RegistryApplication
 from registry.domain import events as ev
 from registry.domain.invariants import invariant_violations
 from registry.domain.serials import SerialBlock
+from registry.envelope import EnvelopeBody, SignedCommand, seal
+from registry.log import POSITION_HEADER
 from registry.log.embedded import EmbeddedLog
 from registry.log.kafka import KafkaPublisher
 from registry.relay import Relay, RelayPositions, event_store_recorder
 from registry.scenario import partners, tokyo62
+from registry.signing import SigningKey
 from tests.conftest import ROOT
 from tests.helpers import World
 from tests.history import (
@@ -293,12 +297,18 @@ def assert_group_builds_what_one_reader_builds(
     head = publish(world, sqlite_url, kafka_bootstrap, kafka_topic)
     assert kafka_head_position(kafka_bootstrap, kafka_topic) == head
 
+    # Both verify every countersignature: the reader in a pool of two, each worker in its own.
+    keys = world.app.registry_public_keys
     single = ProjectionStore(f"sqlite:///{tmp_path / 'single.sqlite'}")
-    assert catch_up_kafka(single, kafka_bootstrap, kafka_topic) == head
+    assert catch_up_kafka(single, kafka_bootstrap, kafka_topic, keys, workers=2) == head
     assert_matches_write_side(single, world.app)
 
     group_store = ProjectionStore(postgres_url)  # three processes, one PostgreSQL database
-    workers = [worker(postgres_url, kafka_bootstrap, kafka_topic) for _ in range(3)]
+    key_hex = world.app.registry_key.public_key.hex()
+    workers = [
+        worker(postgres_url, kafka_bootstrap, kafka_topic, "--registry-public-key", key_hex)
+        for _ in range(3)
+    ]
     try:
         wait_until_applied(group_store, head)
     finally:
@@ -396,3 +406,46 @@ def test_worker_killed_mid_batch_ends_identical_to_a_clean_rebuild(
     catch_up_kafka(rebuilt, kafka_bootstrap, kafka_topic)
     assert_same_tables(store.dump(), rebuilt.dump())
     assert_matches_write_side(store, world.app)
+
+
+@pytest.mark.kafka
+def test_catch_up_verifies_countersignatures_and_skips_forgeries(
+    world: World, sqlite_url: str, kafka_bootstrap: str, kafka_topic: str, tmp_path: Path
+) -> None:
+    """Whoever can write to the topic cannot write to the read models: a record sealed by
+    another key (registering a party) and garbage are skipped, whether the signatures are
+    checked in this process or by a pool, and both build the same rows. Without the key the
+    forgery would be projected."""
+    random_history(world, 300, seed=5)
+    head = publish(world, sqlite_url, kafka_bootstrap, kafka_topic)
+    intruder = ev.PartyRegistered("intruder", "municipality", "Intruder", None, None, "x")
+    forged = seal(
+        world.app.codec.schemas,
+        EnvelopeBody(
+            head + 1,
+            0,
+            bytes(32),
+            SignedCommand("intruder", "ed25519:0", b"", b""),
+            (world.app.codec.encode_event(intruder),),
+        ),
+        SigningKey.generate(),
+    )
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
+    for value, position in ((forged, head + 1), (b"garbage", head + 2)):
+        producer.send(
+            kafka_topic, key=b"x", value=value, headers=[(POSITION_HEADER, str(position).encode())]
+        )
+    producer.flush()
+    producer.close()
+
+    keys = world.app.registry_public_keys
+    dumps = []
+    for workers in (0, 2):  # in this process, then in a pool of two
+        store = ProjectionStore(f"sqlite:///{tmp_path / f'verified-{workers}.sqlite'}")
+        assert catch_up_kafka(store, kafka_bootstrap, kafka_topic, keys, workers) == head
+        assert "intruder" not in {row[0] for row in store.dump()["parties"]}
+        dumps.append(store.dump())
+    assert_same_tables(dumps[0], dumps[1])
+    trusting = ProjectionStore(f"sqlite:///{tmp_path / 'trusting.sqlite'}")
+    assert catch_up_kafka(trusting, kafka_bootstrap, kafka_topic) == head + 1
+    assert "intruder" in {row[0] for row in trusting.dump()["parties"]}

@@ -1,0 +1,103 @@
+"""Checking polled records before they are projected: each record is opened and, given the
+registry's public keys, its countersignature verified. Verification is most of a record's
+cost, so with workers it runs in a process pool (spawned: the caller may hold threads) on
+chunks of a batch, while this process decodes and writes; a record that fails is skipped
+with its reason (the log reader moves such records to quarantine)."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from registry.codec import SchemaRegistry
+from registry.envelope import EnvelopeError, OpenedEnvelope
+from registry.log import check_record, parse_position
+
+logger = logging.getLogger(__name__)
+CHECK_CHUNK_RECORDS = 500  # per task: large enough to amortise the hand-over, small to share
+
+_WORKER_SCHEMAS: list[SchemaRegistry] = []  # one registry per worker process, built once
+
+
+def _check_chunk(
+    registry_public_keys: Mapping[str, bytes], records: Sequence[tuple[int | None, bytes]]
+) -> list[str | None]:
+    """In a worker: the reason each record fails, None for those that verify."""
+    if not _WORKER_SCHEMAS:
+        _WORKER_SCHEMAS.append(SchemaRegistry())
+    schemas = _WORKER_SCHEMAS[0]
+    reasons: list[str | None] = []
+    for position, value in records:
+        try:
+            check_record(schemas, registry_public_keys, position, value)
+            reasons.append(None)
+        except EnvelopeError as error:
+            reasons.append(error.reason)
+    return reasons
+
+
+@dataclass
+class PendingCheck:
+    """A polled batch on its way through the checker: its records, and the pool's verdicts."""
+
+    records: list[tuple[int | None, bytes]]
+    offsets: list[int]
+    verdicts: list[Future[list[str | None]]] = field(default_factory=list)
+
+
+class RecordChecker:
+    def __init__(self, registry_public_keys: Mapping[str, bytes] | None, workers: int = 0) -> None:
+        self.schemas = SchemaRegistry()
+        self.registry_public_keys = dict(registry_public_keys) if registry_public_keys else None
+        self.pool: ProcessPoolExecutor | None = None
+        if self.registry_public_keys is not None and workers > 0:
+            self.pool = ProcessPoolExecutor(
+                max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+            )
+        self.skipped = 0
+
+    def submit(self, messages: Sequence[Any]) -> PendingCheck:
+        """Hand a polled batch's signatures to the pool; returns at once."""
+        pending = PendingCheck(
+            [(parse_position(dict(m.headers or [])), m.value) for m in messages],
+            [m.offset for m in messages],
+        )
+        if self.pool is not None:
+            assert self.registry_public_keys is not None, "a pool exists only to verify"
+            for start in range(0, len(pending.records), CHECK_CHUNK_RECORDS):
+                chunk = pending.records[start : start + CHECK_CHUNK_RECORDS]
+                pending.verdicts.append(
+                    self.pool.submit(_check_chunk, self.registry_public_keys, chunk)
+                )
+        return pending
+
+    def envelopes(self, partition: int, pending: PendingCheck) -> list[OpenedEnvelope]:
+        """The batch's trustworthy envelopes, in order, once the pool has answered."""
+        if self.pool is not None:
+            reasons = [reason for verdict in pending.verdicts for reason in verdict.result()]
+            keys = None  # verified in the pool: only decoding is left
+        else:
+            reasons = [None] * len(pending.records)
+            keys = self.registry_public_keys
+        result = []
+        for (position, value), offset, reason in zip(
+            pending.records, pending.offsets, reasons, strict=True
+        ):
+            try:
+                if reason is not None:
+                    raise EnvelopeError(reason, position)
+                result.append(check_record(self.schemas, keys, position, value))
+            except EnvelopeError as error:
+                self.skipped += 1
+                logger.warning(
+                    "skipping partition %d offset %d: %s", partition, offset, error.reason
+                )
+        return result
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
