@@ -1,7 +1,9 @@
 """Stateful property tests over random command sequences, on the pure domain.
 
 The model keeps only totals per party; the ledger keeps serial blocks. They must agree,
-and the ledger's own invariants (supply rule, serial uniqueness) must hold after every step."""
+and the ledger's own invariants (supply rule, serial uniqueness) must hold after every step.
+Deliveries under a partner agreement reserve credits (pending) on a simulated clock, so the
+supply rule is checked with all four terms: issued = tradable + pending + retired + cancelled."""
 
 from __future__ import annotations
 
@@ -21,7 +23,10 @@ from registry.domain.ledger import Ledger, key_id_for
 OPERATOR = "operator"
 ISSUER = "issuer"
 HOLDERS = ("132071", "034835", "132039", "131016")
+PROVIDER, USER = "034835", "132071"  # Iwaizumi delivers forest absorption to Akishima
+AGREEMENT = "AKISHIMA-IWAIZUMI"
 NOW_US = 1_700_000_000_000_000
+SECOND_US = 1_000_000
 
 
 def _key(index: int) -> bytes:
@@ -38,19 +43,29 @@ class LedgerMachine(RuleBasedStateMachine):
         self.cancelled_kg = 0
         self.issued_kg = 0
         self.retired_before: dict[str, tuple[tuple[int, int], ...]] = {}
+        self.now_us = NOW_US
+        self.pending_kg = 0
+        self.open_deliveries: dict[str, tuple[int, int]] = {}  # id -> (kg, deadline)
+        self.resolved: set[str] = set()
         self.run(OPERATOR, c.RegisterParty(OPERATOR, "operator", "Operator", _key(1)))
         self.run(OPERATOR, c.RegisterParty(ISSUER, "issuer", "Issuer", _key(2)))
         for index, holder in enumerate(HOLDERS):
             self.run(OPERATOR, c.RegisterParty(holder, "municipality", holder, _key(10 + index)))
         self.run(OPERATOR, c.RegisterCreditClass("JVER", "J-VER", (ISSUER,)))
         self.run(ISSUER, c.RegisterProject("FOREST", "JVER", "Forest", "Iwate", "FM", "034835"))
+        terms = c.SignAgreement(
+            AGREEMENT, PROVIDER, USER, date(2011, 12, 20), 10, 50_000, "森林吸収"
+        )
+        assert self.run(PROVIDER, terms) is None and self.run(USER, terms) is None
 
     def run(self, actor: str, body: c.CommandBody) -> CheckCode | None:
         key_id = key_id_for(_key(1)) if actor == OPERATOR else ""
-        command = c.Command(f"cmd-{self.position}", actor, key_id, NOW_US, NOW_US + 1, body)
+        command = c.Command(
+            f"cmd-{self.position}", actor, key_id, self.now_us, self.now_us + 1, body
+        )
         before = self.snapshot()
         try:
-            effects = rules.decide(self.ledger, command, NOW_US)
+            effects = rules.decide(self.ledger, command, self.now_us)
         except Rejection as rejection:
             assert self.snapshot() == before, "a rejected command changed the ledger"
             return rejection.code
@@ -60,7 +75,12 @@ class LedgerMachine(RuleBasedStateMachine):
         return None
 
     def snapshot(self) -> tuple[object, ...]:
-        return (dict(self.ledger.holdings), dict(self.ledger.supply), dict(self.ledger.retired))
+        return (
+            dict(self.ledger.holdings),
+            dict(self.ledger.supply),
+            dict(self.ledger.retired),
+            dict(self.ledger.deliveries),
+        )
 
     @rule(holder=st.sampled_from(HOLDERS), quantity_kg=st.integers(1, 50_000))
     def issue(self, holder: str, quantity_kg: int) -> None:
@@ -135,6 +155,56 @@ class LedgerMachine(RuleBasedStateMachine):
             self.tradable_kg[holder] -= quantity_kg
             self.cancelled_kg += quantity_kg
 
+    @rule(quantity_kg=st.integers(1, 30_000), deadline_s=st.integers(1, 900))
+    def propose_delivery(self, quantity_kg: int, deadline_s: int) -> None:
+        delivery_id = f"D-{len(self.open_deliveries) + len(self.resolved) + 1}"
+        deadline_us = self.now_us + deadline_s * SECOND_US
+        body = c.ProposeDelivery(AGREEMENT, delivery_id, 2011, quantity_kg, deadline_us)
+        code = self.run(PROVIDER, body)
+        if quantity_kg > self.tradable_kg[PROVIDER]:
+            assert code is CheckCode.INSUFFICIENT_HOLDINGS
+            return
+        assert code is None
+        self.tradable_kg[PROVIDER] -= quantity_kg  # reserved: nobody may spend it now
+        self.pending_kg += quantity_kg
+        self.open_deliveries[delivery_id] = (quantity_kg, deadline_us)
+
+    @precondition(lambda self: bool(self.open_deliveries) or bool(self.resolved))
+    @rule(
+        pick=st.integers(0, 1_000),
+        outcome=st.sampled_from(("accepted", "rejected", "expired")),
+        actor=st.sampled_from((USER, PROVIDER, OPERATOR, "131016")),
+    )
+    def resolve_delivery(self, pick: int, outcome: str, actor: str) -> None:
+        candidates = sorted(self.open_deliveries) + sorted(self.resolved)
+        delivery_id = candidates[pick % len(candidates)]
+        code = self.run(actor, c.ResolveDelivery(delivery_id, outcome, "by the model"))
+        if delivery_id in self.resolved:
+            assert code is CheckCode.DELIVERY_RESOLVED  # exactly once, whoever tries again
+            return
+        quantity_kg, deadline_us = self.open_deliveries[delivery_id]
+        due = self.now_us >= deadline_us
+        if outcome == "expired":
+            allowed = actor in (USER, PROVIDER, OPERATOR)
+            expected = None if allowed and due else CheckCode.NOT_THE_OWNER
+            if allowed and not due:
+                expected = CheckCode.DELIVERY_NOT_DUE
+        elif actor != USER:
+            expected = CheckCode.NOT_THE_OWNER
+        else:
+            expected = CheckCode.DELIVERY_EXPIRED if due else None
+        assert code is expected, (delivery_id, outcome, actor, due, code)
+        if code is None:
+            receiver = USER if outcome == "accepted" else PROVIDER
+            self.tradable_kg[receiver] += quantity_kg
+            self.pending_kg -= quantity_kg
+            del self.open_deliveries[delivery_id]
+            self.resolved.add(delivery_id)
+
+    @rule(seconds=st.integers(0, 2_000))
+    def time_passes(self, seconds: int) -> None:
+        self.now_us += seconds * SECOND_US
+
     @rule(thief=st.sampled_from(HOLDERS), victim=st.sampled_from(HOLDERS))
     def someone_elses_account(self, thief: str, victim: str) -> None:
         if thief != victim:
@@ -160,6 +230,10 @@ class LedgerMachine(RuleBasedStateMachine):
         assert sum(s.issued_kg for s in supply) == self.issued_kg
         assert sum(s.retired_kg for s in supply) == self.retired_kg
         assert sum(s.cancelled_kg for s in supply) == self.cancelled_kg
+        assert sum(s.pending_kg for s in supply) == self.pending_kg
+        assert sum(
+            s.tradable_kg + s.pending_kg + s.retired_kg + s.cancelled_kg for s in supply
+        ) == sum(s.issued_kg for s in supply)
 
     @invariant()
     def retired_credits_never_move(self) -> None:
