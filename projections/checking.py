@@ -7,7 +7,6 @@ with its reason (the log reader moves such records to quarantine)."""
 from __future__ import annotations
 
 import logging
-import multiprocessing
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from typing import Any
 from registry.codec import SchemaRegistry
 from registry.envelope import EnvelopeError, OpenedEnvelope
 from registry.log import check_record, parse_position
+from registry.worker_pool import spawn_pool
 
 logger = logging.getLogger(__name__)
 CHECK_CHUNK_RECORDS = 500  # per task: large enough to amortise the hand-over, small to share
@@ -55,9 +55,7 @@ class RecordChecker:
         self.registry_public_keys = dict(registry_public_keys) if registry_public_keys else None
         self.pool: ProcessPoolExecutor | None = None
         if self.registry_public_keys is not None and workers > 0:
-            self.pool = ProcessPoolExecutor(
-                max_workers=workers, mp_context=multiprocessing.get_context("spawn")
-            )
+            self.pool = spawn_pool(workers)
         self.skipped = 0
 
     def submit(self, messages: Sequence[Any]) -> PendingCheck:

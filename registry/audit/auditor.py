@@ -28,6 +28,7 @@ from registry.envelope import EnvelopeError, OpenedEnvelope, open_sealed
 from registry.merkle import CompactTree, leaf_hash
 from registry.presentation import tonnes
 from registry.verification import Discrepancy, Replayer, SignatureWork
+from registry.worker_pool import exit_with_parent, spawn_pool
 
 CHUNK_ENVELOPES = 512
 PROJECTION_BATCH_ENVELOPES = 2_000
@@ -35,9 +36,10 @@ PROJECTION_QUEUE_BATCHES = 4  # bounded: at most this many batches wait for the 
 PUT_TIMEOUT_S = 1.0
 
 
-def _rebuild_projection(url: str, batches: Any) -> None:
+def _rebuild_projection(url: str, batches: Any, parent_pid: int) -> None:
     """The rebuild's own process: opens each batch of sealed envelopes again (the decode is
     work this process does, not the rules' process) and applies it with its position."""
+    exit_with_parent(parent_pid)
     store = ProjectionStore(url)
     schemas = SchemaRegistry()
     while (batch := batches.get()) is not None:
@@ -54,7 +56,9 @@ class ProjectionRebuild:
     def __init__(self, url: str, context: Any) -> None:
         self.batches = context.Queue(maxsize=PROJECTION_QUEUE_BATCHES)
         self.process = context.Process(
-            target=_rebuild_projection, args=(url, self.batches), name="audit-projection"
+            target=_rebuild_projection,
+            args=(url, self.batches, os.getpid()),
+            name="audit-projection",
         )
         self.process.start()
         self.pending: list[bytes] = []
@@ -182,7 +186,7 @@ class Auditor:
             context = multiprocessing.get_context("spawn")
             rebuild = ProjectionRebuild(projection.url, context)
             try:
-                with ProcessPoolExecutor(max_workers=self.workers, mp_context=context) as pool:
+                with spawn_pool(self.workers) as pool:
                     self._replay(source, report, pool, rebuild)
             finally:
                 rebuild.finish()
