@@ -1,3 +1,6 @@
+import re
+from pathlib import Path
+
 import pytest
 
 from registry import reference
@@ -53,3 +56,15 @@ def test_check_codes_are_unique_and_stable() -> None:
     assert len(numbers) == len(set(numbers))
     assert CheckCode.INSUFFICIENT_HOLDINGS.number == 4001
     assert CheckCode.BAD_SIGNATURE.number == 2005
+
+
+def test_the_readme_publishes_every_check_code_as_the_code_defines_it() -> None:
+    """The README's table is the published contract (numbers never change meaning): it must
+    list every code with its number and message, and nothing else."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Check codes", 1)[1].split("\n## ", 1)[0]
+    published = {
+        match.group(2): (int(match.group(1)), match.group(3).strip())
+        for match in re.finditer(r"^\| (\d{4}) \| `([A-Z_]+)` \| (.+) \|$", section, re.MULTILINE)
+    }
+    assert published == {code.name: (code.number, code.summary) for code in CheckCode}
