@@ -226,6 +226,45 @@ def test_relay_killed_mid_batch_resumes_exactly_once_in_effect(
     assert reader.duplicates_dropped == 200
 
 
+def test_relay_killed_at_arbitrary_points_while_publishing_loses_and_repeats_nothing(
+    world: World, sqlite_url: str, kafka_bootstrap: str, kafka_topic: str
+) -> None:
+    """No drill pause this time: the relay is SIGKILLed five times, a few milliseconds after
+    it has made progress, wherever it then is (reading, sending, committing its position)."""
+    head = grow_history(world, 4_000)
+    command = [
+        *(sys.executable, "-m", "registry.cli", "relay", "--database-url", sqlite_url),
+        *("--kafka", kafka_bootstrap, "--topic", kafka_topic, "--batch-events", "20"),
+    ]
+    positions = RelayPositions(sqlalchemy.create_engine(sqlite_url))
+    name = "kafka:" + kafka_topic
+    reached = []
+    for delay_s in (0.0, 0.004, 0.013, 0.029, 0.061):  # spread over a batch's phases
+        before = positions.get(name)
+        victim = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while positions.get(name) == before:
+            assert victim.poll() is None, "relay exited early"
+            assert time.monotonic() < deadline, "relay made no progress"
+            time.sleep(0.005)
+        time.sleep(delay_s)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=30)
+        reached.append(positions.get(name))
+    assert reached == sorted(reached) and reached[-1] < head  # every kill landed mid-way
+    finished = subprocess.run(
+        [*command, "--exit-when-caught-up"], capture_output=True, text=True, timeout=300, cwd=ROOT
+    )
+    assert finished.returncode == 0, finished.stderr
+    counts = Counter(position for _, _, position, _ in raw_topic(kafka_bootstrap, kafka_topic))
+    assert set(counts) == set(range(1, head + 1))  # nothing lost
+    reader = KafkaLogReader(
+        kafka_bootstrap, kafka_topic, registry_public_keys=world.app.registry_public_keys
+    )
+    assert [e.body.position for e in reader.read()] == list(range(1, head + 1))  # once each
+    assert reader.duplicates_dropped == sum(n - 1 for n in counts.values())
+
+
 def test_broker_restart_during_publishing_loses_nothing(
     world: World, sqlite_url: str, kafka_bootstrap: str, kafka_topic: str
 ) -> None:
