@@ -7,9 +7,11 @@ with its reason (the log reader moves such records to quarantine)."""
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from registry.codec import SchemaRegistry
@@ -20,16 +22,18 @@ from registry.worker_pool import spawn_pool
 logger = logging.getLogger(__name__)
 CHECK_CHUNK_RECORDS = 500  # per task: large enough to amortise the hand-over, small to share
 
-_WORKER_SCHEMAS: list[SchemaRegistry] = []  # one registry per worker process, built once
+
+@cache
+def _worker_schemas() -> SchemaRegistry:
+    """One schema registry per worker process, built on its first chunk."""
+    return SchemaRegistry()
 
 
 def _check_chunk(
     registry_public_keys: Mapping[str, bytes], records: Sequence[tuple[int | None, bytes]]
 ) -> list[str | None]:
     """In a worker: the reason each record fails, None for those that verify."""
-    if not _WORKER_SCHEMAS:
-        _WORKER_SCHEMAS.append(SchemaRegistry())
-    schemas = _WORKER_SCHEMAS[0]
+    schemas = _worker_schemas()
     reasons: list[str | None] = []
     for position, value in records:
         try:
@@ -50,13 +54,16 @@ class PendingCheck:
 
 
 class RecordChecker:
-    def __init__(self, registry_public_keys: Mapping[str, bytes] | None, workers: int = 0) -> None:
+    def __init__(
+        self, registry_public_keys: Mapping[str, bytes] | None, workers: int | None = None
+    ) -> None:
+        """`workers`: processes verifying signatures (None: one per core; 0: this process)."""
         self.schemas = SchemaRegistry()
         self.registry_public_keys = dict(registry_public_keys) if registry_public_keys else None
+        workers = os.cpu_count() or 1 if workers is None else workers
         self.pool: ProcessPoolExecutor | None = None
         if self.registry_public_keys is not None and workers > 0:
             self.pool = spawn_pool(workers)
-        self.skipped = 0
 
     def submit(self, messages: Sequence[Any]) -> PendingCheck:
         """Hand a polled batch's signatures to the pool; returns at once."""
@@ -90,7 +97,6 @@ class RecordChecker:
                     raise EnvelopeError(reason, position)
                 result.append(check_record(self.schemas, keys, position, value))
             except EnvelopeError as error:
-                self.skipped += 1
                 logger.warning(
                     "skipping partition %d offset %d: %s", partition, offset, error.reason
                 )

@@ -5,7 +5,6 @@ share the partitions). Every path ends in ProjectionStore.apply, one transaction
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections import deque
@@ -70,20 +69,26 @@ def _consumer(bootstrap_servers: str, group_id: str | None) -> KafkaConsumer:
     )
 
 
-def _apply_polled(
-    store: ProjectionStore,
-    source: str,
-    checker: RecordChecker,
-    batches: Mapping[Any, list[Any]],
-    pause_before_commit_ms: int = 0,
-) -> int:
-    """Every partition's records go to the checker first, so the pool verifies them all
+Checked = list[tuple[Any, list[Any], PendingCheck]]  # (partition, records, their check)
+
+
+def _submit_polled(checker: RecordChecker, batches: Mapping[Any, list[Any]]) -> Checked:
+    """Every partition's records go to the checker at once, so the pool verifies them all
     while this process writes them one partition after another."""
-    checks = [
+    return [
         (partition, messages, checker.submit(messages))
         for partition, messages in sorted(batches.items(), key=lambda item: item[0].partition)
         if messages
     ]
+
+
+def _apply_checked(
+    store: ProjectionStore,
+    source: str,
+    checker: RecordChecker,
+    checks: Checked,
+    pause_before_commit_ms: int = 0,
+) -> int:
     applied = 0
     for partition, messages, check in checks:
         applied += store.apply(
@@ -107,9 +112,7 @@ def catch_up_kafka(
     every countersignature is verified, by `workers` processes (default: one per core)
     working a few polls ahead of the writer."""
     source = kafka_source(topic)
-    checker = RecordChecker(
-        registry_public_keys, os.cpu_count() or 1 if workers is None else workers
-    )
+    checker = RecordChecker(registry_public_keys, workers)
     consumer = _consumer(bootstrap_servers, None)
     applied = 0
     try:
@@ -126,30 +129,15 @@ def catch_up_kafka(
                 partition
             )
         end_offsets = consumer.end_offsets(partitions)
-        in_flight: deque[list[tuple[Any, list[Any], PendingCheck]]] = deque()
+        in_flight: deque[Checked] = deque()
         while True:
             behind = any(consumer.position(p) < end_offsets[p] for p in partitions)
             if behind and len(in_flight) < POLLS_IN_FLIGHT:
-                polled = consumer.poll(timeout_ms=POLL_TIMEOUT_MS)
-                in_flight.append(
-                    [
-                        (partition, messages, checker.submit(messages))
-                        for partition, messages in sorted(
-                            polled.items(), key=lambda item: item[0].partition
-                        )
-                        if messages
-                    ]
-                )
+                in_flight.append(_submit_polled(checker, consumer.poll(timeout_ms=POLL_TIMEOUT_MS)))
                 continue
             if not in_flight:
                 break
-            for partition, messages, check in in_flight.popleft():  # in poll order
-                applied += store.apply(
-                    source,
-                    partition.partition,
-                    messages[-1].offset + 1,
-                    checker.envelopes(partition.partition, check),
-                )
+            applied += _apply_checked(store, source, checker, in_flight.popleft())  # in order
     finally:
         consumer.close()
         checker.close()
@@ -189,9 +177,7 @@ def run_group_worker(
     """One member of a consumer group; runs until `stop` is set. With keys, every
     countersignature is verified, by `workers` processes (default: one per core)."""
     source = kafka_source(topic)
-    checker = RecordChecker(
-        registry_public_keys, os.cpu_count() or 1 if workers is None else workers
-    )
+    checker = RecordChecker(registry_public_keys, workers)
     consumer = _consumer(bootstrap_servers, group_id)
     seek_to_stored = _SeekToStoredOffsets(consumer, store, source)
     consumer.subscribe([topic], listener=seek_to_stored)
@@ -205,13 +191,8 @@ def run_group_worker(
                 if rewind:
                     seek_to_stored.on_partitions_assigned(consumer.assignment())
                     rewind = False
-                applied += _apply_polled(
-                    store,
-                    source,
-                    checker,
-                    consumer.poll(timeout_ms=POLL_TIMEOUT_MS),
-                    pause_before_commit_ms,
-                )
+                checks = _submit_polled(checker, consumer.poll(timeout_ms=POLL_TIMEOUT_MS))
+                applied += _apply_checked(store, source, checker, checks, pause_before_commit_ms)
                 if time.monotonic() >= next_lag_check:
                     next_lag_check = time.monotonic() + LAG_CHECK_INTERVAL_S
                     _report_lag(consumer, source)

@@ -218,9 +218,14 @@ class RegistryApplication(Application[UUID]):
             self.checkpoints.record([checkpoint])
         return checkpoint
 
+    def decision_time_us(self) -> int:
+        """The time the rules would decide at now: the clock, held at the latest time
+        recorded (by any writer) if it reads earlier. Reads only; safe without the lock."""
+        return max(self.clock_us(), self.latest_recorded_us)
+
     def _now_us(self) -> int:
-        """The clock, held at the latest time recorded (by any writer) if it reads earlier."""
-        self.latest_recorded_us = max(self.clock_us(), self.latest_recorded_us)
+        """Under the writer lock: the decision time, remembered so it never goes back."""
+        self.latest_recorded_us = self.decision_time_us()
         return self.latest_recorded_us
 
     def _apply_envelope(self, envelope: OpenedEnvelope) -> None:

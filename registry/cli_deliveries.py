@@ -119,12 +119,7 @@ def expire_one(
                     time.sleep(RETRY_PAUSE_S * attempt)
                     continue
                 return Expiry(delivery, FAILED, f"{rejection.status.name}: {rejection.message}")
-            code = (
-                f"{rejection.code.name} ({rejection.code.number})"
-                if rejection.code
-                else rejection.status.name
-            )
-            return Expiry(delivery, REFUSED, f"{code}: {rejection.message}")
+            return Expiry(delivery, REFUSED, rejection.reason)
         note = " (already recorded: first result returned)" if result.replayed else ""
         return Expiry(delivery, EXPIRED, f"at position {result.position}{note}")
     raise AssertionError("every attempt returns")

@@ -31,12 +31,7 @@ def submit(
             try:
                 answer = client.execute(CommandSigner(Codec(), actor, signing_key), body)
             except CommandRejected as rejection:
-                code = (
-                    f"{rejection.code.name} ({rejection.code.number})"
-                    if rejection.code
-                    else rejection.status.name
-                )
-                print(f"rejected: {code}: {rejection.message}", file=sys.stderr)
+                print(f"rejected: {rejection.reason}", file=sys.stderr)
                 return 1
         note = " (already recorded: first result returned)" if answer.replayed else ""
         print(f"accepted at position {answer.position}{note}")

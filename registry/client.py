@@ -31,6 +31,12 @@ class CommandRejected(Exception):
         self.message = message
         super().__init__(f"{status.name} {code.name if code else ''}: {message}")
 
+    @property
+    def reason(self) -> str:
+        """As the command line prints a refusal: the check code and number, else the status."""
+        code = f"{self.code.name} ({self.code.number})" if self.code else self.status.name
+        return f"{code}: {self.message}"
+
 
 @dataclass(frozen=True)
 class ClientTls:

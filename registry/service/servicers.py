@@ -392,7 +392,7 @@ class ExchangeServicer(pb_grpc.ExchangeServiceServicer):  # type: ignore[misc]
         self.queries._wait_for(request.min_position, context)
         # "Due" by the clock that also decides DELIVERY_NOT_DUE: a client whose clock runs
         # ahead would otherwise send expiries the rule refuses.
-        server_time_us = self.app.clock_us()
+        server_time_us = self.app.decision_time_us()
         with self.store.engine.connect() as connection:
             found = queries.deliveries(
                 connection,
