@@ -16,10 +16,10 @@ import sqlalchemy as sa
 from projections import tables as t
 from projections.ranges import Piece
 from registry import reference
-from registry.codec import Codec
 from registry.domain import events as ev
 from registry.domain.serials import SerialBlock
-from registry.envelope import OpenedEnvelope
+from registry.envelope.codec import Codec
+from registry.envelope.sealing import OpenedEnvelope
 
 MAX_EFFECTS_PER_ENVELOPE = 16  # stamps are position * 16 + effect index
 TOKYO_62 = frozenset(m.code for m in reference.tokyo_62())

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from registry.codec import SchemaRegistry
-from registry.envelope import EnvelopeError, OpenedEnvelope
+from registry.envelope.codec import SchemaRegistry
+from registry.envelope.sealing import EnvelopeError, OpenedEnvelope
 from registry.log import check_record, parse_position
-from registry.worker_pool import spawn_pool
+from registry.support.worker_pool import spawn_pool
 
 logger = logging.getLogger(__name__)
 CHECK_CHUNK_RECORDS = 500  # per task: large enough to amortise the hand-over, small to share

@@ -21,7 +21,7 @@ from projections.checking import PendingCheck, RecordChecker
 from projections.store import ProjectionStore
 from registry.log import parse_position
 from registry.log.embedded import EmbeddedLog
-from registry.observability import PROJECTION_LAG
+from registry.support.observability import PROJECTION_LAG
 
 logger = logging.getLogger(__name__)
 EMBEDDED_SOURCE = "embedded"

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 
-from registry.application import RegistryApplication
-from registry.signing import SigningKey
-from tests.helpers import World, build_world
+from registry.envelope.keys import SigningKey
+from registry.write.application import RegistryApplication
+from tests.support.helpers import World, build_world
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -120,7 +120,7 @@ def kafka_topic(kafka_bootstrap: str) -> str:
 @pytest.fixture
 def programme(sqlite_url: str, registry_key: SigningKey):  # type: ignore[no-untyped-def]
     """The secretariat, the 62 and Iwaizumi, and a J-VER provider, registered on the write side."""
-    from tests.programme import Programme
+    from tests.support.programme import Programme
 
     running = Programme(RegistryApplication(sqlite_url, registry_key))
     running.setup()

@@ -19,16 +19,16 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from projections.store import ProjectionStore
+from registry.audit.replay import Discrepancy, Replayer, SignatureWork
 from registry.audit.sources import Broken, Source
-from registry.checkpoints import Checkpoint
-from registry.codec import SchemaRegistry
 from registry.domain import events as ev
 from registry.domain.invariants import invariant_violations
-from registry.envelope import EnvelopeError, OpenedEnvelope, open_sealed
-from registry.merkle import CompactTree, leaf_hash
-from registry.presentation import tonnes
-from registry.verification import Discrepancy, Replayer, SignatureWork
-from registry.worker_pool import exit_with_parent, spawn_pool
+from registry.envelope.codec import SchemaRegistry
+from registry.envelope.sealing import EnvelopeError, OpenedEnvelope, open_sealed
+from registry.support.presentation import tonnes
+from registry.support.worker_pool import exit_with_parent, spawn_pool
+from registry.transparency.checkpoints import Checkpoint
+from registry.transparency.merkle import CompactTree, leaf_hash
 
 CHUNK_ENVELOPES = 512
 PROJECTION_BATCH_ENVELOPES = 2_000

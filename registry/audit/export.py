@@ -11,7 +11,7 @@ from pathlib import Path
 
 import fastavro
 
-from registry.checkpoints import Checkpoint
+from registry.transparency.checkpoints import Checkpoint
 
 EXPORT_SCHEMA = fastavro.parse_schema(
     {

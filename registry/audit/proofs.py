@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from registry.audit.sources import Broken, Source
-from registry.checkpoints import Checkpoint
-from registry.merkle import consistency_proof, inclusion_proof, leaf_hash
+from registry.transparency.checkpoints import Checkpoint
+from registry.transparency.merkle import consistency_proof, inclusion_proof, leaf_hash
 
 
 def _leaves(source: Source, up_to: int) -> list[bytes]:

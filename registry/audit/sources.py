@@ -12,14 +12,13 @@ from pathlib import Path
 import sqlalchemy
 from kafka import KafkaConsumer, TopicPartition
 
-from registry.application import CHAIN_ID
 from registry.audit.export import export_metadata, read_export, write_export
-from registry.checkpoints import Checkpoint, CheckpointStore
-from registry.codec import SchemaRegistry
-from registry.envelope import EnvelopeError, OpenedEnvelope, open_sealed
+from registry.envelope.codec import SchemaRegistry
+from registry.envelope.sealing import EnvelopeError, OpenedEnvelope, open_sealed
 from registry.log import GapError
 from registry.log.kafka import CHECKPOINTS_SUFFIX, KafkaLogReader
-from registry.relay import event_store_recorder
+from registry.transparency.checkpoints import Checkpoint, CheckpointStore
+from registry.write.persistence import CHAIN_ID, event_store_recorder
 
 PAGE_EVENTS = 2_000
 

@@ -10,9 +10,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from registry.checkpoints import Checkpoint
-from registry.codec import HEADER_LENGTH, SchemaRegistry
-from registry.envelope import EnvelopeError, OpenedEnvelope, open_sealed, verify_sealed
+from registry.envelope.codec import HEADER_LENGTH, SchemaRegistry
+from registry.envelope.sealing import EnvelopeError, OpenedEnvelope, open_sealed, verify_sealed
+from registry.transparency.checkpoints import Checkpoint
 
 POSITION_HEADER = "position"
 EVENT_TYPES_HEADER = "event-types"

@@ -8,11 +8,11 @@ from collections.abc import Iterator, Mapping, Sequence
 
 import sqlalchemy as sa
 
-from registry.checkpoints import Checkpoint
-from registry.codec import SchemaRegistry
-from registry.database import schema_creation_lock
-from registry.envelope import EnvelopeError, OpenedEnvelope
+from registry.envelope.codec import SchemaRegistry
+from registry.envelope.sealing import EnvelopeError, OpenedEnvelope
 from registry.log import GapError, LogRecord, Quarantined, check_record
+from registry.transparency.checkpoints import Checkpoint
+from registry.write.database import schema_creation_lock
 
 metadata = sa.MetaData()
 embedded_log = sa.Table(

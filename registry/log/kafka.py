@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from registry.checkpoints import Checkpoint
-from registry.codec import SchemaRegistry
-from registry.envelope import EnvelopeError, OpenedEnvelope
+from registry.envelope.codec import SchemaRegistry
+from registry.envelope.sealing import EnvelopeError, OpenedEnvelope
 from registry.log import GapError, LogRecord, Quarantined, check_record, parse_position
+from registry.transparency.checkpoints import Checkpoint
 
 logger = logging.getLogger(__name__)
 QUARANTINE_SUFFIX = ".quarantine"

@@ -20,7 +20,7 @@ from datetime import date
 
 from registry.domain import commands as c
 from registry.domain.events import Beneficiary
-from registry.signer import now_us
+from registry.support.clock import now_us
 
 OPERATOR = "tokyo-62-secretariat"
 FOUNDATION = "tokyo-forestry-foundation"

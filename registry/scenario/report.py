@@ -14,7 +14,7 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from projections.queries import AllocationRow, AllocationTotals, MeetingView
-from registry.presentation import table, tonnes
+from registry.support.presentation import table, tonnes
 
 PIE_GROUPS = ("wards", "cities", "towns and villages", "project's own events")
 COLOURS = ("#2e7d32", "#1565c0", "#ef6c00", "#6d4c41")

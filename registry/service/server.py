@@ -21,13 +21,15 @@ from projections.runner import catch_up_embedded
 from projections.store import ProjectionStore
 from registry.api.credit_registry.v1 import registry_pb2 as pb
 from registry.api.credit_registry.v1 import registry_pb2_grpc as pb_grpc
-from registry.application import RegistryApplication
+from registry.envelope.keys import SigningKey
 from registry.log.embedded import EmbeddedLog
-from registry.observability import HEAD_POSITION, MetricsInterceptor, serve_metrics
-from registry.relay import Relay, RelayPositions, event_store_recorder
+from registry.relay.positions import RelayPositions
+from registry.relay.publishing import Relay
 from registry.service.servicers import CommandServicer, ExchangeServicer, QueryServicer
 from registry.service.wire import MalformedRequestInterceptor
-from registry.signing import SigningKey
+from registry.support.observability import HEAD_POSITION, MetricsInterceptor, serve_metrics
+from registry.write.application import RegistryApplication
+from registry.write.persistence import event_store_recorder
 
 logger = logging.getLogger(__name__)
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024

@@ -17,14 +17,16 @@ from projections import queries
 from projections.store import ProjectionStore
 from registry.api.credit_registry.v1 import registry_pb2 as pb
 from registry.api.credit_registry.v1 import registry_pb2_grpc as pb_grpc
-from registry.application import CHAIN_ID, MAX_BATCH_COMMANDS, CommandResult, RegistryApplication
 from registry.domain import commands as c
 from registry.domain.checks import CheckCode
-from registry.envelope import open_sealed
+from registry.domain.results import CommandResult
+from registry.envelope.sealing import open_sealed
 from registry.log import EVENT_TYPES_HEADER, record_for
-from registry.observability import COMMANDS, HEAD_POSITION
-from registry.service.errors import rich_status
-from registry.service.translate import result_message, signed_command
+from registry.rpc.status import rich_status
+from registry.rpc.translate import result_message, signed_command
+from registry.support.observability import COMMANDS, HEAD_POSITION
+from registry.write.application import MAX_BATCH_COMMANDS, RegistryApplication
+from registry.write.persistence import CHAIN_ID
 
 # The least time a call must have left for the server to start a write: less than this and
 # the client would give up before hearing the answer, so the server refuses up front.

@@ -14,7 +14,7 @@ from typing import Any
 import grpc
 
 from registry.domain.checks import CheckCode
-from registry.service.errors import rich_status
+from registry.rpc.status import rich_status
 
 
 class Undecodable:

@@ -17,11 +17,11 @@ import sqlalchemy as sa
 from projections import queries
 from projections import tables as t
 from registry.audit.sources import ExportSource
-from registry.envelope import OpenedEnvelope
-from registry.signing import verify
+from registry.envelope.keys import verify
+from registry.envelope.sealing import OpenedEnvelope
 from tests.bench.generated import History, prefix
 from tests.bench.report import Row, percentile_us
-from tests.history import MEMBERS
+from tests.support.history import MEMBERS
 
 VERIFY_LOOP_SIGNATURES = 20_000
 QUERY_SAMPLES = 2_000

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from registry.audit.auditor import Auditor
 from registry.audit.sources import ExportSource
-from registry.signing import SigningKey
+from registry.envelope.keys import SigningKey
 
 
 def main() -> None:

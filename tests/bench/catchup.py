@@ -13,8 +13,8 @@ from kafka import KafkaConsumer, TopicPartition
 from projections.runner import catch_up_kafka
 from projections.store import ProjectionStore
 from registry.audit.sources import ExportSource
-from registry.codec import SchemaRegistry
-from registry.envelope import OpenedEnvelope
+from registry.envelope.codec import SchemaRegistry
+from registry.envelope.sealing import OpenedEnvelope
 from registry.log import record_for
 from registry.log.kafka import KafkaPublisher, TopicSettings, ensure_topics
 from tests.bench.generated import History

@@ -11,10 +11,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from registry.envelope.keys import SigningKey
 from registry.log.kafka import TopicSettings, ensure_topics
-from registry.signing import SigningKey
 from tests.conftest import create_database
-from tests.processes import (
+from tests.support.processes import (
     SERVICE_START_TIMEOUT_S,
     ManagedProcess,
     RegistryStack,

@@ -16,14 +16,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from registry.application import RegistryApplication
 from registry.audit.export import export_metadata, write_export
 from registry.audit.sources import DatabaseSource, ExportSource
-from registry.envelope import OpenedEnvelope
-from registry.signing import SigningKey
+from registry.envelope.keys import SigningKey
+from registry.envelope.sealing import OpenedEnvelope
+from registry.write.application import RegistryApplication
 from schemas import SCHEMA_DIRECTORY
-from tests.helpers import build_world
-from tests.history import random_history
+from tests.support.helpers import build_world
+from tests.support.history import random_history
 
 CACHE_DIRECTORY = Path.home() / ".cache" / "credit-registry" / "bench"
 SIMULATED_STEP_US = 100_000

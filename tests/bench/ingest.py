@@ -11,17 +11,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from registry.client import CommandRejected, RegistryClient
-from registry.codec import Codec
+from registry.client.commands import CommandSigner
+from registry.client.grpc_client import CommandRejected, RegistryClient
 from registry.domain import commands as c
-from registry.signer import CommandSigner
-from registry.signing import SigningKey
+from registry.envelope.codec import Codec
+from registry.envelope.keys import SigningKey
 from tests.bench import plain_baseline
 from tests.bench.deployment import deployed
 from tests.bench.report import Row, percentile_us
 from tests.conftest import create_database
 from tests.e2e.grpc_world import build_grpc_world, issue
-from tests.helpers import OPERATOR
+from tests.support.helpers import OPERATOR
 
 SENDERS = ("131016", "131121")
 RECIPIENTS = ("132039", "132071")

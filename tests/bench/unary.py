@@ -19,17 +19,17 @@ from typing import Any
 import grpc
 
 from registry.api.credit_registry.v1 import registry_pb2 as pb
-from registry.client import RegistryClient
-from registry.codec import Codec
+from registry.client.commands import CommandSigner
+from registry.client.grpc_client import RegistryClient
 from registry.domain import commands as c
-from registry.service.translate import signed_command_message
-from registry.signer import CommandSigner
+from registry.envelope.codec import Codec
+from registry.rpc.translate import signed_command_message
 from tests.bench.deployment import deployed
 from tests.bench.echo_server import ECHO_METHOD
 from tests.bench.report import Row, percentile_us
 from tests.conftest import ROOT
 from tests.e2e.grpc_world import build_grpc_world, issue
-from tests.helpers import AKISHIMA, IWAIZUMI
+from tests.support.helpers import AKISHIMA, IWAIZUMI
 
 TRANSFER_METHOD = "/credit_registry.v1.CommandService/TransferCredits"
 CONCURRENCY = (1, 16, 64)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from registry.client import RegistryClient
+from registry.client.grpc_client import RegistryClient
 from registry.service.server import RegistryServer
 from tests.e2e.grpc_world import start_server
 

@@ -6,13 +6,13 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from registry.client import RegistryClient
-from registry.codec import Codec
+from registry.client.commands import CommandSigner
+from registry.client.grpc_client import RegistryClient
 from registry.domain import commands as c
+from registry.envelope.codec import Codec
+from registry.envelope.keys import SigningKey
 from registry.service.server import RegistryServer, ServerConfig, TlsFiles
-from registry.signer import CommandSigner
-from registry.signing import SigningKey
-from tests.helpers import AKISHIMA, AUDITOR, ISSUER, IWAIZUMI, MUSASHINO, OPERATOR, PROJECT
+from tests.support.helpers import AKISHIMA, AUDITOR, ISSUER, IWAIZUMI, MUSASHINO, OPERATOR, PROJECT
 
 
 def start_server(

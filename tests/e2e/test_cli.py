@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from registry.signing import SigningKey
+from registry.envelope.keys import SigningKey
 
 CLI = [sys.executable, "-m", "registry.cli"]
 
@@ -151,7 +151,7 @@ def test_demo_runs_and_verifies_clean(tmp_path: Path) -> None:
     certificates = sorted((out / "certificates").glob("*.json"))
     assert len(certificates) == 80
     document = json.loads(certificates[0].read_text(encoding="utf-8"))
-    verifier = Path(__file__).parents[2] / "registry/proof_verifier.py"
+    verifier = Path(__file__).parents[2] / "registry/transparency/proof_verifier.py"
     checked = subprocess.run(
         [
             sys.executable,
@@ -223,7 +223,7 @@ def test_cli_round_trip(tmp_path: Path) -> None:
     verifier = subprocess.run(
         [
             sys.executable,
-            str(Path(__file__).parents[2] / "registry/proof_verifier.py"),
+            str(Path(__file__).parents[2] / "registry/transparency/proof_verifier.py"),
             str(proof),
             public,
         ],

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tests.e2e.test_cli import RETIRE, public_key, run, setup_steps
 
-VERIFIER = Path(__file__).parents[2] / "registry/proof_verifier.py"
+VERIFIER = Path(__file__).parents[2] / "registry/transparency/proof_verifier.py"
 
 
 def lag_of(output: str) -> tuple[int, int, int]:

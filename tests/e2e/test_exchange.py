@@ -16,17 +16,17 @@ from pathlib import Path
 import pytest
 
 from registry.api.credit_registry.v1 import registry_pb2 as pb
-from registry.cli_deliveries import ALREADY_RESOLVED, EXPIRED, expire_one
-from registry.client import CommandRejected, RegistryClient
+from registry.cli.deliveries import ALREADY_RESOLVED, EXPIRED, expire_one
+from registry.client.grpc_client import CommandRejected, RegistryClient
 from registry.domain import commands as c
 from registry.domain.checks import CheckCode
 from registry.domain.events import Beneficiary, DeliveryResolved
 from registry.domain.invariants import invariant_violations
-from registry.envelope import open_sealed
+from registry.envelope.sealing import open_sealed
 from registry.service.server import RegistryServer
-from registry.signer import now_us
+from registry.support.clock import now_us
 from tests.e2e.grpc_world import GrpcWorld, build_grpc_world, issue
-from tests.helpers import AKISHIMA, IWAIZUMI, MUSASHINO, OPERATOR
+from tests.support.helpers import AKISHIMA, IWAIZUMI, MUSASHINO, OPERATOR
 
 AGREEMENT = "AKISHIMA-IWAIZUMI-FOREST"
 KEY_PASSPHRASE = "correct horse"

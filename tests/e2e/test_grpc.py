@@ -14,20 +14,20 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
 
+from devtools.devcerts import create_dev_certificates
 from registry.api.credit_registry.v1 import registry_pb2 as pb
 from registry.api.credit_registry.v1 import registry_pb2_grpc as pb_grpc
-from registry.application import CHAIN_ID
 from registry.audit.auditor import Auditor
+from registry.audit.replay import verify_history
 from registry.audit.sources import DatabaseSource
-from registry.client import ClientTls, CommandRejected, RegistryClient
-from registry.devcerts import create_dev_certificates
+from registry.client.grpc_client import ClientTls, CommandRejected, RegistryClient
 from registry.domain import commands as c
 from registry.domain.checks import CheckCode
+from registry.envelope.keys import SigningKey
 from registry.service.server import RegistryServer, TlsFiles
-from registry.signing import SigningKey
-from registry.verification import verify_history
+from registry.write.persistence import CHAIN_ID
 from tests.e2e.grpc_world import GrpcWorld, build_grpc_world, issue, start_server
-from tests.helpers import AKISHIMA, IWAIZUMI, MUSASHINO, OPERATOR, retirement
+from tests.support.helpers import AKISHIMA, IWAIZUMI, MUSASHINO, OPERATOR, retirement
 
 
 @pytest.fixture

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from registry.client import RegistryClient
+from registry.client.grpc_client import RegistryClient
 from registry.domain import commands as c
-from registry.signing import SigningKey
+from registry.envelope.keys import SigningKey
 from tests.conftest import ROOT
 from tests.e2e.grpc_world import build_grpc_world, issue
-from tests.helpers import AKISHIMA, IWAIZUMI, retirement
+from tests.support.helpers import AKISHIMA, IWAIZUMI, retirement
 
 
 @pytest.mark.kafka

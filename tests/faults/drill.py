@@ -8,13 +8,13 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from registry.client import RegistryClient
-from registry.signing import SigningKey
+from registry.client.grpc_client import RegistryClient
+from registry.envelope.keys import SigningKey
 from tests.e2e.grpc_world import build_grpc_world, issue
 from tests.faults.load import LoadGenerator
 from tests.faults.verify import FaultCounts, verify_and_report, wait_until_projected
-from tests.helpers import AKISHIMA, IWAIZUMI, MUSASHINO
-from tests.processes import RegistryStack, StackConfig, free_port
+from tests.support.helpers import AKISHIMA, IWAIZUMI, MUSASHINO
+from tests.support.processes import RegistryStack, StackConfig, free_port
 
 SENDERS = (IWAIZUMI, AKISHIMA, MUSASHINO)
 ISSUED_PER_SENDER_KG = 1_000_000  # far more than the load moves: only deliberate refusals fail

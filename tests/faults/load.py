@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 
 import grpc
 
-from registry.client import CommandRejected, RegistryClient
+from registry.client.commands import CommandSigner
+from registry.client.grpc_client import CommandRejected, RegistryClient
 from registry.domain import commands as c
-from registry.envelope import SignedCommand
-from registry.signer import CommandSigner
+from registry.envelope.sealing import SignedCommand
 
 # Worth retrying with the same signed command: the outcome is unknown or the registry said
 # "not now". ABORTED is the CONFLICT check, whose documented answer is to retry.

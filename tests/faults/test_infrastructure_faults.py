@@ -13,7 +13,7 @@ import sqlalchemy
 from tests.faults.conftest import FaultBroker
 from tests.faults.drill import make_stack, run_drill
 from tests.faults.load import LoadGenerator
-from tests.processes import RegistryStack
+from tests.support.processes import RegistryStack
 
 BROKER_DOWN_S = 3.0  # commands keep arriving while the broker is away
 DATABASE_AWAY_S = 5.0

@@ -10,7 +10,7 @@ import pytest
 
 from tests.faults.drill import make_stack, run_drill
 from tests.faults.load import LoadGenerator
-from tests.processes import RegistryStack
+from tests.support.processes import RegistryStack
 
 SERVICE_KILLS = 2
 SERVICE_DOWN_S = 1.0  # long enough for clients to see the service gone and retry

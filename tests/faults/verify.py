@@ -20,16 +20,15 @@ from pathlib import Path
 
 from projections.runner import catch_up_kafka
 from projections.store import ProjectionStore
-from registry.application import CHAIN_ID
 from registry.audit.sources import DatabaseSource
-from registry.codec import Codec
-from registry.envelope import OpenedEnvelope
+from registry.envelope.codec import Codec
+from registry.envelope.keys import SigningKey
+from registry.envelope.sealing import OpenedEnvelope
 from registry.log.kafka import KafkaLogReader
-from registry.relay import event_store_recorder
-from registry.signing import SigningKey
+from registry.write.persistence import CHAIN_ID, event_store_recorder
 from tests.conftest import ROOT
 from tests.faults.load import Outcomes
-from tests.processes import RegistryStack
+from tests.support.processes import RegistryStack
 
 REPORT_VARIABLE = "CREDIT_REGISTRY_FAULT_REPORT"
 DEFAULT_REPORT = ROOT / "build" / "fault-report.jsonl"

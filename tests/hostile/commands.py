@@ -12,14 +12,15 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
-from registry.codec import to_record
+from registry.client.commands import DEFAULT_LIFETIME_US
 from registry.domain import commands as c
 from registry.domain.checks import CheckCode
 from registry.domain.parties import MAX_TEXT_LENGTH
 from registry.domain.rules import MAX_CLOCK_SKEW_US, MAX_COMMAND_LIFETIME_US
-from registry.envelope import SignedCommand
-from registry.signer import DEFAULT_LIFETIME_US, now_us
-from registry.signing import SigningKey
+from registry.envelope.codec import to_record
+from registry.envelope.keys import SigningKey
+from registry.envelope.sealing import SignedCommand
+from registry.support.clock import now_us
 from tests.e2e.grpc_world import GrpcWorld
 from tests.hostile.strategies import (
     Vocabulary,

@@ -9,14 +9,14 @@ from datetime import date
 
 import pytest
 
-from registry.client import RegistryClient
+from registry.client.grpc_client import RegistryClient
 from registry.domain import commands as c
+from registry.envelope.keys import SigningKey
 from registry.service.server import RegistryServer
-from registry.signer import now_us
-from registry.signing import SigningKey
+from registry.support.clock import now_us
 from tests.e2e.grpc_world import GrpcWorld, build_grpc_world, issue
-from tests.helpers import AKISHIMA, IWAIZUMI, MUSASHINO, OPERATOR, retirement
 from tests.hostile.strategies import Vocabulary
+from tests.support.helpers import AKISHIMA, IWAIZUMI, MUSASHINO, OPERATOR, retirement
 
 SACRIFICE = "fuzz-sacrifice"  # a party whose key fuzzed RevokeKey and RotateKey may retire
 AGREEMENT = "AKISHIMA-IWAIZUMI"

@@ -10,8 +10,8 @@ import grpc
 
 from registry.api.credit_registry.v1 import registry_pb2 as pb
 from registry.domain.checks import CheckCode
+from registry.rpc.translate import signed_command_message
 from registry.service.server import DEFAULT_MAX_MESSAGE_BYTES
-from registry.service.translate import signed_command_message
 from tests.hostile.commands import (
     CommandCase,
     allowed_refusals,

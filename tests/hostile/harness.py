@@ -15,10 +15,10 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import HealthCheck, settings
 
-from registry.application import CHAIN_ID
 from registry.domain.checks import CheckCode
-from registry.service.errors import check_code_of, status_code_for
+from registry.rpc.status import check_code_of, status_code_for
 from registry.service.server import RegistryServer
+from registry.write.persistence import CHAIN_ID
 from tests.conftest import ROOT
 
 EXAMPLES_PER_RPC = int(os.environ.get("CREDIT_REGISTRY_HOSTILE_EXAMPLES", "2000"))

@@ -7,14 +7,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 
-from registry.client import CommandRejected
+from registry.client.commands import CommandSigner
+from registry.client.grpc_client import CommandRejected
 from registry.domain import commands as c
 from registry.domain.checks import CheckCode
-from registry.signer import CommandSigner, now_us
-from registry.signing import SigningKey
-from tests.helpers import AKISHIMA, AUDITOR, ISSUER, IWAIZUMI, OPERATOR, PROJECT, retirement
+from registry.envelope.keys import SigningKey
+from registry.support.clock import now_us
 from tests.hostile.conftest import AGREEMENT, DAY_US, HostileWorld
 from tests.hostile.harness import Tally, serving, store_head
+from tests.support.helpers import AKISHIMA, AUDITOR, ISSUER, IWAIZUMI, OPERATOR, PROJECT, retirement
 
 ROLES = ("operator", "issuer", "municipality", "business", "auditor", "unregistered")
 BUSINESS = "nerima-green-shop"

@@ -12,13 +12,13 @@ import threading
 import pytest
 from kafka import KafkaProducer
 
-from registry.application import CHAIN_ID
 from registry.domain import commands as c
 from registry.log import POSITION_HEADER
 from registry.log.kafka import QUARANTINE_SUFFIX, KafkaLogReader
-from tests.helpers import AKISHIMA, IWAIZUMI, World
+from registry.write.persistence import CHAIN_ID
 from tests.hostile.harness import Tally
 from tests.integration.test_kafka_relay import grow_history, raw_topic, relay_for
+from tests.support.helpers import AKISHIMA, IWAIZUMI, World
 
 pytestmark = pytest.mark.kafka
 

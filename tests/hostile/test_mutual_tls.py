@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from registry.client import ClientTls, CommandRejected, RegistryClient
+from registry.client.grpc_client import ClientTls, CommandRejected, RegistryClient
 from registry.service.server import RegistryServer, TlsFiles
 from tests.e2e.grpc_world import start_server
 from tests.hostile.harness import Tally, health_status

@@ -16,13 +16,13 @@ import grpc
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from registry.client import CommandRejected, RegistryClient
+from registry.client.grpc_client import CommandRejected, RegistryClient
 from registry.domain import commands as c
+from registry.envelope.keys import SigningKey
 from registry.service.server import RegistryServer
-from registry.signing import SigningKey
 from tests.e2e import test_cli
 from tests.e2e.grpc_world import GrpcWorld, build_grpc_world, issue, start_server
-from tests.helpers import AKISHIMA, IWAIZUMI
+from tests.support.helpers import AKISHIMA, IWAIZUMI
 
 PASSPHRASE = "秘密の合言葉 correct horse"
 REGISTRY_PASSPHRASE = "registry-only passphrase 42"

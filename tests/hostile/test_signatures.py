@@ -10,17 +10,18 @@ from collections.abc import Callable
 import grpc
 import pytest
 
-from registry.client import CommandRejected
+from registry.client.commands import CommandSigner
+from registry.client.grpc_client import CommandRejected
 from registry.domain import commands as c
 from registry.domain.checks import CheckCode
 from registry.domain.rules import MAX_CLOCK_SKEW_US, MAX_COMMAND_LIFETIME_US
-from registry.envelope import SignedCommand
-from registry.service.errors import status_code_for
-from registry.signer import CommandSigner, now_us
-from registry.signing import SigningKey
-from tests.helpers import AKISHIMA, IWAIZUMI, MUSASHINO, OPERATOR
+from registry.envelope.keys import SigningKey
+from registry.envelope.sealing import SignedCommand
+from registry.rpc.status import status_code_for
+from registry.support.clock import now_us
 from tests.hostile.conftest import HostileWorld
 from tests.hostile.harness import Tally, serving, store_head
+from tests.support.helpers import AKISHIMA, IWAIZUMI, MUSASHINO, OPERATOR
 
 MINUTE_US = 60 * 1_000_000
 

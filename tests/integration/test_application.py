@@ -8,16 +8,18 @@ from datetime import date
 
 import pytest
 
-from registry.application import CHAIN_ID, RegistryApplication
+from registry.audit.replay import verify_history
+from registry.client.commands import CommandSigner
 from registry.domain import commands as c
 from registry.domain.checks import CheckCode
 from registry.domain.events import Beneficiary
 from registry.domain.invariants import invariant_violations
-from registry.envelope import open_sealed, verify_sealed
-from registry.signer import CommandSigner, now_us
-from registry.signing import SigningKey
-from registry.verification import verify_history
-from tests.helpers import (
+from registry.envelope.keys import SigningKey
+from registry.envelope.sealing import open_sealed, verify_sealed
+from registry.support.clock import now_us
+from registry.write.application import RegistryApplication
+from registry.write.persistence import CHAIN_ID
+from tests.support.helpers import (
     AKISHIMA,
     AUDITOR,
     ISSUER,

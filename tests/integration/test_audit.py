@@ -18,17 +18,18 @@ import sqlalchemy
 
 from projections.runner import catch_up_embedded
 from projections.store import ProjectionStore
-from registry.application import CHAIN_ID, RegistryApplication, Sequenced
 from registry.audit.auditor import Auditor, AuditReport
 from registry.audit.export import EXPORT_SCHEMA, ExportRecord, read_export, write_export
 from registry.audit.proofs import consistency_document, inclusion_document
 from registry.audit.sources import DatabaseSource, ExportSource
 from registry.audit.sources import export as export_history
+from registry.client.commands import CommandSigner
 from registry.domain import commands as c
 from registry.domain import events as ev
 from registry.domain import rules
 from registry.domain.serials import SerialBlock
-from registry.envelope import (
+from registry.envelope.keys import SigningKey
+from registry.envelope.sealing import (
     EnvelopeBody,
     OpenedEnvelope,
     SignedCommand,
@@ -37,12 +38,14 @@ from registry.envelope import (
     verify_sealed,
 )
 from registry.log.embedded import EmbeddedLog
-from registry.proof_verifier import verify_proof_document
-from registry.relay import Relay, RelayPositions, event_store_recorder
-from registry.signer import CommandSigner, now_us
-from registry.signing import SigningKey
+from registry.relay.positions import RelayPositions
+from registry.relay.publishing import Relay
+from registry.support.clock import now_us
+from registry.transparency.proof_verifier import verify_proof_document
+from registry.write.application import RegistryApplication
+from registry.write.persistence import CHAIN_ID, Sequenced, event_store_recorder
 from tests.conftest import ROOT
-from tests.helpers import (
+from tests.support.helpers import (
     AKISHIMA,
     ISSUER,
     IWAIZUMI,
@@ -52,7 +55,7 @@ from tests.helpers import (
     World,
     build_world,
 )
-from tests.history import random_history
+from tests.support.history import random_history
 
 
 @pytest.fixture
@@ -252,7 +255,7 @@ def test_inclusion_and_consistency_proofs_verify_with_the_standalone_verifier(
     assert verify_proof_document(inclusion, bytes.fromhex(public_hex))[0]
     path = tmp_path / "inclusion.json"
     path.write_text(json.dumps(inclusion))
-    verifier = [sys.executable, str(ROOT / "registry/proof_verifier.py"), str(path), public_hex]
+    verifier = [sys.executable, str(ROOT / "registry/transparency/proof_verifier.py"), str(path), public_hex]
     result = subprocess.run(
         verifier, capture_output=True, text=True, cwd=tmp_path
     )  # standalone: outside the project
@@ -326,8 +329,8 @@ def test_audit_from_kafka_with_published_checkpoints(
     recorded: tuple[World, Path], sqlite_url: str, kafka_bootstrap: str, kafka_topic: str
 ) -> None:
     from registry.audit.sources import KafkaSource
-    from registry.checkpoints import CheckpointStore
     from registry.log.kafka import KafkaPublisher
+    from registry.transparency.checkpoints import CheckpointStore
 
     world, _export = recorded
     engine = sqlalchemy.create_engine(sqlite_url)

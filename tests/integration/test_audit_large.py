@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from registry.application import RegistryApplication
 from registry.audit.auditor import Auditor
 from registry.audit.export import write_export
 from registry.audit.sources import DatabaseSource, ExportSource
-from registry.signing import SigningKey
-from tests.helpers import build_world
-from tests.history import random_history
+from registry.envelope.keys import SigningKey
+from registry.write.application import RegistryApplication
+from tests.support.helpers import build_world
+from tests.support.history import random_history
 
 EVENTS = 100_000
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from registry.deploy_check import validate_file
+from devtools.deploy_check import validate_file
 from tests.conftest import ROOT
 
 CHART = ROOT / "deploy/helm/credit-registry"

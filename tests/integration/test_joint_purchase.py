@@ -15,9 +15,9 @@ from registry.domain import allocation
 from registry.domain import commands as c
 from registry.domain import events as ev
 from registry.domain.checks import CheckCode
-from registry.proof_verifier import verify_proof_document
 from registry.scenario import tokyo62
-from tests.programme import Programme, project
+from registry.transparency.proof_verifier import verify_proof_document
+from tests.support.programme import Programme, project
 
 
 def test_the_fy2011_programme_reproduces_every_published_total(

@@ -17,10 +17,10 @@ import sqlalchemy
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 
-from registry.application import CHAIN_ID, RegistryApplication
-from registry.codec import HEADER_LENGTH, SchemaRegistry
 from registry.domain import commands as c
-from registry.envelope import EnvelopeBody, SignedCommand, open_sealed, seal
+from registry.envelope.codec import HEADER_LENGTH, SchemaRegistry
+from registry.envelope.keys import SigningKey
+from registry.envelope.sealing import EnvelopeBody, SignedCommand, open_sealed, seal
 from registry.log import (
     EVENT_TYPES_HEADER,
     FINGERPRINT_HEADER,
@@ -35,10 +35,12 @@ from registry.log.kafka import (
     KafkaLogReader,
     KafkaPublisher,
 )
-from registry.relay import Relay, RelayPositions, event_store_recorder
-from registry.signing import SigningKey
+from registry.relay.positions import RelayPositions
+from registry.relay.publishing import Relay
+from registry.write.application import RegistryApplication
+from registry.write.persistence import CHAIN_ID, event_store_recorder
 from tests.conftest import ROOT
-from tests.helpers import AKISHIMA, IWAIZUMI, MUSASHINO, World, retirement
+from tests.support.helpers import AKISHIMA, IWAIZUMI, MUSASHINO, World, retirement
 
 pytestmark = pytest.mark.kafka
 

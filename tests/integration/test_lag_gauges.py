@@ -14,8 +14,10 @@ from prometheus_client import REGISTRY
 
 from projections.runner import _report_lag
 from registry.log.embedded import EmbeddedLog
-from registry.relay import Relay, RelayPositions, event_store_recorder
-from tests.helpers import IWAIZUMI, World
+from registry.relay.positions import RelayPositions
+from registry.relay.publishing import Relay
+from registry.write.persistence import event_store_recorder
+from tests.support.helpers import IWAIZUMI, World
 
 END_OFFSET = 10
 CONSUMED_OFFSET = 4

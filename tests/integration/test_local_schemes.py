@@ -11,7 +11,7 @@ from registry.domain import commands as c
 from registry.domain.checks import CheckCode
 from registry.domain.invariants import invariant_violations
 from registry.scenario import partners
-from tests.programme import Programme, project
+from tests.support.programme import Programme, project
 
 HEMS_BATCH = "HEMSMS-HEMSHOUSEHOLDS-20120401-20130331-001"
 

@@ -18,16 +18,16 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from projections.store import ProjectionStore
-from registry.application import RegistryApplication
 from registry.audit.auditor import Auditor
 from registry.audit.sources import KafkaSource
-from registry.client import CommandRejected, RegistryClient
+from registry.client.grpc_client import CommandRejected, RegistryClient
 from registry.domain import commands as c
-from registry.signing import SigningKey
+from registry.envelope.keys import SigningKey
+from registry.write.application import RegistryApplication
 from tests.conftest import ROOT
 from tests.e2e.grpc_world import build_grpc_world, issue
-from tests.helpers import AKISHIMA, IWAIZUMI, MUSASHINO, build_world
-from tests.processes import ManagedProcess, free_port
+from tests.support.helpers import AKISHIMA, IWAIZUMI, MUSASHINO, build_world
+from tests.support.processes import ManagedProcess, free_port
 
 SCRAPE_TIMEOUT_S = 5.0
 SCRAPE_INTERVAL_S = 0.05  # well under the relay's pause per batch, so a lag above 0 is seen
@@ -275,7 +275,7 @@ def test_relay_and_worker_serve_their_lag_over_http_and_log_json(
         # The first assignment of a fresh group may be empty, before the rebalance settles.
         assert assigned["message"].startswith("assigned partitions ["), assigned
         paused = json_log_entry(relay.wait_for_line("pausing before commit", 10))
-        assert (paused["level"], paused["logger"]) == ("WARNING", "registry.relay")
+        assert (paused["level"], paused["logger"]) == ("WARNING", "registry.relay.publishing")
         assert paused["message"] == "sent positions 1..1, pausing before commit"
     finally:
         for process in started:

@@ -20,20 +20,22 @@ from kafka import KafkaProducer
 from projections import queries, tables
 from projections.runner import catch_up_embedded, catch_up_kafka, kafka_head_position
 from projections.store import ProjectionStore
-from registry.application import RegistryApplication
 from registry.domain import events as ev
 from registry.domain.invariants import invariant_violations
 from registry.domain.serials import SerialBlock
-from registry.envelope import EnvelopeBody, SignedCommand, seal
+from registry.envelope.keys import SigningKey
+from registry.envelope.sealing import EnvelopeBody, SignedCommand, seal
 from registry.log import POSITION_HEADER
 from registry.log.embedded import EmbeddedLog
 from registry.log.kafka import KafkaPublisher
-from registry.relay import Relay, RelayPositions, event_store_recorder
+from registry.relay.positions import RelayPositions
+from registry.relay.publishing import Relay
 from registry.scenario import partners, tokyo62
-from registry.signing import SigningKey
+from registry.write.application import RegistryApplication
+from registry.write.persistence import event_store_recorder
 from tests.conftest import ROOT
-from tests.helpers import World
-from tests.history import (
+from tests.support.helpers import World
+from tests.support.history import (
     DELIVERY_OUTCOMES,
     MEMBERS,
     OPEN_DELIVERY_KG,

@@ -8,13 +8,13 @@ from datetime import date
 
 import pytest
 
-from registry.application import RegistryApplication
+from registry.client.commands import CommandSigner
 from registry.domain import commands as c
 from registry.domain.checks import CheckCode
 from registry.domain.invariants import invariant_violations
-from registry.signer import CommandSigner
-from registry.signing import SigningKey
-from tests.helpers import AKISHIMA, IWAIZUMI, MUSASHINO, PROJECT, build_world
+from registry.envelope.keys import SigningKey
+from registry.write.application import RegistryApplication
+from tests.support.helpers import AKISHIMA, IWAIZUMI, MUSASHINO, PROJECT, build_world
 
 ROUNDS = 12
 

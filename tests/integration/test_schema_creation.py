@@ -13,9 +13,10 @@ PROCESSES = 12
 
 def _create_every_table(database_url: str) -> str:
     from projections.store import ProjectionStore
-    from registry.checkpoints import CheckpointStore
     from registry.log.embedded import EmbeddedLog
-    from registry.relay import RelayPositions, event_store_recorder
+    from registry.relay.positions import RelayPositions
+    from registry.transparency.checkpoints import CheckpointStore
+    from registry.write.persistence import event_store_recorder
 
     event_store_recorder(database_url)
     engine = sa.create_engine(database_url)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from registry.audit.replay import verify_history
 from registry.domain import commands as c
-from registry.envelope import OpenedEnvelope, open_sealed
-from registry.verification import verify_history
-from tests.helpers import AKISHIMA, IWAIZUMI, World, retirement
+from registry.envelope.sealing import OpenedEnvelope, open_sealed
+from tests.support.helpers import AKISHIMA, IWAIZUMI, World, retirement
 
 
 def history(world: World) -> list[OpenedEnvelope]:

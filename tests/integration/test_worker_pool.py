@@ -15,7 +15,7 @@ from tests.conftest import ROOT
 EXIT_WAIT_S = 15.0
 HOLDER = """
 import os, sys, time
-from registry.worker_pool import spawn_pool
+from registry.support.worker_pool import spawn_pool
 pool = spawn_pool(2)
 pids = {pool.submit(os.getpid).result() for _ in range(20)}
 print(" ".join(str(pid) for pid in sorted(pids)), flush=True)

@@ -7,11 +7,11 @@ import fastavro
 import pytest
 from fastavro.schema import to_parsing_canonical_form
 
-from registry.codec import Codec, SchemaRegistry, crc64_avro, to_record
 from registry.domain import commands as c
 from registry.domain import events as ev
 from registry.domain.checks import CheckCode, Rejection
 from registry.domain.serials import SerialBlock
+from registry.envelope.codec import Codec, SchemaRegistry, crc64_avro, to_record
 from schemas import SCHEMA_DIRECTORY
 
 RETIRED = ev.CreditsRetired(

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from registry.group_commit import GroupCommit
+from registry.write.group_commit import GroupCommit
 
 CALLERS = 32
 

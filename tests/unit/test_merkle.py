@@ -1,15 +1,21 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from registry.merkle import CompactTree, consistency_proof, inclusion_proof, leaf_hash, root_of
-from registry.proof_verifier import verify_consistency, verify_inclusion
+from registry.transparency.merkle import (
+    CompactTree,
+    consistency_proof,
+    inclusion_proof,
+    leaf_hash,
+    root_of,
+)
+from registry.transparency.proof_verifier import verify_consistency, verify_inclusion
 
 leaves = st.lists(st.binary(max_size=8), min_size=1, max_size=70)
 
 
 def test_known_shapes() -> None:
     a, b, c = (leaf_hash(x) for x in (b"a", b"b", b"c"))
-    from registry.merkle import node_hash
+    from registry.transparency.merkle import node_hash
 
     assert root_of([a, b, c]) == node_hash(node_hash(a, b), c)
     assert inclusion_proof([a, b, c], 2) == [node_hash(a, b)]

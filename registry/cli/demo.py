@@ -1,0 +1,329 @@
+"""The main job: the FY2011 joint purchase of Tokyo's 62 municipalities, end to end
+through the gRPC service on the embedded default (SQLite store, embedded log, projections
+in-process; no servers to install). Prints the allocation table and the audit verdict and
+writes the report: text, CSV, a pie chart and one verifiable certificate per meeting."""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from projections.queries import AllocationRow, AllocationTotals
+from projections.queries import meetings as meeting_views
+from registry import reference
+from registry.audit.auditor import Auditor
+from registry.audit.proofs import inclusion_documents
+from registry.audit.sources import DatabaseSource, ExportSource
+from registry.audit.sources import export as export_history
+from registry.client.commands import CommandSigner
+from registry.client.grpc_client import CommandRejected, RegistryClient
+from registry.domain import commands as c
+from registry.envelope.codec import Codec
+from registry.envelope.keys import SigningKey
+from registry.scenario import partners, tokyo62
+from registry.scenario.report import allocation_text, certificate, write_report
+from registry.service.server import RegistryServer, ServerConfig
+from registry.support.presentation import tonnes
+
+PUBLISHED = {  # label: (events, kg), from the FY2011 report
+    "wards": (29, 29_300),
+    "cities": (15, 23_000),
+    "towns and villages": (3, 7_700),
+    "total": (47, 60_000),
+    "project's own events": (33, 40_000),
+    "all offsets": (80, 100_000),
+}
+
+
+class Parties:
+    """Each party makes its own key; only public keys ever reach the registry."""
+
+    def __init__(self, client: RegistryClient) -> None:
+        self.client = client
+        self.codec = Codec()
+        self.keys: dict[str, SigningKey] = {}
+
+    def signer(self, party_id: str) -> CommandSigner:
+        if party_id not in self.keys:
+            self.keys[party_id] = SigningKey.generate()
+        return CommandSigner(self.codec, party_id, self.keys[party_id])
+
+    def send(self, actor: str, bodies: Sequence[c.CommandBody]) -> int:
+        """One batch RPC per step; every command must be accepted. Returns the last position."""
+        signer = self.signer(actor)
+        last = 0
+        for start in range(0, len(bodies), 500):
+            results = self.client.send_batch(
+                [signer.sign(body) for body in bodies[start : start + 500]]
+            )
+            refused = [r for r in results if not r.accepted]
+            assert not refused, refused[0]
+            last = results[-1].position
+        return last
+
+    def register(
+        self, party_id: str, role: str, name: str, name_ja: str | None = None
+    ) -> c.RegisterParty:
+        return c.RegisterParty(party_id, role, name, self.signer(party_id).key.public_key, name_ja)
+
+
+def run_demo(out: Path = Path("demo-output")) -> int:
+    started_s = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="credit-registry-demo-") as directory:
+        store = Path(directory)
+        registry_key = SigningKey.generate()
+        config = ServerConfig(
+            "127.0.0.1:0",
+            f"sqlite:///{store / 'registry.sqlite'}?timeout=30",
+            f"sqlite:///{store / 'projections.sqlite'}",
+            registry_key,
+        )
+        server = RegistryServer(config)
+        server.start()
+        try:
+            with RegistryClient(f"127.0.0.1:{server.port}", timeout_s=60) as client:
+                return _run(server, client, registry_key, config.database_url, out, started_s)
+        finally:
+            server.stop(grace_s=1)
+
+
+def _run(
+    server: RegistryServer,
+    client: RegistryClient,
+    registry_key: SigningKey,
+    database_url: str,
+    out: Path,
+    started_s: float,
+) -> int:
+    print(
+        "credit-registry demo: the FY2011 Tokyo 62 joint carbon-offset purchase,"
+        f" through gRPC on 127.0.0.1:{server.port}\n"
+    )
+    parties = Parties(client)
+    operator = tokyo62.OPERATOR
+    parties.send(
+        operator,
+        [
+            parties.register(
+                operator,
+                "operator",
+                "Green Tokyo project secretariat",
+                "みどり東京・温暖化防止プロジェクト事務局",
+            )
+        ],
+    )
+    parties.send(
+        operator,
+        [
+            parties.register(m.code, "municipality", m.name_en, m.name_ja)
+            for m in reference.municipalities()
+        ],
+    )
+    parties.send(
+        operator,
+        [
+            parties.register(tokyo62.PROVIDER, "issuer", "J-VER offset provider"),
+            c.RegisterCreditClass(
+                "JVER", "J-VER (Japan Verified Emission Reduction)", (tokyo62.PROVIDER,)
+            ),
+        ],
+    )
+    parties.send(
+        tokyo62.PROVIDER,
+        [
+            c.RegisterProject(
+                tokyo62.PROJECT_ID,
+                "JVER",
+                "J-VER forest absorption project",
+                "Japan",
+                "J-VER forest management",
+                tokyo62.PROVIDER,
+            )
+        ],
+    )
+    print(
+        "1. registered the secretariat, 62 municipalities and Iwaizumi (one batch) and a J-VER provider;"
+        " each made its own key"
+    )
+
+    table = reference.emission_factors()
+    meetings = tokyo62.plan_meetings(table)
+    last = 0
+    for actor, bodies in tokyo62.commands(meetings):
+        last = parties.send(actor, bodies)
+    members = len({m.organiser_id for m in meetings if m.group != "project"})
+    print(
+        f"2. pool {tokyo62.POOL_ID}: 100 t of J-VER bought; {len(meetings)} meetings registered by"
+        f" {members} municipalities "
+        "and the secretariat,"
+    )
+    print(
+        f"   each with an estimate before and a calculation after (factor table {table.version}); the pool was split by"
+    )
+    print("   largest remainder and every share retired on its organiser's behalf")
+
+    last = _partners(parties)
+    _refusals(parties)
+    server.app.record_checkpoint()
+    allocation = client.allocation(min_position=last)
+    rows, totals = list(allocation.rows), list(allocation.totals)
+
+    row_views = [
+        AllocationRow(
+            r.member_code,
+            r.name_ja,
+            r.name_en,
+            r.kind,
+            r.events_offset,
+            r.allocated_kg,
+            r.offset_kg,
+        )
+        for r in rows
+    ]
+    total_views = [
+        AllocationTotals(
+            s.label, s.members, s.participating, s.events_offset, s.allocated_kg, s.offset_kg
+        )
+        for s in totals
+    ]
+    print("\nAllocation across the 62 municipalities (from the projections):\n")
+    print(allocation_text(row_views, total_views))
+    matches = _compare_with_published(total_views)
+
+    with server.store.engine.connect() as connection:
+        views = meeting_views(connection, tokyo62.POOL_ID)
+    names = {m.code: m.name_en for m in reference.municipalities()} | {
+        operator: "Green Tokyo project secretariat"
+    }
+    source = DatabaseSource(database_url)
+    proofs = inclusion_documents(source, [v.retired_position for v in views if v.retired_position])
+    certificates = [
+        certificate(
+            v,
+            names[v.organiser_id],
+            "Green Tokyo joint carbon-offset purchase FY2011",
+            proofs[v.retired_position],
+            registry_key.public_key,
+        )
+        for v in views
+        if v.retired_position
+    ]
+    write_report(
+        out, row_views, total_views, certificates, "FY2011 joint purchase: t-CO2 offset by group"
+    )
+    export = out / "history.avro"
+    export_history(source, export)
+    report = Auditor({registry_key.key_id: registry_key.public_key}, progress=False).run(
+        ExportSource(export)
+    )
+    verdict = "CLEAN" if report.clean else "DISCREPANCIES"
+    print(
+        f"\nReport written to {out}/: allocation.txt, allocation.csv, allocation.svg,"
+        f" {len(certificates)} certificates, history.avro"
+    )
+    print(
+        f"Check a certificate: python3 registry/transparency/proof_verifier.py {out}/certificates/W01.json"
+        f" {registry_key.public_key.hex()}"
+    )
+    print(
+        f"\nAudit of the exported history: {verdict} — {report.envelopes} envelopes,"
+        f" {report.summary.get('parties')} parties; "
+        f"t-CO2 issued {report.summary.get('issued_t')}, retired {report.summary.get('retired_t')}; "
+        f"{report.summary.get('checkpoints_verified')} signed checkpoint(s) verified"
+    )
+    for discrepancy in report.discrepancies[:10]:
+        print(f"  position {discrepancy.position}: {discrepancy.reason}")
+    print(f"done in {time.perf_counter() - started_s:.1f} s")
+    return 0 if report.clean and matches else 1
+
+
+def _partners(parties: Parties) -> int:
+    """Models I, II and III beside the joint purchase."""
+    parties.send(
+        tokyo62.OPERATOR,
+        [parties.register(party_id, role, name) for party_id, role, name in partners.parties()],
+    )
+    last = 0
+    for actor, bodies in partners.commands():
+        last = parties.send(actor, bodies)
+    client = parties.client
+    statement = client.statement(partners.AGREEMENT, 2011, min_position=last)
+    musashino = client.balance(partners.MUSASHINO, min_position=last)
+    bakery, printing = (client.balance(b, min_position=last) for b in partners.BUSINESSES)
+    hems = client.batch("HEMSMS-HEMSHOUSEHOLDS-20120401-20130331-001", min_position=last)
+    print(
+        "3. model I: the forestry foundation issued 3 x 12 t for Musashino's forests; Musashino retired"
+        f" {tonnes(musashino.retired_kg)} t against its city hall (FY2012)"
+    )
+    print(
+        f"   model II: Akishima and Iwaizumi both signed {partners.AGREEMENT} (2011-12-20); FY2011 statement:"
+        f" delivered {tonnes(statement.delivered_kg)} t, accepted {tonnes(statement.accepted_kg)} t,"
+        f" declined {tonnes(statement.rejected_kg)} t, retired by Akishima {tonnes(statement.retired_by_user_kg)} t"
+    )
+    print(
+        f"   model III: Nerima's woodland credits retired by two local businesses ({tonnes(bakery.retired_kg)} t and"
+        f" {tonnes(printing.retired_kg)} t, incentive recorded); {partners.HOUSEHOLDS} HEMS household reports"
+        f" issued as one {tonnes(hems.issued_kg)} t batch by Minato, each kilogram traceable to its household"
+    )
+    return last
+
+
+def _refusals(parties: Parties) -> None:
+    akishima, iwaizumi = reference.by_name("Akishima").code, reference.by_name("Iwaizumi").code
+    signer = parties.signer(akishima)
+    as_akishima = signer.sign(c.TransferCredits(akishima, iwaizumi, 1_000))
+    attempts = (
+        ("Akishima spends credits it does not hold", as_akishima),
+        (
+            "Akishima moves the secretariat's credits",
+            signer.sign(c.TransferCredits(tokyo62.OPERATOR, akishima, 1_000)),
+        ),
+        (
+            "the operator signs as Akishima",
+            dataclasses.replace(
+                as_akishima,
+                signature=parties.keys[tokyo62.OPERATOR].sign(as_akishima.command_bytes),
+            ),
+        ),
+        (
+            "Akishima accepts a delivery it already declined",
+            parties.signer(partners.AKISHIMA).sign(c.ResolveDelivery("FY2011-2", "accepted")),
+        ),
+        (
+            "the secretariat retires a meeting twice",
+            parties.signer(tokyo62.OPERATOR).sign(c.RetireForMeeting(tokyo62.POOL_ID, "W01")),
+        ),
+    )
+    for label, signed in attempts:
+        try:
+            parties.client.send(signed)
+        except CommandRejected as rejection:
+            assert rejection.code is not None
+            print(
+                f"4. refused, nothing recorded: {label} ->"
+                f" {rejection.status.name} {rejection.code.name} ({rejection.code.number})"
+            )
+        else:
+            raise AssertionError(f"{label} was accepted")
+
+
+def _compare_with_published(totals: Sequence[AllocationTotals]) -> bool:
+    by_label = {t.label: t for t in totals}
+    print("Published FY2011 figures against the projections:")
+    all_match = True
+    for label, (events, kg) in PUBLISHED.items():
+        found = by_label[label]
+        match = (found.events_offset, found.offset_kg) == (events, kg)
+        all_match &= match
+        print(
+            f"  {'OK ' if match else 'BAD'} {label:<22} {found.events_offset:>3} events {tonnes(found.offset_kg):>8} t"
+            f"   (published {events} events {tonnes(kg)} t)"
+        )
+    participating = by_label["total"].participating
+    print(
+        f"  {'OK ' if participating == 35 else 'BAD'} municipalities taking part: {participating} (published 35)"
+    )
+    return all_match and participating == 35

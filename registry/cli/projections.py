@@ -1,0 +1,217 @@
+"""`credit-registry projections ...`: run, catch up, rebuild and inspect the read models."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import signal
+import sys
+import threading
+
+import sqlalchemy
+
+from projections import queries
+from projections.runner import (
+    EMBEDDED_SOURCE,
+    catch_up_embedded,
+    catch_up_kafka,
+    kafka_head_position,
+    run_group_worker,
+)
+from projections.store import ProjectionStore
+from registry.cli.home import Home
+from registry.envelope.keys import public_keys_from_environment, public_keys_from_hex
+from registry.log.embedded import EmbeddedLog
+from registry.log.kafka import TopicSettings
+from registry.support.observability import metrics_port_from_environment, serve_metrics
+from registry.support.presentation import table, tonnes
+
+DEFAULT_GROUP = "credit-registry-projections"
+logger = logging.getLogger(__name__)
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    group = commands.add_parser(
+        "projections", help="read models built from the stream"
+    ).add_subparsers(title="projections")
+
+    def common(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--projection-url",
+            default=os.environ.get("CREDIT_REGISTRY_PROJECTION_URL"),
+            help="read-model database (default: projections.sqlite in --home)",
+        )
+        parser.add_argument(
+            "--database-url", help="event store holding the embedded log (default: --home's)"
+        )
+        parser.add_argument(
+            "--kafka", default=os.environ.get("CREDIT_REGISTRY_KAFKA"), help="bootstrap servers"
+        )
+        parser.add_argument(
+            "--topic", default=os.environ.get("CREDIT_REGISTRY_TOPIC", TopicSettings.topic)
+        )
+        parser.add_argument(
+            "--registry-public-key",
+            action="append",
+            default=public_keys_from_environment(),
+            help="hex Ed25519 public key of the registry: every record's countersignature "
+            "is verified before it is projected (repeat for rotated keys)",
+        )
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=os.cpu_count(),
+            help="processes verifying countersignatures (Kafka, with a key)",
+        )
+
+    run = group.add_parser("run", help="a consumer-group worker (Kafka); several may run at once")
+    common(run)
+    run.add_argument(
+        "--group", default=os.environ.get("CREDIT_REGISTRY_PROJECTION_GROUP", DEFAULT_GROUP)
+    )
+    run.add_argument("--pause-before-commit-ms", type=int, default=0, help=argparse.SUPPRESS)
+    run.set_defaults(handler=_run)
+
+    catch_up = group.add_parser(
+        "catch-up", help="apply everything up to the current head, then exit"
+    )
+    common(catch_up)
+    catch_up.set_defaults(handler=_catch_up)
+
+    rebuild = group.add_parser("rebuild", help="rebuild from position 0 into a fresh database")
+    common(rebuild)
+    rebuild.set_defaults(handler=_catch_up, fresh=True)
+
+    lag = group.add_parser("lag", help="positions behind the head of the stream")
+    common(lag)
+    lag.set_defaults(handler=_lag)
+
+    allocation = group.add_parser("allocation", help="the 62-member joint-purchase table")
+    common(allocation)
+    allocation.set_defaults(handler=_allocation)
+
+
+def _projection_url(arguments: argparse.Namespace) -> str:
+    return (
+        arguments.projection_url
+        or f"sqlite:///{Home(arguments.home).directory / 'projections.sqlite'}"
+    )
+
+
+def _embedded_log(arguments: argparse.Namespace) -> EmbeddedLog:
+    return EmbeddedLog(
+        sqlalchemy.create_engine(arguments.database_url or Home(arguments.home).database_url)
+    )
+
+
+def _run(arguments: argparse.Namespace) -> int:
+    logging.getLogger("projections").setLevel(logging.INFO)
+    if not arguments.kafka:
+        print(
+            "projections run needs --kafka; without Kafka use 'projections catch-up'",
+            file=sys.stderr,
+        )
+        return 2
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    serve_metrics(metrics_port_from_environment())
+    store = ProjectionStore(_projection_url(arguments))
+    with contextlib.suppress(KeyboardInterrupt):
+        run_group_worker(
+            store,
+            arguments.kafka,
+            arguments.topic,
+            arguments.group,
+            stop,
+            _registry_keys(arguments),
+            pause_before_commit_ms=arguments.pause_before_commit_ms,
+            workers=arguments.workers,
+        )
+    return 0
+
+
+def _registry_keys(arguments: argparse.Namespace) -> dict[str, bytes] | None:
+    """Records from Kafka are countersignature-checked when the registry's key is given; a
+    worker without it trusts whoever can write to the topic, and says so."""
+    if arguments.registry_public_key:
+        return public_keys_from_hex(arguments.registry_public_key)
+    logger.warning(
+        "no registry public key (--registry-public-key or CREDIT_REGISTRY_REGISTRY_PUBLIC_KEY): "
+        "records are projected without checking their countersignatures"
+    )
+    return None
+
+
+def _catch_up(arguments: argparse.Namespace) -> int:
+    url = _projection_url(arguments)
+    store = ProjectionStore(url)
+    if getattr(arguments, "fresh", False) and store.applied_count():
+        print(
+            f"{url} already holds projected rows; rebuild needs a fresh database", file=sys.stderr
+        )
+        return 2
+    if arguments.kafka:
+        applied = catch_up_kafka(
+            store, arguments.kafka, arguments.topic, _registry_keys(arguments), arguments.workers
+        )
+    else:
+        applied = catch_up_embedded(store, _embedded_log(arguments))
+    print(f"applied {applied} envelopes; {store.applied_count()} in all")
+    return 0
+
+
+def _lag(arguments: argparse.Namespace) -> int:
+    store = ProjectionStore(_projection_url(arguments))
+    head = (
+        kafka_head_position(arguments.kafka, arguments.topic)
+        if arguments.kafka
+        else _embedded_log(arguments).head_position()
+    )
+    applied = store.applied_count()
+    source = f"kafka:{arguments.topic}" if arguments.kafka else EMBEDDED_SOURCE
+    print(f"source {source}: head {head}, applied {applied}, lag {head - applied}")
+    return 0
+
+
+def _allocation(arguments: argparse.Namespace) -> int:
+    store = ProjectionStore(_projection_url(arguments))
+    with store.engine.connect() as connection:
+        rows, totals = queries.allocation(connection)
+    print(
+        table(
+            ("code", "member", "kind", "events", "allocated t", "offset t"),
+            [
+                (
+                    r.member_code,
+                    f"{r.name_en} {r.name_ja}",
+                    r.kind,
+                    r.events_offset,
+                    tonnes(r.allocated_kg),
+                    tonnes(r.offset_kg),
+                )
+                for r in rows
+            ],
+            right=(3, 4, 5),
+        )
+    )
+    print()
+    print(
+        table(
+            ("group", "members", "participating", "events", "allocated t", "offset t"),
+            [
+                (
+                    s.label,
+                    s.members,
+                    s.participating,
+                    s.events_offset,
+                    tonnes(s.allocated_kg),
+                    tonnes(s.offset_kg),
+                )
+                for s in totals
+            ],
+            right=(1, 2, 3, 4, 5),
+        )
+    )
+    return 0

@@ -1,0 +1,141 @@
+"""`credit-registry serve` and `dev-certs`, and the client the other commands use with --server."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from devtools.devcerts import create_dev_certificates
+from registry.cli.home import REGISTRY_PASSPHRASE_VARIABLE, Home, passphrase
+from registry.client.grpc_client import ClientTls, RegistryClient
+from registry.envelope.keys import SigningKey
+from registry.service.server import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    RegistryServer,
+    ServerConfig,
+    TlsFiles,
+)
+from registry.support.observability import metrics_port_from_environment
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    serve = commands.add_parser(
+        "serve", help="run the gRPC service (embedded default, or with --kafka)"
+    )
+    serve.add_argument(
+        "--listen", default=os.environ.get("CREDIT_REGISTRY_LISTEN", "127.0.0.1:50051")
+    )
+    serve.add_argument(
+        "--database-url",
+        default=os.environ.get("CREDIT_REGISTRY_DATABASE_URL"),
+        help="event store (default: the SQLite file in --home)",
+    )
+    serve.add_argument(
+        "--projection-url",
+        default=os.environ.get("CREDIT_REGISTRY_PROJECTION_URL"),
+        help="read models (default: projections.sqlite in --home)",
+    )
+    serve.add_argument(
+        "--registry-key",
+        type=Path,
+        default=_path("CREDIT_REGISTRY_REGISTRY_KEY_FILE"),
+        help="the registry's countersigning key file (default: registry.key in --home)",
+    )
+    serve.add_argument(
+        "--kafka",
+        default=os.environ.get("CREDIT_REGISTRY_KAFKA"),
+        help="bootstrap servers: serve only; relay and projection workers run as their own processes",
+    )
+    serve.add_argument("--tls-cert", type=Path, default=_path("CREDIT_REGISTRY_TLS_CERT"))
+    serve.add_argument("--tls-key", type=Path, default=_path("CREDIT_REGISTRY_TLS_KEY"))
+    serve.add_argument(
+        "--client-ca",
+        type=Path,
+        default=_path("CREDIT_REGISTRY_TLS_CLIENT_CA"),
+        help="require client certificates signed by this CA (mutual TLS)",
+    )
+    serve.add_argument(
+        "--max-message-bytes",
+        type=int,
+        default=int(os.environ.get("CREDIT_REGISTRY_MAX_MESSAGE_BYTES", DEFAULT_MAX_MESSAGE_BYTES)),
+    )
+    serve.set_defaults(handler=_serve)
+
+    certs = commands.add_parser(
+        "dev-certs", help="create a development CA, server and client certificates"
+    )
+    certs.add_argument("--out", type=Path, default=Path("dev-certs"))
+    certs.add_argument(
+        "--client", action="append", default=None, help="client certificate names (default: client)"
+    )
+    certs.set_defaults(handler=_dev_certs)
+
+
+def _path(variable: str) -> Path | None:
+    value = os.environ.get(variable)
+    return Path(value) if value else None
+
+
+def client(arguments: argparse.Namespace) -> RegistryClient:
+    tls = (
+        ClientTls(arguments.ca, arguments.client_cert, arguments.client_key)
+        if arguments.ca
+        else None
+    )
+    return RegistryClient(arguments.server, tls)
+
+
+def _serve(arguments: argparse.Namespace) -> int:
+    logging.getLogger("registry").setLevel(logging.INFO)
+    home = Home(arguments.home)
+    key_path = arguments.registry_key or home.registry_key_path
+    registry_key = SigningKey.load(
+        key_path, passphrase(REGISTRY_PASSPHRASE_VARIABLE, "the registry key")
+    )
+    tls = None
+    if arguments.tls_cert or arguments.tls_key:
+        if not (arguments.tls_cert and arguments.tls_key):
+            raise ValueError("TLS needs both --tls-cert and --tls-key")
+        tls = TlsFiles(arguments.tls_cert, arguments.tls_key, arguments.client_ca)
+    config = ServerConfig(
+        listen=arguments.listen,
+        database_url=arguments.database_url or home.database_url,
+        projection_url=arguments.projection_url
+        or f"sqlite:///{home.directory / 'projections.sqlite'}",
+        registry_key=registry_key,
+        kafka=arguments.kafka,
+        tls=tls,
+        max_message_bytes=arguments.max_message_bytes,
+        metrics_port=metrics_port_from_environment(),
+    )
+    server = RegistryServer(config)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    server.start()
+    mode = "kafka" if config.kafka else "embedded"
+    print(f"serving {mode} on port {server.port}{' with TLS' if tls else ''}", flush=True)
+    stop.wait()
+    server.stop()
+    # Bounded shutdown: once the server has stopped taking calls and its grace period is
+    # over, a worker thread still blocked (a call waiting on a database that went away, a
+    # producer flushing to a broker that is down) must not keep the process alive, because
+    # the interpreter joins such threads at exit without a limit. Every commit is one
+    # transaction, so leaving now loses nothing: the fault suite SIGKILLs this process.
+    logging.shutdown()
+    sys.stdout.flush()
+    os._exit(0)
+
+
+def _dev_certs(arguments: argparse.Namespace) -> int:
+    clients = tuple(arguments.client or ["client"])
+    create_dev_certificates(arguments.out, clients)
+    print(
+        f"wrote ca.pem, server.pem/.key and {', '.join(c + '.pem/.key' for c in clients)} to {arguments.out}"
+    )
+    return 0

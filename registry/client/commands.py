@@ -1,0 +1,49 @@
+"""Building and signing commands on the client side: the actor signs the exact command bytes."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from registry.domain.commands import Command, CommandBody
+from registry.envelope.codec import Codec
+from registry.envelope.keys import SigningKey
+from registry.envelope.sealing import SignedCommand
+from registry.support.clock import now_us
+
+DEFAULT_LIFETIME_US = 10 * 60 * 1_000_000  # long enough for retries, short against replays
+
+
+@dataclass
+class CommandSigner:
+    codec: Codec
+    actor_id: str
+    key: SigningKey
+
+    def command(
+        self,
+        body: CommandBody,
+        command_id: str | None = None,
+        created_at_us: int | None = None,
+        lifetime_us: int = DEFAULT_LIFETIME_US,
+    ) -> Command:
+        created = now_us() if created_at_us is None else created_at_us
+        return Command(
+            command_id=command_id or str(uuid.uuid4()),
+            actor_id=self.actor_id,
+            key_id=self.key.key_id,
+            created_at_us=created,
+            expires_at_us=created + lifetime_us,
+            body=body,
+        )
+
+    def sign_command(self, command: Command) -> SignedCommand:
+        command_bytes = self.codec.encode_command(command)
+        return SignedCommand(
+            command.actor_id, command.key_id, command_bytes, self.key.sign(command_bytes)
+        )
+
+    def sign(
+        self, body: CommandBody, command_id: str | None = None, **options: int
+    ) -> SignedCommand:
+        return self.sign_command(self.command(body, command_id, **options))

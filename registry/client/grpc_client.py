@@ -1,0 +1,285 @@
+"""Python client for the registry's gRPC API. Signs commands locally with the caller's key:
+the private key never leaves the client."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import grpc
+
+from registry.api.credit_registry.v1 import registry_pb2 as pb
+from registry.api.credit_registry.v1 import registry_pb2_grpc as pb_grpc
+from registry.client.commands import CommandSigner
+from registry.domain import commands as c
+from registry.domain.checks import CheckCode
+from registry.envelope.sealing import SignedCommand
+from registry.rpc.status import check_code_of
+from registry.rpc.translate import signed_command_message
+
+DEFAULT_TIMEOUT_S = 10.0
+
+
+class CommandRejected(Exception):
+    """The server refused a command (or a query) with a check code, or failed outright."""
+
+    def __init__(self, status: grpc.StatusCode, code: CheckCode | None, message: str) -> None:
+        self.status = status
+        self.code = code
+        self.message = message
+        super().__init__(f"{status.name} {code.name if code else ''}: {message}")
+
+    @property
+    def reason(self) -> str:
+        """As the command line prints a refusal: the check code and number, else the status."""
+        code = f"{self.code.name} ({self.code.number})" if self.code else self.status.name
+        return f"{code}: {self.message}"
+
+
+@dataclass(frozen=True)
+class ClientTls:
+    root_ca: Path
+    certificate: Path | None = None  # with the key: mutual TLS
+    private_key: Path | None = None
+
+
+_RPC_FOR_BODY = {
+    c.RegisterParty: "RegisterParty",
+    c.RegisterKey: "RegisterKey",
+    c.RotateKey: "RotateKey",
+    c.RevokeKey: "RevokeKey",
+    c.RegisterCreditClass: "RegisterCreditClass",
+    c.RegisterProject: "RegisterProject",
+    c.IssueCredits: "IssueCredits",
+    c.TransferCredits: "TransferCredits",
+    c.RetireCredits: "RetireCredits",
+    c.CancelCredits: "CancelCredits",
+    c.IssueAggregated: "IssueAggregated",
+}
+_EXCHANGE_RPC_FOR_BODY = {
+    c.SignAgreement: "SignAgreement",
+    c.ProposeDelivery: "ProposeDelivery",
+    c.ResolveDelivery: "ResolveDelivery",
+}
+
+
+class RegistryClient:
+    def __init__(
+        self, target: str, tls: ClientTls | None = None, timeout_s: float = DEFAULT_TIMEOUT_S
+    ) -> None:
+        if tls is None:
+            self.channel = grpc.insecure_channel(target)
+        else:
+            credentials = grpc.ssl_channel_credentials(
+                root_certificates=tls.root_ca.read_bytes(),
+                private_key=tls.private_key.read_bytes() if tls.private_key else None,
+                certificate_chain=tls.certificate.read_bytes() if tls.certificate else None,
+            )
+            self.channel = grpc.secure_channel(target, credentials)
+        self.commands = pb_grpc.CommandServiceStub(self.channel)
+        self.queries = pb_grpc.QueryServiceStub(self.channel)
+        self.exchange = pb_grpc.ExchangeServiceStub(self.channel)
+        self.timeout_s = timeout_s
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _call(
+        self,
+        method: str,
+        request: object,
+        stub: object | None = None,
+        timeout_s: float | None = None,
+    ) -> object:
+        try:
+            return getattr(stub or self.commands, method)(
+                request, timeout=timeout_s or self.timeout_s
+            )
+        except grpc.RpcError as error:
+            code, message = check_code_of(error)
+            raise CommandRejected(error.code(), code, message or error.details()) from None
+
+    # -- commands ---------------------------------------------------------------------
+    def send(
+        self, signed: SignedCommand, rpc: str = "Submit", timeout_s: float | None = None
+    ) -> pb.CommandResult:
+        response = self._call(
+            rpc, pb.CommandRequest(command=signed_command_message(signed)), timeout_s=timeout_s
+        )
+        assert isinstance(response, pb.CommandResponse)
+        return response.result
+
+    def execute(
+        self, signer: CommandSigner, body: c.CommandBody, command_id: str | None = None
+    ) -> pb.CommandResult:
+        """Sign `body` as the signer's party and send it through its own RPC."""
+        signed = signer.sign(body, command_id)
+        if type(body) in _EXCHANGE_RPC_FOR_BODY:
+            return self.send_exchange(signed, _EXCHANGE_RPC_FOR_BODY[type(body)])
+        return self.send(signed, _RPC_FOR_BODY.get(type(body), "Submit"))
+
+    def send_exchange(
+        self, signed: SignedCommand, rpc: str, timeout_s: float | None = None
+    ) -> pb.CommandResult:
+        """An already signed exchange command: sending the same bytes again after a lost
+        answer gets the first result back instead of a second effect."""
+        request = pb.CommandRequest(command=signed_command_message(signed))
+        response = self._call(rpc, request, self.exchange, timeout_s)
+        assert isinstance(response, pb.CommandResponse)
+        return response.result
+
+    def statement(
+        self, agreement_id: str, fiscal_year: int, min_position: int = 0
+    ) -> pb.StatementResponse:
+        request = pb.StatementRequest(
+            agreement_id=agreement_id, fiscal_year=fiscal_year, min_position=min_position
+        )
+        response = self._call("GetStatement", request, self.exchange)
+        assert isinstance(response, pb.StatementResponse)
+        return response
+
+    def deliveries(
+        self,
+        party_id: str = "",
+        agreement_id: str = "",
+        due_only: bool = False,
+        after_position: int = 0,
+        limit: int = 0,
+        min_position: int = 0,
+    ) -> pb.DeliveriesResponse:
+        request = pb.DeliveriesRequest(
+            party_id=party_id,
+            agreement_id=agreement_id,
+            due_only=due_only,
+            after_position=after_position,
+            limit=limit,
+            min_position=min_position,
+        )
+        response = self._call("ListDeliveries", request, self.exchange)
+        assert isinstance(response, pb.DeliveriesResponse)
+        return response
+
+    def watch_agreement(
+        self,
+        agreement_id: str,
+        after_position: int = 0,
+        follow: bool = False,
+        timeout_s: float | None = None,
+    ) -> Iterator[pb.EnvelopeRecord]:
+        request = pb.WatchAgreementRequest(
+            agreement_id=agreement_id, after_position=after_position, follow=follow
+        )
+        try:
+            yield from self.exchange.WatchAgreement(request, timeout=timeout_s)
+        except grpc.RpcError as error:
+            code, message = check_code_of(error)
+            raise CommandRejected(error.code(), code, message or error.details()) from None
+
+    def send_batch(
+        self, signed: list[SignedCommand], timeout_s: float | None = None
+    ) -> list[pb.CommandResult]:
+        request = pb.CommandBatchRequest(
+            commands=[signed_command_message(command) for command in signed]
+        )
+        response = self._call("SubmitBatch", request, timeout_s=timeout_s)
+        assert isinstance(response, pb.CommandBatchResponse)
+        return list(response.results)
+
+    def transfer(
+        self,
+        signer: CommandSigner,
+        to_party_id: str,
+        quantity_kg: int,
+        batch_id: str | None = None,
+        memo: str = "",
+    ) -> pb.CommandResult:
+        return self.execute(
+            signer, c.TransferCredits(signer.actor_id, to_party_id, quantity_kg, batch_id, memo)
+        )
+
+    def retire(
+        self,
+        signer: CommandSigner,
+        quantity_kg: int,
+        details: c.RetirementDetails,
+        batch_id: str | None = None,
+    ) -> pb.CommandResult:
+        return self.execute(
+            signer, c.RetireCredits(signer.actor_id, quantity_kg, details, batch_id)
+        )
+
+    def issue(
+        self,
+        signer: CommandSigner,
+        project_id: str,
+        vintage_start: date,
+        vintage_end: date,
+        quantity_kg: int,
+        recipient_id: str,
+    ) -> pb.CommandResult:
+        return self.execute(
+            signer,
+            c.IssueCredits(project_id, vintage_start, vintage_end, quantity_kg, recipient_id),
+        )
+
+    # -- queries ------------------------------------------------------------------------
+    def balance(self, party_id: str, min_position: int = 0) -> pb.BalanceResponse:
+        response = self._call(
+            "GetBalance",
+            pb.BalanceRequest(party_id=party_id, min_position=min_position),
+            self.queries,
+        )
+        assert isinstance(response, pb.BalanceResponse)
+        return response
+
+    def holdings(
+        self, party_id: str, min_position: int = 0, status: str = "tradable"
+    ) -> list[pb.SerialBlock]:
+        request = pb.HoldingsRequest(party_id=party_id, status=status, min_position=min_position)
+        response = self._call("GetHoldings", request, self.queries)
+        assert isinstance(response, pb.HoldingsResponse)
+        return list(response.blocks)
+
+    def batch(self, batch_id: str, min_position: int = 0) -> pb.BatchResponse:
+        response = self._call(
+            "GetBatch", pb.BatchRequest(batch_id=batch_id, min_position=min_position), self.queries
+        )
+        assert isinstance(response, pb.BatchResponse)
+        return response
+
+    def retirements(
+        self, holder_id: str = "", beneficiary_party_id: str = "", min_position: int = 0
+    ) -> list[pb.Retirement]:
+        request = pb.RetirementsRequest(
+            holder_id=holder_id,
+            beneficiary_party_id=beneficiary_party_id,
+            min_position=min_position,
+        )
+        response = self._call("ListRetirements", request, self.queries)
+        assert isinstance(response, pb.RetirementsResponse)
+        return list(response.retirements)
+
+    def allocation(self, min_position: int = 0) -> pb.AllocationResponse:
+        response = self._call(
+            "GetAllocation", pb.AllocationRequest(min_position=min_position), self.queries
+        )
+        assert isinstance(response, pb.AllocationResponse)
+        return response
+
+    def stream_events(
+        self, after_position: int = 0, follow: bool = False, timeout_s: float | None = None
+    ) -> Iterator[pb.EnvelopeRecord]:
+        request = pb.StreamEventsRequest(after_position=after_position, follow=follow)
+        try:
+            yield from self.queries.StreamEvents(request, timeout=timeout_s)
+        except grpc.RpcError as error:
+            code, message = check_code_of(error)
+            raise CommandRejected(error.code(), code, message or error.details()) from None

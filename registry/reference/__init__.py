@@ -1,0 +1,70 @@
+"""Reference data shipped with the product: Tokyo's 62 municipalities and Iwaizumi."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import cache
+from importlib import resources
+
+from registry.domain.emissions import Factor, FactorTable
+from registry.domain.parties import is_valid_municipality_code
+
+
+@dataclass(frozen=True, slots=True)
+class Municipality:
+    code: str  # 6-digit local government code with check digit
+    name_ja: str
+    name_en: str
+    kind: str  # ward, city, town or village
+    prefecture: str
+    in_tokyo_62: bool
+
+
+@cache
+def municipalities() -> tuple[Municipality, ...]:
+    text = resources.files("registry.reference").joinpath("municipalities.csv").read_text("utf-8")
+    rows = [
+        Municipality(
+            row["code"],
+            row["name_ja"],
+            row["name_en"],
+            row["kind"],
+            row["prefecture"],
+            row["in_tokyo_62"] == "yes",
+        )
+        for row in csv.DictReader(text.splitlines())
+    ]
+    assert all(is_valid_municipality_code(row.code) for row in rows)
+    return tuple(rows)
+
+
+def by_name(name_en: str) -> Municipality:
+    for municipality in municipalities():
+        if municipality.name_en.lower() == name_en.lower():
+            return municipality
+    raise KeyError(name_en)
+
+
+def tokyo_62() -> tuple[Municipality, ...]:
+    members = tuple(m for m in municipalities() if m.in_tokyo_62)
+    assert len(members) == 62
+    return members
+
+
+@cache
+def emission_factors() -> FactorTable:
+    """The shipped factor table (registry/reference/emission_factors.v1.json)."""
+    text = (
+        resources.files("registry.reference")
+        .joinpath("emission_factors.v1.json")
+        .read_text("utf-8")
+    )
+    raw = json.loads(text)
+    factors = {
+        item: Factor(item, spec["unit"], Decimal(spec["kg_per_unit"]), spec["source"])
+        for item, spec in raw["factors"].items()
+    }
+    return FactorTable(raw["version"], factors)

@@ -1,0 +1,300 @@
+"""The write side: an eventsourcing application whose one stream is the registry's chain.
+
+Why one stream: each envelope carries its global position and the hash of the previous
+envelope, both countersigned, so positions must be decided before the write. The stream's
+version is the position; eventsourcing's unique (originator_id, version) constraint makes two
+writers (threads, processes, replicas) unable to claim the same position, so a double spend
+loses the race and is re-decided against the winner's state. Throughput comes from batching
+many commands into one commit, not from parallel writers."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy
+from eventsourcing.application import Application
+from eventsourcing.persistence import (
+    IntegrityError,
+    Mapper,
+    OperationalError,
+)
+
+from registry.domain import rules
+from registry.domain.checks import CheckCode, Rejection
+from registry.domain.ledger import Ledger
+from registry.domain.results import CommandResult
+from registry.envelope.codec import Codec
+from registry.envelope.keys import SigningKey
+from registry.envelope.sealing import (
+    EnvelopeBody,
+    OpenedEnvelope,
+    SignedCommand,
+    envelope_hash,
+    open_sealed,
+    seal,
+    verify_actor_signature,
+    verify_sealed,
+)
+from registry.support.clock import now_us
+from registry.transparency.checkpoints import CHECKPOINT_INTERVAL, Checkpoint, CheckpointStore
+from registry.transparency.merkle import CompactTree, leaf_hash
+from registry.write.database import schema_creation_lock_for_url
+from registry.write.group_commit import GroupCommit
+from registry.write.persistence import CHAIN_ID, EnvelopeMapper, Sequenced, database_environment
+
+MAX_BATCH_COMMANDS = 1_000
+MAX_COMMIT_ATTEMPTS = 8
+CATCH_UP_PAGE_EVENTS = 1_000
+
+logger = logging.getLogger(__name__)
+
+
+class RegistryApplication(Application[UUID]):
+    name = "Registry"
+
+    def __init__(
+        self,
+        database_url: str,
+        registry_key: SigningKey,
+        clock_us: Callable[[], int] = now_us,
+        checkpoint_interval: int = CHECKPOINT_INTERVAL,
+    ) -> None:
+        with schema_creation_lock_for_url(database_url):
+            super().__init__(env=database_environment(database_url))
+        self.codec = Codec()
+        self.registry_key = registry_key
+        self.registry_public_keys = {registry_key.key_id: registry_key.public_key}
+        self.clock_us = clock_us
+        # Recorded times never go back, even when the host clock does (an NTP step, a
+        # restored VM): auditors refuse a history whose time runs back past the margin in
+        # which command ids are remembered, as a replay could hide there.
+        self.latest_recorded_us = 0
+        self.ledger = Ledger()
+        # The Merkle tree over every sealed envelope, for signed checkpoints (flat memory).
+        self.tree = CompactTree()
+        self.checkpoint_interval = checkpoint_interval
+        self.checkpoints = CheckpointStore(sqlalchemy.create_engine(database_url))
+        self._due_checkpoints: list[tuple[int, bytes]] = []
+        self.lost_races = 0  # commits that found their position already taken
+        self.is_sqlite = database_url.startswith("sqlite")
+        # One writer per process at a time; across processes the database decides.
+        self._lock = threading.RLock()
+        self._group_commit: GroupCommit[CommandResult] = GroupCommit(
+            self._submit_items, self._lock, MAX_BATCH_COMMANDS
+        )
+        self.catch_up()
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        return EnvelopeMapper()
+
+    # -- reading the chain ------------------------------------------------------------------
+    def read_envelopes(
+        self, after_position: int = 0, page_events: int = CATCH_UP_PAGE_EVENTS
+    ) -> Iterator[OpenedEnvelope]:
+        """Stream sealed envelopes in position order, page by page (memory stays flat)."""
+        position = after_position
+        while True:
+            page = self.recorder.select_events(CHAIN_ID, gt=position, limit=page_events)
+            for stored in page:
+                yield open_sealed(self.codec.schemas, stored.state)
+            if len(page) < page_events:
+                return
+            position = page[-1].originator_version
+
+    def catch_up(self) -> int:
+        """Apply envelopes other writers stored since our head. Returns how many."""
+        applied = 0
+        with self._lock:
+            for envelope in self.read_envelopes(self.ledger.position):
+                verify_sealed(
+                    envelope,
+                    self.registry_public_keys,
+                    self.ledger.position + 1,
+                    self.ledger.head_hash,
+                )
+                self._apply_envelope(envelope)
+                applied += 1
+            self._record_due_checkpoints()
+            if not self.ledger.in_transaction:
+                self.ledger.forget_expired(self._now_us() - rules.FORGET_MARGIN_US)
+        return applied
+
+    def _grow_tree(self, sealed: bytes) -> None:
+        self.tree.append(leaf_hash(sealed))
+        if self.tree.size % self.checkpoint_interval == 0:
+            self._due_checkpoints.append((self.tree.size, self.tree.root()))
+
+    def _record_due_checkpoints(self) -> None:
+        if self._due_checkpoints:
+            self.checkpoints.record(
+                Checkpoint.sign(size, root, self.registry_key)
+                for size, root in self._due_checkpoints
+            )
+            self._due_checkpoints.clear()
+
+    def record_checkpoint(self) -> Checkpoint:
+        """A signed checkpoint at the current head, e.g. before handing out proofs."""
+        with self._lock:
+            self.catch_up()
+            checkpoint = Checkpoint.sign(self.tree.size, self.tree.root(), self.registry_key)
+            self.checkpoints.record([checkpoint])
+        return checkpoint
+
+    def decision_time_us(self) -> int:
+        """The time the rules would decide at now: the clock, held at the latest time
+        recorded (by any writer) if it reads earlier. Reads only; safe without the lock."""
+        return max(self.clock_us(), self.latest_recorded_us)
+
+    def _now_us(self) -> int:
+        """Under the writer lock: the decision time, remembered so it never goes back."""
+        self.latest_recorded_us = self.decision_time_us()
+        return self.latest_recorded_us
+
+    def _apply_envelope(self, envelope: OpenedEnvelope) -> None:
+        body = envelope.body
+        self.latest_recorded_us = max(self.latest_recorded_us, body.recorded_at_us)
+        for effect in body.effects:
+            self.ledger.apply(self.codec.decode_event(effect), body.position)
+        command = self.codec.decode_command(body.command.command_bytes)
+        digest = hashlib.sha256(body.command.command_bytes).digest()
+        self.ledger.record_command(command.command_id, body.position, digest, command.expires_at_us)
+        self.ledger.advance(body.position, envelope.hash)
+        self._grow_tree(envelope.sealed_bytes)
+
+    # -- writing --------------------------------------------------------------------------
+    def submit(
+        self, signed: SignedCommand, expected_body: type[Any] | None = None
+    ) -> CommandResult:
+        """`expected_body` lets an entry point that serves one command type refuse others.
+        Concurrent callers share a transaction (see group_commit)."""
+        return self._group_commit.submit((signed, expected_body))
+
+    def submit_batch(
+        self, signed_commands: Sequence[SignedCommand], expected_body: type[Any] | None = None
+    ) -> list[CommandResult]:
+        """Decide every command in order and commit all accepted ones in one transaction.
+        Each command is all-or-nothing; a rejected command does not stop the others."""
+        return self._submit_items([(signed, expected_body) for signed in signed_commands])
+
+    def _submit_items(
+        self, items: Sequence[tuple[SignedCommand, type[Any] | None]]
+    ) -> list[CommandResult]:
+        if len(items) > MAX_BATCH_COMMANDS:
+            rejection = Rejection(CheckCode.BATCH_TOO_LARGE, f"{len(items)} > {MAX_BATCH_COMMANDS}")
+            return [CommandResult.rejected("", rejection) for _ in items]
+        with self._lock:
+            for attempt in range(MAX_COMMIT_ATTEMPTS):
+                self.catch_up()
+                self.ledger.begin()
+                tree_state, due_count = self.tree.snapshot(), len(self._due_checkpoints)
+                try:
+                    results, sequenced = self._decide_all(items)
+                    if sequenced:
+                        self.save(*sequenced)
+                        self._confirm_stored(sequenced)
+                except (IntegrityError, OperationalError) as error:
+                    # Another writer took the position first (or held the database lock).
+                    self.ledger.rollback()
+                    self.tree.restore(tree_state)
+                    del self._due_checkpoints[due_count:]
+                    self.lost_races += 1
+                    logger.info(
+                        "commit lost a race (attempt %d): %s", attempt + 1, type(error).__name__
+                    )
+                    time.sleep(min(0.001 * 2**attempt, 0.05))
+                    continue
+                except BaseException:
+                    self.ledger.rollback()
+                    self.tree.restore(tree_state)
+                    del self._due_checkpoints[due_count:]
+                    raise
+                self.ledger.commit()
+                self._record_due_checkpoints()
+                self.ledger.forget_expired(self._now_us() - rules.FORGET_MARGIN_US)
+                return results
+        conflict = Rejection(CheckCode.CONFLICT, f"gave up after {MAX_COMMIT_ATTEMPTS} attempts")
+        return [CommandResult.rejected("", conflict) for _ in items]
+
+    def _confirm_stored(self, sequenced: list[Sequenced]) -> None:
+        """SQLite only: the SQLAlchemy recorder can swallow a 'database is locked' error on
+        commit, so read the positions back and treat a mismatch as a lost race."""
+        if not self.is_sqlite:
+            return
+        first, last = sequenced[0].originator_version, sequenced[-1].originator_version
+        stored = self.recorder.select_events(CHAIN_ID, gt=first - 1, lte=last)
+        if [event.state for event in stored] != [event.sealed for event in sequenced]:
+            raise OperationalError("stored envelopes differ from the ones just written")
+
+    def _decide_all(
+        self, items: Sequence[tuple[SignedCommand, type[Any] | None]]
+    ) -> tuple[list[CommandResult], list[Sequenced]]:
+        now = self._now_us()
+        results: list[CommandResult] = []
+        sequenced: list[Sequenced] = []
+        for signed, expected_body in items:
+            result, event = self._decide_one(signed, now, expected_body)
+            results.append(result)
+            if event is not None:
+                sequenced.append(event)
+        return results, sequenced
+
+    def _decide_one(
+        self, signed: SignedCommand, now: int, expected_body: type[Any] | None = None
+    ) -> tuple[CommandResult, Sequenced | None]:
+        command_id = ""
+        try:
+            command = self.codec.decode_command(signed.command_bytes)
+            command_id = command.command_id
+            if expected_body is not None and not isinstance(command.body, expected_body):
+                found = type(command.body).__name__
+                raise Rejection(
+                    CheckCode.MALFORMED_COMMAND,
+                    f"this call takes {expected_body.__name__}, not {found}",
+                )
+            if (command.actor_id, command.key_id) != (signed.actor_id, signed.key_id):
+                raise Rejection(CheckCode.ACTOR_MISMATCH, f"{signed.actor_id}/{signed.key_id}")
+            digest = hashlib.sha256(signed.command_bytes).digest()
+            earlier = self.ledger.live_command(command_id, now)
+            if earlier is not None:
+                if earlier.digest != digest:
+                    raise Rejection(
+                        CheckCode.DUPLICATE_COMMAND_ID,
+                        f"{command_id!r} differs from position {earlier.position}",
+                    )
+                # The same bytes again: idempotent, the first result stands, nothing recorded.
+                replay = CommandResult(
+                    command_id,
+                    True,
+                    earlier.position,
+                    CheckCode.DUPLICATE_COMMAND_ID,
+                    CheckCode.DUPLICATE_COMMAND_ID.summary,
+                    replayed=True,
+                )
+                return replay, None
+            public_key = rules.verifying_key(self.ledger, command)
+            if not verify_actor_signature(signed, public_key):
+                raise Rejection(CheckCode.BAD_SIGNATURE, f"{signed.actor_id}/{signed.key_id}")
+            effects = rules.decide(self.ledger, command, now)
+        except Rejection as rejection:
+            return CommandResult.rejected(command_id, rejection), None
+        position = self.ledger.position + 1
+        body = EnvelopeBody(
+            position, now, self.ledger.head_hash, signed, tuple(self.codec.encode_events(effects))
+        )
+        sealed = seal(self.codec.schemas, body, self.registry_key)
+        for effect in effects:
+            self.ledger.apply(effect, position)
+        self.ledger.record_command(command_id, position, digest, command.expires_at_us)
+        self.ledger.advance(position, envelope_hash(sealed))
+        self._grow_tree(sealed)
+        timestamp = datetime.fromtimestamp(now / 1_000_000, tz=UTC)
+        return CommandResult(command_id, True, position), Sequenced(
+            CHAIN_ID, position, timestamp, sealed
+        )
