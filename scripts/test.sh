@@ -8,4 +8,5 @@ source scripts/servers.sh
 
 echo "== ruff"; .venv/bin/ruff check .
 echo "== mypy"; .venv/bin/mypy
+echo "== lint-imports"; .venv/bin/lint-imports
 echo "== pytest"; .venv/bin/python -m pytest "$@"
