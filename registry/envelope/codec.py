@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import fastavro
-from fastavro.schema import to_parsing_canonical_form
+from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from registry.domain import commands as cmd
 from registry.domain import events as ev
@@ -33,21 +33,12 @@ HEADER_LENGTH = 10
 NAMESPACE = "credit_registry.v1"
 _FILE_NAME = re.compile(r"^(?P<stem>[a-z_]+)\.v(?P<version>[0-9]+)\.avsc$")
 
-_EMPTY64 = 0xC15D213AA4D7A795
-_FP_TABLE: list[int] = []
-for _index in range(256):
-    _fp = _index
-    for _ in range(8):
-        _fp = (_fp >> 1) ^ (_EMPTY64 & -(_fp & 1))
-    _FP_TABLE.append(_fp)
 
-
-def crc64_avro(data: bytes) -> bytes:
-    """The Avro spec's Rabin fingerprint, little-endian as single-object encoding wants."""
-    fingerprint = _EMPTY64
-    for byte in data:
-        fingerprint = (fingerprint >> 8) ^ _FP_TABLE[(fingerprint ^ byte) & 0xFF]
-    return fingerprint.to_bytes(8, "little")
+def schema_fingerprint(parsed: Any) -> bytes:
+    """The 8 bytes single-object encoding puts after the magic: the Avro spec's CRC-64-AVRO
+    (Rabin) fingerprint of the schema's parsing canonical form, little-endian. fastavro
+    spells it as the hex of those bytes in that order."""
+    return bytes.fromhex(fingerprint(to_parsing_canonical_form(parsed), "CRC-64-AVRO"))
 
 
 @dataclass(frozen=True)
@@ -73,10 +64,11 @@ class SchemaRegistry:
                 raw
             )  # the parsed hint spares fastavro a re-parse per call
             assert isinstance(parsed, dict), path
-            fingerprint = crc64_avro(to_parsing_canonical_form(parsed).encode())
             name = parsed["name"]
-            known = KnownSchema(name, int(match["version"]), fingerprint, parsed, path)
-            self.by_fingerprint[fingerprint] = known
+            known = KnownSchema(
+                name, int(match["version"]), schema_fingerprint(parsed), parsed, path
+            )
+            self.by_fingerprint[known.fingerprint] = known
             if name not in self.latest or self.latest[name].version < known.version:
                 self.latest[name] = known
 
