@@ -15,7 +15,6 @@ from pathlib import Path
 import grpc
 import sqlalchemy
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from projections.runner import catch_up_embedded
 from projections.store import ProjectionStore
@@ -25,6 +24,7 @@ from registry.envelope.keys import SigningKey
 from registry.log.embedded import EmbeddedLog
 from registry.relay.positions import RelayPositions
 from registry.relay.publishing import Relay
+from registry.service.reflection import enable_server_reflection
 from registry.service.servicers import CommandServicer, ExchangeServicer, QueryServicer
 from registry.service.wire import MalformedRequestInterceptor
 from registry.support.observability import HEAD_POSITION, MetricsInterceptor, serve_metrics
@@ -114,9 +114,7 @@ class RegistryServer:
         pb_grpc.add_ExchangeServiceServicer_to_server(exchange, self.server)
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        reflection.enable_server_reflection(
-            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
-        )
+        enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME), self.server)
         self.port = self._bind()
 
     def _bind(self) -> int:

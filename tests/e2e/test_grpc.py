@@ -9,7 +9,9 @@ from pathlib import Path
 
 import grpc
 import pytest
+from google.protobuf import descriptor_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
@@ -291,6 +293,54 @@ def test_reflection_lists_the_services(server: RegistryServer) -> None:
         } <= services
         method = database.FindFileContainingSymbol("credit_registry.v1.CommandService")
         assert method.package == "credit_registry.v1"
+
+
+def reflect_v1(
+    channel: grpc.Channel, *requests: reflection_pb2.ServerReflectionRequest
+) -> list[reflection_pb2.ServerReflectionResponse]:
+    """Ask through the v1 reflection API, as current tools do. Its messages are v1alpha's
+    field for field (only the package is renamed), so v1alpha's classes encode them."""
+    call = channel.stream_stream(
+        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+        request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+        response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
+    )
+    return list(call(iter(requests), timeout=10))
+
+
+def described_file(
+    response: reflection_pb2.ServerReflectionResponse,
+) -> descriptor_pb2.FileDescriptorProto:
+    first = response.file_descriptor_response.file_descriptor_proto[0]
+    return descriptor_pb2.FileDescriptorProto.FromString(first)
+
+
+def test_reflection_v1_lists_and_describes_the_services(server: RegistryServer) -> None:
+    Request = reflection_pb2.ServerReflectionRequest
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        listed, api, itself = reflect_v1(
+            channel,
+            Request(list_services=""),
+            Request(file_containing_symbol="credit_registry.v1.CommandService"),
+            Request(file_containing_symbol="grpc.reflection.v1.ServerReflection"),
+        )
+    services = {service.name for service in listed.list_services_response.service}
+    assert {
+        "credit_registry.v1.CommandService",
+        "credit_registry.v1.QueryService",
+        "credit_registry.v1.ExchangeService",
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+    } <= services
+    assert described_file(api).package == "credit_registry.v1"
+    reflection_file = described_file(itself)
+    (method,) = reflection_file.service[0].method
+    assert (reflection_file.package, method.name, method.input_type) == (
+        "grpc.reflection.v1",
+        "ServerReflectionInfo",
+        ".grpc.reflection.v1.ServerReflectionRequest",
+    )
 
 
 def test_mutual_tls_refuses_clients_without_a_certificate(tmp_path: Path) -> None:
