@@ -1,5 +1,6 @@
 """Shared by the hostile-input tests: outcome checks against a real server, and the counts
-each fuzzed RPC reports (printed, and appended as JSON lines for the README)."""
+each fuzzed RPC reports (printed, and appended as JSON lines; docs/reliability-security.md
+quotes them)."""
 
 from __future__ import annotations
 

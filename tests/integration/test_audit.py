@@ -255,7 +255,12 @@ def test_inclusion_and_consistency_proofs_verify_with_the_standalone_verifier(
     assert verify_proof_document(inclusion, bytes.fromhex(public_hex))[0]
     path = tmp_path / "inclusion.json"
     path.write_text(json.dumps(inclusion))
-    verifier = [sys.executable, str(ROOT / "registry/transparency/proof_verifier.py"), str(path), public_hex]
+    verifier = [
+        sys.executable,
+        str(ROOT / "registry/transparency/proof_verifier.py"),
+        str(path),
+        public_hex,
+    ]
     result = subprocess.run(
         verifier, capture_output=True, text=True, cwd=tmp_path
     )  # standalone: outside the project
