@@ -166,8 +166,8 @@ def _prove(arguments: argparse.Namespace) -> int:
         document = consistency_document(source, *arguments.consistency)
     arguments.out.write_text(json.dumps(document, indent=2) + "\n", "utf-8")
     print(
-        f"wrote {document['kind']} proof to {arguments.out}; check it with: python3 registry/transparency/proof_verifier.py "
-        f"{arguments.out} <registry public key hex>"
+        f"wrote {document['kind']} proof to {arguments.out}; check it with: "
+        f"python3 registry/transparency/proof_verifier.py {arguments.out} <registry public key hex>"
     )
     return 0
 
