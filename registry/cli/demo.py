@@ -5,16 +5,18 @@ writes the report: text, CSV, a pie chart and one verifiable certificate per mee
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from projections.queries import AllocationRow, AllocationTotals
 from projections.queries import meetings as meeting_views
 from registry import reference
-from registry.audit.auditor import Auditor
+from registry.audit.auditor import Auditor, AuditReport
 from registry.audit.proofs import inclusion_documents
 from registry.audit.sources import DatabaseSource, ExportSource
 from registry.audit.sources import export as export_history
@@ -36,6 +38,20 @@ PUBLISHED = {  # label: (events, kg), from the FY2011 report
     "project's own events": (33, 40_000),
     "all offsets": (80, 100_000),
 }
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    demo = commands.add_parser(
+        "demo", help="the Tokyo 62 joint purchase end to end through gRPC on the embedded default"
+    )
+    demo.add_argument(
+        "--out", type=Path, default=Path("demo-output"), help="where the report and certificates go"
+    )
+    demo.set_defaults(handler=_demo)
+
+
+def _demo(arguments: argparse.Namespace) -> int:
+    return run_demo(arguments.out)
 
 
 class Parties:
@@ -103,6 +119,33 @@ def _run(
         f" through gRPC on 127.0.0.1:{server.port}\n"
     )
     parties = Parties(client)
+    _register_parties(parties)
+    _joint_purchase(parties)
+    last = _partners(parties)
+    _refusals(parties)
+    server.app.record_checkpoint()
+    row_views, total_views = _allocation(client, last)
+    print("\nAllocation across the 62 municipalities (from the projections):\n")
+    print(allocation_text(row_views, total_views))
+    matches = _compare_with_published(total_views)
+
+    source = DatabaseSource(database_url)
+    certificates = _certificates(server, source, registry_key)
+    write_report(
+        out, row_views, total_views, certificates, "FY2011 joint purchase: t-CO2 offset by group"
+    )
+    export = out / "history.avro"
+    export_history(source, export)
+    report = Auditor({registry_key.key_id: registry_key.public_key}, progress=False).run(
+        ExportSource(export)
+    )
+    _print_outcome(out, len(certificates), registry_key, report)
+    print(f"done in {time.perf_counter() - started_s:.1f} s")
+    return 0 if report.clean and matches else 1
+
+
+def _register_parties(parties: Parties) -> None:
+    """The secretariat first (it signs the other registrations), then everyone else."""
     operator = tokyo62.OPERATOR
     parties.send(
         operator,
@@ -149,11 +192,13 @@ def _run(
         " each made its own key"
     )
 
+
+def _joint_purchase(parties: Parties) -> None:
+    """Model IV: the pool, its meetings with their calculations, the split and retirements."""
     table = reference.emission_factors()
     meetings = tokyo62.plan_meetings(table)
-    last = 0
     for actor, bodies in tokyo62.commands(meetings):
-        last = parties.send(actor, bodies)
+        parties.send(actor, bodies)
     members = len({m.organiser_id for m in meetings if m.group != "project"})
     print(
         f"2. pool {tokyo62.POOL_ID}: 100 t of J-VER bought; {len(meetings)} meetings registered by"
@@ -165,12 +210,12 @@ def _run(
     )
     print("   largest remainder and every share retired on its organiser's behalf")
 
-    last = _partners(parties)
-    _refusals(parties)
-    server.app.record_checkpoint()
-    allocation = client.allocation(min_position=last)
-    rows, totals = list(allocation.rows), list(allocation.totals)
 
+def _allocation(
+    client: RegistryClient, last: int
+) -> tuple[list[AllocationRow], list[AllocationTotals]]:
+    """The allocation table as the projections hold it once they have applied `last`."""
+    allocation = client.allocation(min_position=last)
     row_views = [
         AllocationRow(
             r.member_code,
@@ -181,26 +226,28 @@ def _run(
             r.allocated_kg,
             r.offset_kg,
         )
-        for r in rows
+        for r in allocation.rows
     ]
     total_views = [
         AllocationTotals(
             s.label, s.members, s.participating, s.events_offset, s.allocated_kg, s.offset_kg
         )
-        for s in totals
+        for s in allocation.totals
     ]
-    print("\nAllocation across the 62 municipalities (from the projections):\n")
-    print(allocation_text(row_views, total_views))
-    matches = _compare_with_published(total_views)
+    return row_views, total_views
 
+
+def _certificates(
+    server: RegistryServer, source: DatabaseSource, registry_key: SigningKey
+) -> list[dict[str, Any]]:
+    """One certificate per retired meeting, each with its inclusion proof."""
     with server.store.engine.connect() as connection:
         views = meeting_views(connection, tokyo62.POOL_ID)
     names = {m.code: m.name_en for m in reference.municipalities()} | {
-        operator: "Green Tokyo project secretariat"
+        tokyo62.OPERATOR: "Green Tokyo project secretariat"
     }
-    source = DatabaseSource(database_url)
     proofs = inclusion_documents(source, [v.retired_position for v in views if v.retired_position])
-    certificates = [
+    return [
         certificate(
             v,
             names[v.organiser_id],
@@ -211,18 +258,15 @@ def _run(
         for v in views
         if v.retired_position
     ]
-    write_report(
-        out, row_views, total_views, certificates, "FY2011 joint purchase: t-CO2 offset by group"
-    )
-    export = out / "history.avro"
-    export_history(source, export)
-    report = Auditor({registry_key.key_id: registry_key.public_key}, progress=False).run(
-        ExportSource(export)
-    )
+
+
+def _print_outcome(
+    out: Path, certificate_count: int, registry_key: SigningKey, report: AuditReport
+) -> None:
     verdict = "CLEAN" if report.clean else "DISCREPANCIES"
     print(
         f"\nReport written to {out}/: allocation.txt, allocation.csv, allocation.svg,"
-        f" {len(certificates)} certificates, history.avro"
+        f" {certificate_count} certificates, history.avro"
     )
     print(
         f"Check a certificate: python3 registry/transparency/proof_verifier.py {out}/certificates/W01.json"
@@ -236,8 +280,6 @@ def _run(
     )
     for discrepancy in report.discrepancies[:10]:
         print(f"  position {discrepancy.position}: {discrepancy.reason}")
-    print(f"done in {time.perf_counter() - started_s:.1f} s")
-    return 0 if report.clean and matches else 1
 
 
 def _partners(parties: Parties) -> int:

@@ -1,24 +1,36 @@
-"""Key history and cancellation from the command line: `keys rotate` (a party replaces its
-own key), `keys revoke` (a party or the operator withdraws a key, e.g. a stolen laptop) and
-`cancel` (the batch's issuer or the operator takes credits out of circulation, e.g. a
-credit issued in error, with a reason)."""
+"""Parties and their keys from the command line: `keys new` (a party makes its key file),
+`keys show` (what a key file holds, public parts only), `keys rotate` (a party replaces its
+own key), `keys revoke` (a party or the operator withdraws a key, e.g. a stolen laptop),
+`register-party` (the operator registers a party with its public key) and `cancel` (the
+batch's issuer or the operator takes credits out of circulation, e.g. a credit issued in
+error, with a reason)."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from pathlib import Path
 
+from registry import reference
 from registry.cli.home import PASSPHRASE_VARIABLE, Home, passphrase
 from registry.cli.submit import submit
 from registry.domain import commands as c
 from registry.envelope.keys import SigningKey
 
 
-def add_commands(
-    keys: argparse._SubParsersAction,  # type: ignore[type-arg]
-    commands: argparse._SubParsersAction,  # type: ignore[type-arg]
-) -> None:
+def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    keys = commands.add_parser("keys", help="key files").add_subparsers(title="keys")
+    new_key = keys.add_parser("new", help="create a passphrase-protected key file for a party")
+    new_key.add_argument("party_id")
+    new_key.set_defaults(handler=_new)
+
+    show = keys.add_parser(
+        "show", help="print the key id and public key of a party's existing key file"
+    )
+    show.add_argument("party_id")
+    show.set_defaults(handler=_show)
+
     rotate = keys.add_parser(
         "rotate",
         help="replace a party's key: the old key signs the new one in, then retires",
@@ -45,6 +57,84 @@ def add_commands(
     cancel.add_argument("--reason", required=True)
     cancel.set_defaults(handler=_cancel)
 
+    _add_register_party(commands)
+
+
+def _add_register_party(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    party = commands.add_parser(
+        "register-party", help="register a party with its public key (operator)"
+    )
+    party.add_argument("party_id")
+    party.add_argument(
+        "--role",
+        required=True,
+        choices=["municipality", "issuer", "operator", "auditor", "business"],
+    )
+    party.add_argument(
+        "--name", help="defaults to the shipped name for the 62 municipalities and Iwaizumi"
+    )
+    party.add_argument("--name-ja")
+    party.add_argument("--public-key", required=True, help="hex, as printed by 'keys new'")
+    party.set_defaults(handler=_register_party)
+
+
+def _new(arguments: argparse.Namespace) -> int:
+    path = Home(arguments.home).key_path(arguments.party_id)
+    # Checked before the passphrase is asked for; the exclusive create in `save` still
+    # refuses a file that appears in between, and an existing key is never overwritten.
+    if path.exists():
+        return _key_file_exists(path, arguments.party_id)
+    key = SigningKey.generate()
+    try:
+        key.save(path, passphrase(PASSPHRASE_VARIABLE, f"{arguments.party_id}'s key"))
+    except FileExistsError:
+        return _key_file_exists(path, arguments.party_id)
+    _print_key(key, path)
+    return 0
+
+
+def _key_file_exists(path: Path, party_id: str) -> int:
+    print(
+        f"{path} exists: {party_id} already has a key file ('keys show {party_id}' "
+        f"prints it, 'keys rotate --as {party_id}' replaces it)",
+        file=sys.stderr,
+    )
+    return 2
+
+
+def _show(arguments: argparse.Namespace) -> int:
+    path = Home(arguments.home).key_path(arguments.party_id)
+    if not path.exists():
+        print(
+            f"no key file for {arguments.party_id} at {path}; "
+            f"create one with 'keys new {arguments.party_id}'",
+            file=sys.stderr,
+        )
+        return 2
+    # A passphrase that does not open the file is a ValueError: `main` prints it, exit 2.
+    key = SigningKey.load(path, passphrase(PASSPHRASE_VARIABLE, f"{arguments.party_id}'s key"))
+    _print_key(key, path)
+    return 0
+
+
+def _print_key(key: SigningKey, path: Path) -> None:
+    print(f"key_id     {key.key_id}\npublic_key {key.public_key.hex()}\nfile       {path}")
+
+
+def _register_party(arguments: argparse.Namespace) -> int:
+    name = arguments.name
+    name_ja = arguments.name_ja
+    if name is None:
+        known = {m.code: m for m in reference.municipalities()}.get(arguments.party_id)
+        if known is None:
+            print("--name is required for parties outside the shipped list", file=sys.stderr)
+            return 2
+        name, name_ja = known.name_en, name_ja or known.name_ja
+    body = c.RegisterParty(
+        arguments.party_id, arguments.role, name, bytes.fromhex(arguments.public_key), name_ja
+    )
+    return submit(arguments, Home(arguments.home).operator_id(), body)
+
 
 def _rotate(arguments: argparse.Namespace) -> int:
     """The new key is written beside the old one first and takes the old file's place only
@@ -70,7 +160,7 @@ def _rotate(arguments: argparse.Namespace) -> int:
     # The old private key is overwritten, not kept: the registry refuses it from now on,
     # and a key that signs nothing is only a liability on disk.
     os.replace(pending_path, path)
-    print(f"key_id     {new_key.key_id}\npublic_key {new_key.public_key.hex()}\nfile       {path}")
+    _print_key(new_key, path)
     print(f"retired    {old_key.key_id}")
     return 0
 

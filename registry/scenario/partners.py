@@ -42,6 +42,8 @@ AGREEMENT_TERMS = c.SignAgreement(
     "cannot cut however hard it tries",
 )
 HOUSEHOLDS = 40
+FY2011 = (date(2011, 4, 1), date(2012, 3, 31))
+FY2012 = (date(2012, 4, 1), date(2013, 3, 31))
 
 
 def parties() -> list[tuple[str, str, str]]:
@@ -63,23 +65,31 @@ def household_reports(seed: int = 2012) -> tuple[c.ContributionReport, ...]:
 
 
 def commands() -> Iterator[tuple[str, list[c.CommandBody]]]:
-    fy2011, fy2012 = (date(2011, 4, 1), date(2012, 3, 31)), (date(2012, 4, 1), date(2013, 3, 31))
-    yield (
-        OPERATOR,
-        [
-            c.RegisterCreditClass(
-                "FORESTTOKYO", "Tokyo forest absorption (maintained forests)", (FOUNDATION,)
-            ),
-            c.RegisterCreditClass("IWAIZUMIFOREST", "Iwaizumi town forest absorption", (IWAIZUMI,)),
-            c.RegisterCreditClass(
-                "NERIMAGREEN", "Nerima green conservation (avoided development)", (NERIMA,)
-            ),
-            c.RegisterCreditClass(
-                "HEMSMS", "Minato-Shinjuku household reductions (HEMS)", (MINATO, SHINJUKU)
-            ),
-        ],
-    )
-    # Model I: three forests Musashino's water department already pays to maintain.
+    """The three models as (actor, commands) steps, in order; each step is one batch."""
+    yield OPERATOR, _credit_classes()
+    yield from _forest_maintenance()
+    yield from _forest_agreement()
+    yield from _woodland_for_businesses()
+    yield from _household_reductions()
+
+
+def _credit_classes() -> list[c.CommandBody]:
+    return [
+        c.RegisterCreditClass(
+            "FORESTTOKYO", "Tokyo forest absorption (maintained forests)", (FOUNDATION,)
+        ),
+        c.RegisterCreditClass("IWAIZUMIFOREST", "Iwaizumi town forest absorption", (IWAIZUMI,)),
+        c.RegisterCreditClass(
+            "NERIMAGREEN", "Nerima green conservation (avoided development)", (NERIMA,)
+        ),
+        c.RegisterCreditClass(
+            "HEMSMS", "Minato-Shinjuku household reductions (HEMS)", (MINATO, SHINJUKU)
+        ),
+    ]
+
+
+def _forest_maintenance() -> Iterator[tuple[str, list[c.CommandBody]]]:
+    """Model I: three forests Musashino's water department already pays to maintain."""
     yield (
         FOUNDATION,
         [
@@ -107,7 +117,7 @@ def commands() -> Iterator[tuple[str, list[c.CommandBody]]]:
                 "forest management",
                 MUSASHINO,
             ),
-            c.IssueCredits("TOKISAKA", *fy2012, 12_000, MUSASHINO),
+            c.IssueCredits("TOKISAKA", *FY2012, 12_000, MUSASHINO),
             c.IssueCredits("MUSASHINOWF2", date(2013, 4, 1), date(2014, 3, 31), 12_000, MUSASHINO),
             c.IssueCredits("MUSASHINOWF3", date(2014, 4, 1), date(2015, 3, 31), 12_000, MUSASHINO),
         ],
@@ -123,7 +133,10 @@ def commands() -> Iterator[tuple[str, list[c.CommandBody]]]:
             )
         ],
     )
-    # Model II: the agreement, signed by both; absorption delivered in two phases.
+
+
+def _forest_agreement() -> Iterator[tuple[str, list[c.CommandBody]]]:
+    """Model II: the agreement, signed by both; absorption delivered in two phases."""
     yield (
         IWAIZUMI,
         [
@@ -135,7 +148,7 @@ def commands() -> Iterator[tuple[str, list[c.CommandBody]]]:
                 "forest absorption",
                 IWAIZUMI,
             ),
-            c.IssueCredits("TOWNFOREST", *fy2011, 15_000, IWAIZUMI),
+            c.IssueCredits("TOWNFOREST", *FY2011, 15_000, IWAIZUMI),
             AGREEMENT_TERMS,
         ],
     )
@@ -163,7 +176,10 @@ def commands() -> Iterator[tuple[str, list[c.CommandBody]]]:
             c.RetireCredits(AKISHIMA, 10_000, residual),
         ],
     )
-    # Model III: Nerima's woodland credits, bought and retired by local businesses.
+
+
+def _woodland_for_businesses() -> Iterator[tuple[str, list[c.CommandBody]]]:
+    """Model III: Nerima's woodland credits, bought and retired by local businesses."""
     yield (
         NERIMA,
         [
@@ -175,7 +191,7 @@ def commands() -> Iterator[tuple[str, list[c.CommandBody]]]:
                 "CO2 that developing the woodland into housing would emit",
                 NERIMA,
             ),
-            c.IssueCredits("IKOINOMORI", *fy2012, 5_000, NERIMA),
+            c.IssueCredits("IKOINOMORI", *FY2012, 5_000, NERIMA),
             c.TransferCredits(
                 NERIMA, "nerima-bakery", 1_500, memo="via the intermediary organisation"
             ),
@@ -199,7 +215,10 @@ def commands() -> Iterator[tuple[str, list[c.CommandBody]]]:
                 )
             ],
         )
-    # Model III: households' HEMS reductions, aggregated into one traceable issuance.
+
+
+def _household_reductions() -> Iterator[tuple[str, list[c.CommandBody]]]:
+    """Model III: households' HEMS reductions, aggregated into one traceable issuance."""
     yield (
         MINATO,
         [
@@ -211,6 +230,6 @@ def commands() -> Iterator[tuple[str, list[c.CommandBody]]]:
                 "measured household electricity reduction (HEMS)",
                 MINATO,
             ),
-            c.IssueAggregated("HEMSHOUSEHOLDS", *fy2012, MINATO, household_reports()),
+            c.IssueAggregated("HEMSHOUSEHOLDS", *FY2012, MINATO, household_reports()),
         ],
     )

@@ -103,10 +103,31 @@ def _dates(rng: random.Random) -> Iterator[date]:
         yield start + timedelta(days=rng.randint(0, 290))
 
 
+PREFIXES = {"wards": "W", "cities": "C", "towns and villages": "T", "project": "P"}
+# (group, organiser, meeting name, category)
+Organiser = tuple[str, str, str, str]
+# (organiser, name, category, expected participants, actual participants, inputs planned,
+#  inputs as held), before the group is scaled to its published total
+Draft = tuple[str, str, str, int, int, MeetingInputs, MeetingInputs]
+
+
 def plan_meetings(table: FactorTable, seed: int = 2011) -> list[PlannedMeeting]:
     rng = random.Random(seed)
     dates = _dates(rng)
-    organisers: list[tuple[str, str, str, str]] = []  # (group, organiser, name, category)
+    organisers = _organisers()
+    planned: list[PlannedMeeting] = []
+    for group in TARGETS_KG:
+        rows = [row for row in organisers if row[0] == group]
+        assert len(rows) == EVENT_COUNTS[group], (group, len(rows))
+        # The drafts draw from `rng` before the dates do: the order of draws is the plan.
+        drafts = _drafts(rng, group, rows)
+        planned += _meet_group_total(group, drafts, dates, table)
+    return planned
+
+
+def _organisers() -> list[Organiser]:
+    """Every meeting's organiser, name and category: the members' events, then the project's."""
+    organisers: list[Organiser] = []
     for group, members in participating_members().items():
         names = {m.code: m.name_en for m in reference.tokyo_62()}
         for code, count in members:
@@ -132,57 +153,61 @@ def plan_meetings(table: FactorTable, seed: int = 2011) -> list[PlannedMeeting]:
         ("project", OPERATOR, "Staff training: calculating event emissions", "training"),
         ("project", OPERATOR, "Briefing on the FY2011 results", "briefing"),
     ]
+    return organisers
 
-    planned: list[PlannedMeeting] = []
-    prefixes = {"wards": "W", "cities": "C", "towns and villages": "T", "project": "P"}
-    for group in TARGETS_KG:
-        rows = [row for row in organisers if row[0] == group]
-        assert len(rows) == EVENT_COUNTS[group], (group, len(rows))
-        drafts = []
-        for _group, organiser, name, category in rows:
-            expected = rng.randint(40, 400)
-            actual = max(1, int(expected * rng.uniform(0.85, 1.15)))
-            distance = (
-                (8, 30)
-                if group in ("wards", "project")
-                else (20, 60)
-                if group == "cities"
-                else (60, 120)
+
+def _drafts(rng: random.Random, group: str, rows: Sequence[Organiser]) -> list[Draft]:
+    """Participants and calculator inputs, planned and as held, for each of a group's meetings."""
+    drafts = []
+    for _group, organiser, name, category in rows:
+        expected = rng.randint(40, 400)
+        actual = max(1, int(expected * rng.uniform(0.85, 1.15)))
+        distance = (
+            (8, 30)
+            if group in ("wards", "project")
+            else (20, 60)
+            if group == "cities"
+            else (60, 120)
+        )
+        heavy = group == "towns and villages" or "Eco-Products" in name
+        weight = 25 if "Eco-Products" in name else 1  # the exhibition dwarfs a study meeting
+        plan = _inputs(random.Random(rng.random()), expected * weight, distance, heavy)
+        done = _inputs(random.Random(rng.random()), actual * weight, distance, heavy)
+        drafts.append((organiser, name, category, expected * weight, actual * weight, plan, done))
+    return drafts
+
+
+def _meet_group_total(
+    group: str, drafts: Sequence[Draft], dates: Iterator[date], table: FactorTable
+) -> list[PlannedMeeting]:
+    """Scale the group so its events land just under the published total, then size the
+    last event's venue electricity to meet it exactly."""
+    natural = sum(calculate(done, table).exact_kg for *_rest, done in drafts)
+    factor = Decimal(TARGETS_KG[group]) * Decimal("0.97") / natural
+    planned = []
+    group_total = 0
+    for index, (organiser, name, category, expected, actual, plan, done) in enumerate(drafts):
+        plan, done = _scaled(plan, factor), _scaled(done, factor)
+        if index == len(drafts) - 1:
+            done = _top_up(done, TARGETS_KG[group] - group_total, table)
+        after = calculate(done, table)
+        group_total += after.total_kg
+        held_on = date(2011, 12, 15) if "Eco-Products" in name else next(dates)
+        planned.append(
+            PlannedMeeting(
+                f"{PREFIXES[group]}{index + 1:02d}",
+                organiser,
+                group,
+                name,
+                held_on,
+                category,
+                expected,
+                actual,
+                calculate(plan, table),
+                after,
             )
-            heavy = group == "towns and villages" or "Eco-Products" in name
-            weight = 25 if "Eco-Products" in name else 1  # the exhibition dwarfs a study meeting
-            plan = _inputs(random.Random(rng.random()), expected * weight, distance, heavy)
-            done = _inputs(random.Random(rng.random()), actual * weight, distance, heavy)
-            drafts.append(
-                (organiser, name, category, expected * weight, actual * weight, plan, done)
-            )
-        # Scale the group so its events land just under the published total, then size the
-        # last event's venue electricity to meet it exactly.
-        natural = sum(calculate(done, table).exact_kg for *_rest, done in drafts)
-        factor = Decimal(TARGETS_KG[group]) * Decimal("0.97") / natural
-        group_total = 0
-        for index, (organiser, name, category, expected, actual, plan, done) in enumerate(drafts):
-            plan, done = _scaled(plan, factor), _scaled(done, factor)
-            if index == len(drafts) - 1:
-                done = _top_up(done, TARGETS_KG[group] - group_total, table)
-            after = calculate(done, table)
-            group_total += after.total_kg
-            held_on = date(2011, 12, 15) if "Eco-Products" in name else next(dates)
-            planned.append(
-                PlannedMeeting(
-                    f"{prefixes[group]}{index + 1:02d}",
-                    organiser,
-                    group,
-                    name,
-                    held_on,
-                    category,
-                    expected,
-                    actual,
-                    calculate(plan, table),
-                    after,
-                )
-            )
-        assert group_total == TARGETS_KG[group], (group, group_total)
+        )
+    assert group_total == TARGETS_KG[group], (group, group_total)
     return planned
 
 

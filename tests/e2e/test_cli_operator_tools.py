@@ -125,3 +125,38 @@ def test_key_rotation_revocation_and_cancellation(tmp_path: Path) -> None:
     assert revoked.returncode == 0, revoked.stderr
     after = run(home, "transfer", "--as", "132071", "--to", "jver-provider", "--quantity-kg", "1")
     assert after.returncode == 1 and "KEY_REVOKED (2003)" in after.stderr, after.stderr
+
+
+def test_keys_new_refuses_an_existing_key_file_and_keys_show_prints_it(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    made = run(home, "keys", "new", "132071")
+    assert made.returncode == 0, made.stderr
+    key_file = home / "keys" / "132071.key"
+    original = key_file.read_bytes()
+
+    # A second `keys new` leaves the key alone and says so in one line, without a traceback.
+    again = run(home, "keys", "new", "132071")
+    assert again.returncode == 2, again.stderr
+    assert len(again.stderr.strip().splitlines()) == 1, again.stderr
+    assert str(key_file) in again.stderr and "already has a key file" in again.stderr
+    assert "Traceback" not in again.stderr and again.stdout == ""
+    assert key_file.read_bytes() == original
+
+    # `keys show` reads the file with the same passphrase and prints its public parts.
+    shown = run(home, "keys", "show", "132071")
+    assert shown.returncode == 0, shown.stderr
+    fields = dict(line.split(maxsplit=1) for line in shown.stdout.splitlines())
+    assert fields == dict(line.split(maxsplit=1) for line in made.stdout.splitlines())
+    assert fields["public_key"] == public_key(made.stdout)
+    assert fields["key_id"].startswith("ed25519:") and "PRIVATE" not in shown.stdout
+
+    wrong = run(home, "keys", "show", "132071", passphrase="wrong horse")
+    assert wrong.returncode == 2 and "wrong passphrase" in wrong.stderr, wrong.stderr
+    assert "Traceback" not in wrong.stderr and wrong.stdout == ""
+
+    missing = run(home, "keys", "show", "131016")
+    assert missing.returncode == 2 and missing.stdout == "", missing.stderr
+    assert missing.stderr.strip() == (
+        f"no key file for 131016 at {home / 'keys' / '131016.key'}; "
+        "create one with 'keys new 131016'"
+    )
