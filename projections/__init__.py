@@ -1,3 +1,3 @@
-"""Read models built from the event stream (balances, holdings, retirements, the 62-party
-allocation). The stream consumers and their SQL tables arrive with the projections work;
-until then the write side's ledger answers balance queries directly."""
+"""Read models built from the event stream: balances, holdings, supply, retirements, the
+joint-purchase allocation, pools and meetings, exchange agreements and deliveries. The
+dispatch from event type to the rows it changes is apply.py; the tables are tables.py."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from projections import tables as t
+from registry.domain.parties import municipality_kind
 
 
 @dataclass(frozen=True)
@@ -185,49 +186,17 @@ KIND_GROUPS = (
 
 
 def allocation(connection: sa.Connection) -> tuple[list[AllocationRow], list[AllocationTotals]]:
-    """All 62 rows in code order, then subtotals for wards, cities, towns and villages, and the total."""
-    a = t.allocation.c
-    rows = [
-        AllocationRow(*row)
-        for row in connection.execute(
-            sa.select(
-                a.member_code,
-                a.name_ja,
-                a.name_en,
-                a.kind,
-                a.events_offset,
-                a.allocated_kg,
-                a.offset_kg,
-            ).order_by(a.member_code)
-        )
+    """A row per member of the pools, in code order; then subtotals for wards, cities, towns
+    and villages, the members' total, the project's own events, and all offsets."""
+    rows = _member_rows(connection)
+    totals = [
+        _subtotal(label, [row for row in rows if row.kind in kinds]) for label, kinds in KIND_GROUPS
     ]
-    totals = []
-    for label, kinds in (*KIND_GROUPS, ("total", ("ward", "city", "town", "village"))):
-        group = [row for row in rows if row.kind in kinds]
-        totals.append(
-            AllocationTotals(
-                label,
-                len(group),
-                sum(1 for row in group if row.events_offset),
-                sum(row.events_offset for row in group),
-                sum(row.allocated_kg for row in group),
-                sum(row.offset_kg for row in group),
-            )
-        )
-    # The joint project's own meetings (organised by the secretariat, not by a member).
-    m = t.meetings.c
-    members = [row.member_code for row in rows]
-    own = connection.execute(
-        sa.select(
-            sa.func.count(m.retired_kg),
-            sa.func.coalesce(sa.func.sum(m.allocated_kg), 0),
-            sa.func.coalesce(sa.func.sum(m.retired_kg), 0),
-        ).where(m.organiser_id.not_in(members))
-    ).one()
-    project = AllocationTotals("project's own events", 0, 0, int(own[0]), int(own[1]), int(own[2]))
-    members_total = totals[-1]
-    totals.append(project)
-    totals.append(
+    members_total = _subtotal("total", rows)  # members of an unknown kind count here too
+    project = _own_events(connection)
+    totals += [
+        members_total,
+        project,
         AllocationTotals(
             "all offsets",
             members_total.members,
@@ -235,9 +204,61 @@ def allocation(connection: sa.Connection) -> tuple[list[AllocationRow], list[All
             members_total.events_offset + project.events_offset,
             members_total.allocated_kg + project.allocated_kg,
             members_total.offset_kg + project.offset_kg,
-        )
-    )
+        ),
+    ]
     return rows, totals
+
+
+def _member_rows(connection: sa.Connection) -> list[AllocationRow]:
+    """Names are those the member's registration recorded; the kind is read from the
+    Japanese name (see municipality_kind), empty while it is unknown."""
+    members = sa.select(t.pool_members.c.party_id).distinct().subquery()
+    p, a = t.parties.c, t.allocation.c
+    query = (
+        sa.select(
+            members.c.party_id,
+            p.name_ja,
+            p.name,
+            sa.func.coalesce(a.events_offset, 0),
+            sa.func.coalesce(a.allocated_kg, 0),
+            sa.func.coalesce(a.offset_kg, 0),
+        )
+        .select_from(
+            members.outerjoin(t.parties, p.party_id == members.c.party_id).outerjoin(
+                t.allocation, a.party_id == members.c.party_id
+            )
+        )
+        .order_by(members.c.party_id)
+    )
+    return [
+        AllocationRow(code, name_ja or "", name or "", municipality_kind(name_ja) or "", *counts)
+        for code, name_ja, name, *counts in connection.execute(query)
+    ]
+
+
+def _subtotal(label: str, group: list[AllocationRow]) -> AllocationTotals:
+    return AllocationTotals(
+        label,
+        len(group),
+        sum(1 for row in group if row.events_offset),
+        sum(row.events_offset for row in group),
+        sum(row.allocated_kg for row in group),
+        sum(row.offset_kg for row in group),
+    )
+
+
+def _own_events(connection: sa.Connection) -> AllocationTotals:
+    """The joint project's own meetings: organised by the secretariat, not by a member."""
+    m = t.meetings.c
+    members = sa.select(t.pool_members.c.party_id)
+    own = connection.execute(
+        sa.select(
+            sa.func.count(m.retired_kg),
+            sa.func.coalesce(sa.func.sum(m.allocated_kg), 0),
+            sa.func.coalesce(sa.func.sum(m.retired_kg), 0),
+        ).where(m.organiser_id.not_in(members))
+    ).one()
+    return AllocationTotals("project's own events", 0, 0, int(own[0]), int(own[1]), int(own[2]))
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ import sqlalchemy as sa
 from projections import tables as t
 from projections.apply import Projector, applied_positions
 from projections.write import write
-from registry import reference
 from registry.envelope.sealing import OpenedEnvelope
 from registry.support.observability import PROJECTED
 from registry.write.database import schema_creation_lock
@@ -54,26 +53,6 @@ class ProjectionStore:
         self.projector = Projector()
         with schema_creation_lock(self.engine):
             t.metadata.create_all(self.engine)
-            self._seed_allocation()
-
-    def _seed_allocation(self) -> None:
-        with self.engine.begin() as connection:
-            present = set(connection.scalars(sa.select(t.allocation.c.member_code)))
-            missing = [
-                {
-                    "member_code": m.code,
-                    "name_ja": m.name_ja,
-                    "name_en": m.name_en,
-                    "kind": m.kind,
-                    "events_offset": 0,
-                    "allocated_kg": 0,
-                    "offset_kg": 0,
-                }
-                for m in reference.tokyo_62()
-                if m.code not in present
-            ]
-            if missing:
-                connection.execute(t.allocation.insert(), missing)
 
     def progress(self, source: str) -> dict[int, Progress]:
         with self.engine.connect() as connection:

@@ -85,15 +85,21 @@ retirements = sa.Table(
     sa.Column("recorded_at_us", sa.BigInteger, nullable=False),
 )
 
-# The joint purchase (model IV): one row per member of the 62, seeded whether or not it
-# takes part, so the report always shows all 62 and its subtotals by kind.
+# The joint purchase (model IV). Members are whom the pools were opened with; the table of
+# a joint purchase joins them with the names their registrations recorded (parties) and
+# these sums, counted for every organiser and meeting beneficiary whether or not a pool
+# lists it yet, so they come out the same whichever partition is read first.
+pool_members = sa.Table(
+    "pool_members",
+    metadata,
+    sa.Column("pool_id", sa.String(40), primary_key=True),
+    sa.Column("party_id", sa.String(64), primary_key=True),
+)
+
 allocation = sa.Table(
     "allocation",
     metadata,
-    sa.Column("member_code", sa.String(6), primary_key=True),
-    sa.Column("name_ja", sa.String(50), nullable=False),
-    sa.Column("name_en", sa.String(50), nullable=False),
-    sa.Column("kind", sa.String(10), nullable=False),  # ward, city, town, village
+    sa.Column("party_id", sa.String(64), primary_key=True),
     sa.Column("events_offset", sa.Integer, nullable=False, default=0),
     sa.Column("allocated_kg", sa.BigInteger, nullable=False, default=0),
     sa.Column("offset_kg", sa.BigInteger, nullable=False, default=0),
@@ -191,6 +197,7 @@ READ_MODEL_TABLES = (
     batches,
     serial_ranges,
     retirements,
+    pool_members,
     allocation,
     meetings,
     pools,

@@ -5,15 +5,16 @@ written back as a difference. Every statement commutes with other workers' (see 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cache
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from projections import tables as t
-from projections.apply import PendingRows, batch_class_and_vintage
+from projections.pending import PendingRows, batch_class_and_vintage
 from projections.ranges import Piece, apply_ops
 
 WINDOWS_PER_QUERY = 100
@@ -38,19 +39,18 @@ def write(connection: sa.Connection, rows: PendingRows) -> None:
             connection.execute(
                 statement.on_conflict_do_update(index_elements=list(key_columns), set_=updates)
             )
+    # Zero sums are written too: a row exists iff any event touched it, however batched.
     _increment(
         connection,
         t.balances,
         ("party_id", "class_id", "vintage"),
         ("tradable_kg", "pending_kg", "retired_kg"),
-        dict(
-            rows.balances
-        ),  # zero sums too: a row exists iff any event touched it, however batched,
+        rows.balances,
     )
-    supply_keys = {}
-    for batch_id, delta in rows.supply.items():
-        class_id, project_id, vintage = batch_class_and_vintage(batch_id)
-        supply_keys[(batch_id, class_id, project_id, vintage)] = delta
+    supply_keys = {
+        (batch_id, *batch_class_and_vintage(batch_id)): delta
+        for batch_id, delta in rows.supply.items()
+    }
     _increment(
         connection,
         t.batch_supply,
@@ -59,21 +59,13 @@ def write(connection: sa.Connection, rows: PendingRows) -> None:
         supply_keys,
         conflict=("batch_id",),
     )
-    allocation_updates = [
-        {"code": code, "events": d[0], "allocated": d[1], "offset": d[2]}
-        for code, d in rows.allocation.items()
-    ]
-    if allocation_updates:
-        connection.execute(
-            t.allocation.update()
-            .where(t.allocation.c.member_code == sa.bindparam("code"))
-            .values(
-                events_offset=t.allocation.c.events_offset + sa.bindparam("events"),
-                allocated_kg=t.allocation.c.allocated_kg + sa.bindparam("allocated"),
-                offset_kg=t.allocation.c.offset_kg + sa.bindparam("offset"),
-            ),
-            allocation_updates,
-        )
+    _increment(
+        connection,
+        t.allocation,
+        ("party_id",),
+        ("events_offset", "allocated_kg", "offset_kg"),
+        {(party_id,): delta for party_id, delta in rows.allocation.items()},
+    )
     _write_ranges(connection, rows.range_ops)
 
 
@@ -82,15 +74,17 @@ def _increment(
     table: sa.Table,
     key_columns: Sequence[str],
     value_columns: Sequence[str],
-    deltas: dict[Any, list[int]],
+    deltas: Mapping[tuple[Any, ...], object],
     conflict: Sequence[str] | None = None,
 ) -> None:
+    """Add each delta record (fields named as `value_columns`) to its row, inserting it."""
     if not deltas:
         return
     insert = _insert(connection)
     values = [
-        dict(zip(key_columns, key, strict=True)) | dict(zip(value_columns, delta, strict=True))
-        for key, delta in sorted(deltas.items())
+        dict(zip(key_columns, key, strict=True))
+        | {column: getattr(delta, column) for column in value_columns}
+        for key, delta in sorted(deltas.items(), key=itemgetter(0))
     ]  # sorted: the same row order in every worker
     statement = insert(table)
     statement = statement.on_conflict_do_update(

@@ -7,88 +7,30 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import queue
 import sys
 import tempfile
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from projections.store import ProjectionStore
+from registry.audit.rebuild import ProjectionRebuild
 from registry.audit.replay import Discrepancy, Replayer, SignatureWork
 from registry.audit.sources import Broken, Source
 from registry.domain import events as ev
+from registry.domain.dispatch import EventDispatch
 from registry.domain.invariants import invariant_violations
-from registry.envelope.codec import SchemaRegistry
-from registry.envelope.sealing import EnvelopeError, OpenedEnvelope, open_sealed
+from registry.envelope.sealing import EnvelopeError, OpenedEnvelope
 from registry.support.presentation import tonnes
-from registry.support.worker_pool import exit_with_parent, spawn_pool
+from registry.support.worker_pool import spawn_pool
 from registry.transparency.checkpoints import Checkpoint
 from registry.transparency.merkle import CompactTree, leaf_hash
 
 CHUNK_ENVELOPES = 512
-PROJECTION_BATCH_ENVELOPES = 2_000
-PROJECTION_QUEUE_BATCHES = 4  # bounded: at most this many batches wait for the rebuilder
-PUT_TIMEOUT_S = 1.0
-
-
-def _rebuild_projection(url: str, batches: Any, parent_pid: int) -> None:
-    """The rebuild's own process: opens each batch of sealed envelopes again (the decode is
-    work this process does, not the rules' process) and applies it with its position."""
-    exit_with_parent(parent_pid)
-    store = ProjectionStore(url)
-    schemas = SchemaRegistry()
-    while (batch := batches.get()) is not None:
-        envelopes = [open_sealed(schemas, sealed) for sealed in batch]
-        store.apply("audit", 0, envelopes[-1].body.position + 1, envelopes)
-    store.engine.dispose()
-
-
-class ProjectionRebuild:
-    """Rebuilds every read model from the audited envelopes in a process of its own, fed
-    through a bounded queue. Writing rows was a third of the rules' process; now the rules,
-    the rows and the signature workers each have a core to run on."""
-
-    def __init__(self, url: str, context: Any) -> None:
-        self.batches = context.Queue(maxsize=PROJECTION_QUEUE_BATCHES)
-        self.process = context.Process(
-            target=_rebuild_projection,
-            args=(url, self.batches, os.getpid()),
-            name="audit-projection",
-        )
-        self.process.start()
-        self.pending: list[bytes] = []
-
-    def add(self, sealed: bytes) -> None:
-        self.pending.append(sealed)
-        if len(self.pending) >= PROJECTION_BATCH_ENVELOPES:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.pending:
-            self._put(self.pending)
-            self.pending = []
-
-    def finish(self) -> None:
-        self.flush()
-        self._put(None)
-        self.process.join()
-        if self.process.exitcode != 0:
-            raise RuntimeError(f"the projection rebuild failed (exit {self.process.exitcode})")
-
-    def _put(self, batch: list[bytes] | None) -> None:
-        # A full queue waits for the rebuilder, but never for one that has died.
-        while True:
-            try:
-                self.batches.put(batch, timeout=PUT_TIMEOUT_S)
-                return
-            except queue.Full:
-                if not self.process.is_alive():
-                    raise RuntimeError("the projection rebuild stopped") from None
 
 
 def _verify_chunk(works: list[SignatureWork]) -> list[Discrepancy]:
@@ -203,82 +145,58 @@ class Auditor:
         pool: ProcessPoolExecutor,
         rebuild: ProjectionRebuild,
     ) -> None:
-        replayer = Replayer(self.registry_public_keys)
-        tree = CompactTree()
-        checkpoints: dict[int, list[Checkpoint]] = {}
-        for checkpoint in source.checkpoints:
-            checkpoints.setdefault(checkpoint.tree_size, []).append(checkpoint)
-        in_flight: deque[Future[list[Discrepancy]]] = deque()
-        chunk: list[SignatureWork] = []
-        totals = {"issued_kg": 0, "retired_kg": 0, "cancelled_kg": 0, "checkpoints_verified": 0}
-        progress = Progress(source.total, enabled=self.progress_enabled)
-
-        def flush_chunk() -> None:
-            if chunk:
-                in_flight.append(pool.submit(_verify_chunk, list(chunk)))
-                chunk.clear()
-            while len(in_flight) > 2 * self.workers:  # bounded: memory stays flat
-                report.discrepancies.extend(in_flight.popleft().result())
-
+        run = _Pass(
+            Replayer(self.registry_public_keys),
+            pool,
+            rebuild,
+            self.workers,
+            Progress(source.total, enabled=self.progress_enabled),
+            _by_tree_size(source.checkpoints),
+        )
         for item in source.items():
-            if isinstance(item, Broken):
-                report.discrepancies.append(Discrepancy(item.position, item.reason))
-                break
-            report.envelopes += 1
-            try:
-                events, work = replayer.step(item, check_signatures=False)
-            except EnvelopeError as error:
-                report.discrepancies.append(
-                    Discrepancy(
-                        error.position or item.body.position, error.reason, _names(item, replayer)
-                    )
-                )
+            if not self._step(run, item, report):
                 break  # what follows an untrustworthy envelope is unanchored
-            chunk.append(work)
-            if len(chunk) >= CHUNK_ENVELOPES:
-                flush_chunk()
-            for event in events:
-                if isinstance(event, ev.CreditsIssued):
-                    totals["issued_kg"] += event.quantity_kg
-                elif isinstance(event, ev.CreditsRetired):
-                    totals["retired_kg"] += event.quantity_kg
-                elif isinstance(event, ev.CreditsCancelled):
-                    totals["cancelled_kg"] += event.quantity_kg
-            tree.append(leaf_hash(item.sealed_bytes))
-            for checkpoint in checkpoints.pop(tree.size, []):
-                self._check_checkpoint(checkpoint, tree, report)
-                totals["checkpoints_verified"] += 1
-            rebuild.add(item.sealed_bytes)
-            progress.update(report.envelopes)
-        flush_chunk()
-        while in_flight:
-            report.discrepancies.extend(in_flight.popleft().result())
-        progress.update(report.envelopes, final=True)
-        for size, unmatched in sorted(checkpoints.items()):
-            for _checkpoint in unmatched:
-                report.discrepancies.append(
-                    Discrepancy(
-                        size,
-                        f"a signed checkpoint covers {size} envelopes; the log ends at {tree.size}",
-                    )
-                )
+        run.flush_chunk(report)
+        while run.in_flight:
+            report.discrepancies.extend(run.in_flight.popleft().result())
+        run.progress.update(report.envelopes, final=True)
+        report.discrepancies.extend(_unmatched_checkpoints(run.checkpoints, run.tree.size))
+        ledger = run.replayer.ledger
         if report.clean:
-            ledger = replayer.ledger
             report.discrepancies.extend(
                 Discrepancy(ledger.position, problem) for problem in invariant_violations(ledger)
             )
-        ledger = replayer.ledger
-        report.summary = {
-            "events": ledger.position,
-            "parties": len(ledger.parties),
-            "batches": len(ledger.batches),
-            "issued_t": tonnes(totals["issued_kg"]),
-            "retired_t": tonnes(totals["retired_kg"]),
-            "cancelled_t": tonnes(totals["cancelled_kg"]),
-            **{key: value for key, value in totals.items()},
-            "tree_size": tree.size,
-            "root": tree.root().hex(),
-        }
+        report.summary = _summary(run)
+
+    def _step(self, run: _Pass, item: OpenedEnvelope | Broken, report: AuditReport) -> bool:
+        """Replay one envelope in order and queue its signatures; False when it is broken."""
+        if isinstance(item, Broken):
+            report.discrepancies.append(Discrepancy(item.position, item.reason))
+            return False
+        report.envelopes += 1
+        try:
+            events, work = run.replayer.step(item, check_signatures=False)
+        except EnvelopeError as error:
+            report.discrepancies.append(
+                Discrepancy(
+                    error.position or item.body.position, error.reason, _names(item, run.replayer)
+                )
+            )
+            return False
+        run.chunk.append(work)
+        if len(run.chunk) >= CHUNK_ENVELOPES:
+            run.flush_chunk(report)
+        for event in events:
+            count = _TOTALS.handler(event)
+            if count is not None:
+                count(run.totals, event)
+        run.tree.append(leaf_hash(item.sealed_bytes))
+        for checkpoint in run.checkpoints.pop(run.tree.size, []):
+            self._check_checkpoint(checkpoint, run.tree, report)
+            run.totals.checkpoints_verified += 1
+        run.rebuild.add(item.sealed_bytes)
+        run.progress.update(report.envelopes)
+        return True
 
     def _check_checkpoint(
         self, checkpoint: Checkpoint, tree: CompactTree, report: AuditReport
@@ -309,6 +227,114 @@ class Auditor:
                     )
                 )
         report.notes.append("live projections compared with a rebuild from the log")
+
+
+@dataclass(slots=True)
+class Totals:
+    """Quantities the audit adds up while replaying, and the checkpoints it verified."""
+
+    issued_kg: int = 0
+    retired_kg: int = 0
+    cancelled_kg: int = 0
+    checkpoints_verified: int = 0
+
+
+def _count_issued(totals: Totals, event: ev.CreditsIssued) -> None:
+    totals.issued_kg += event.quantity_kg
+
+
+def _count_retired(totals: Totals, event: ev.CreditsRetired) -> None:
+    totals.retired_kg += event.quantity_kg
+
+
+def _count_cancelled(totals: Totals, event: ev.CreditsCancelled) -> None:
+    totals.cancelled_kg += event.quantity_kg
+
+
+_TOTALS: EventDispatch[Callable[[Totals, Any], None]] = EventDispatch(
+    "audit totals",
+    {
+        ev.CreditsIssued: _count_issued,
+        ev.CreditsRetired: _count_retired,
+        ev.CreditsCancelled: _count_cancelled,
+    },
+    ignored=(  # they move no credits into or out of supply
+        ev.PartyRegistered,
+        ev.KeyRegistered,
+        ev.KeyRotated,
+        ev.KeyRevoked,
+        ev.CreditClassRegistered,
+        ev.ProjectRegistered,
+        ev.CreditsTransferred,
+        ev.PoolOpened,
+        ev.MeetingRegistered,
+        ev.MeetingCalculated,
+        ev.PoolAllocated,
+        ev.MeetingOffset,
+        ev.AgreementSigned,
+        ev.DeliveryProposed,
+        ev.DeliveryResolved,
+        ev.ContributionsRecorded,
+    ),
+)
+
+
+@dataclass
+class _Pass:
+    """What one replay carries from envelope to envelope."""
+
+    replayer: Replayer
+    pool: ProcessPoolExecutor
+    rebuild: ProjectionRebuild
+    workers: int
+    progress: Progress
+    checkpoints: dict[int, list[Checkpoint]]  # by tree size, popped as the tree reaches it
+    tree: CompactTree = field(default_factory=CompactTree)
+    in_flight: deque[Future[list[Discrepancy]]] = field(default_factory=deque)
+    chunk: list[SignatureWork] = field(default_factory=list)
+    totals: Totals = field(default_factory=Totals)
+
+    def flush_chunk(self, report: AuditReport) -> None:
+        """Send the gathered signature work to the pool, then wait while too much is out."""
+        if self.chunk:
+            self.in_flight.append(self.pool.submit(_verify_chunk, list(self.chunk)))
+            self.chunk.clear()
+        while len(self.in_flight) > 2 * self.workers:  # bounded: memory stays flat
+            report.discrepancies.extend(self.in_flight.popleft().result())
+
+
+def _by_tree_size(checkpoints: Iterable[Checkpoint]) -> dict[int, list[Checkpoint]]:
+    by_size: dict[int, list[Checkpoint]] = {}
+    for checkpoint in checkpoints:
+        by_size.setdefault(checkpoint.tree_size, []).append(checkpoint)
+    return by_size
+
+
+def _unmatched_checkpoints(
+    checkpoints: Mapping[int, list[Checkpoint]], log_size: int
+) -> list[Discrepancy]:
+    return [
+        Discrepancy(
+            size, f"a signed checkpoint covers {size} envelopes; the log ends at {log_size}"
+        )
+        for size, unmatched in sorted(checkpoints.items())
+        for _checkpoint in unmatched
+    ]
+
+
+def _summary(run: _Pass) -> dict[str, Any]:
+    ledger, totals = run.replayer.ledger, run.totals
+    return {
+        "events": ledger.position,
+        "parties": len(ledger.parties),
+        "batches": len(ledger.batches),
+        "issued_t": tonnes(totals.issued_kg),
+        "retired_t": tonnes(totals.retired_kg),
+        "cancelled_t": tonnes(totals.cancelled_kg),
+        **asdict(totals),
+        "tree_size": run.tree.size,
+        "root": run.tree.root().hex(),
+    }
 
 
 def _names(envelope: OpenedEnvelope, replayer: Replayer) -> str:

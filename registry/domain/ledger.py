@@ -9,10 +9,12 @@ from __future__ import annotations
 import hashlib
 import heapq
 from bisect import bisect_left
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from registry.domain import events as ev
+from registry.domain.dispatch import EventDispatch
 from registry.domain.parties import KeyRecord, KeyStatus, Party, Role
 from registry.domain.records import (
     Agreement,
@@ -158,8 +160,9 @@ class Ledger:
 
     # -- applying events ------------------------------------------------------------------
     def apply(self, event: ev.Event, position: int) -> None:
-        handler = getattr(self, "_apply_" + type(event).__name__)
-        handler(event, position)
+        handler = _APPLIERS.handler(event)
+        if handler is not None:
+            handler(self, event, position)
 
     def _apply_PartyRegistered(self, event: ev.PartyRegistered, position: int) -> None:
         party = Party(event.party_id, Role(event.role), event.name, event.name_ja)
@@ -374,6 +377,33 @@ class Ledger:
                 field: getattr(supply, field) + block.quantity_kg,
             }
             self._put(self.supply, block.batch_id, replace(supply, **moved))
+
+
+# Every event changes the ledger: nothing is ignored.
+_APPLIERS: EventDispatch[Callable[[Ledger, Any, int], None]] = EventDispatch(
+    "ledger",
+    {
+        ev.PartyRegistered: Ledger._apply_PartyRegistered,
+        ev.KeyRegistered: Ledger._apply_KeyRegistered,
+        ev.KeyRotated: Ledger._apply_KeyRotated,
+        ev.KeyRevoked: Ledger._apply_KeyRevoked,
+        ev.CreditClassRegistered: Ledger._apply_CreditClassRegistered,
+        ev.ProjectRegistered: Ledger._apply_ProjectRegistered,
+        ev.CreditsIssued: Ledger._apply_CreditsIssued,
+        ev.CreditsTransferred: Ledger._apply_CreditsTransferred,
+        ev.CreditsRetired: Ledger._apply_CreditsRetired,
+        ev.CreditsCancelled: Ledger._apply_CreditsCancelled,
+        ev.PoolOpened: Ledger._apply_PoolOpened,
+        ev.MeetingRegistered: Ledger._apply_MeetingRegistered,
+        ev.MeetingCalculated: Ledger._apply_MeetingCalculated,
+        ev.PoolAllocated: Ledger._apply_PoolAllocated,
+        ev.MeetingOffset: Ledger._apply_MeetingOffset,
+        ev.AgreementSigned: Ledger._apply_AgreementSigned,
+        ev.DeliveryProposed: Ledger._apply_DeliveryProposed,
+        ev.DeliveryResolved: Ledger._apply_DeliveryResolved,
+        ev.ContributionsRecorded: Ledger._apply_ContributionsRecorded,
+    },
+)
 
 
 # A party's batch ids are a sorted tuple (immutable, so the undo journal can keep the old

@@ -49,6 +49,19 @@ def is_valid_municipality_code(code: str) -> bool:
     )
 
 
+# The official Japanese name of a municipality ends in its kind (地方自治法): 区 a special
+# ward, 市 a city, 町 a town, 村 a village. Registrations record that name, not the kind.
+_MUNICIPALITY_KIND_SUFFIXES = {"区": "ward", "市": "city", "町": "town", "村": "village"}
+
+
+def municipality_kind(name_ja: str | None) -> str | None:
+    """ward, city, town or village, read from a municipality's official Japanese name;
+    None without one."""
+    if not name_ja:
+        return None
+    return _MUNICIPALITY_KIND_SUFFIXES.get(name_ja.strip()[-1:])
+
+
 def validate_party_id(party_id: str, role: Role) -> None:
     if role is Role.MUNICIPALITY:
         if not is_valid_municipality_code(party_id):

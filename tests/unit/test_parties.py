@@ -9,6 +9,7 @@ from registry.domain.parties import (
     Role,
     is_valid_municipality_code,
     municipality_check_digit,
+    municipality_kind,
     validate_party_id,
 )
 
@@ -20,6 +21,13 @@ def test_check_digit_worked_examples() -> None:
     assert municipality_check_digit("13113") == 0
     # Iwaizumi 03483: 0 + 15 + 16 + 24 + 6 = 61; 61 mod 11 = 6; 11 - 6 = 5.
     assert municipality_check_digit("03483") == 5
+
+
+def test_the_kind_of_every_shipped_municipality_reads_from_its_japanese_name() -> None:
+    assert [municipality_kind(m.name_ja) for m in reference.municipalities()] == [
+        m.kind for m in reference.municipalities()
+    ]
+    assert [municipality_kind(name) for name in (None, "", "Akishima", "昭島")] == [None] * 4
 
 
 def test_every_shipped_municipality_has_a_valid_code() -> None:
