@@ -18,7 +18,7 @@ from registry.domain.serials import SerialBlock
 from registry.envelope.codec import Codec
 from registry.envelope.sealing import OpenedEnvelope
 
-MAX_EFFECTS_PER_ENVELOPE = 16  # stamps are position * 16 + effect index
+EFFECTS_PER_ENVELOPE_MAX = 16  # stamps are position * 16 + effect index
 
 applied_positions = sa.Table(
     "applied_positions",
@@ -38,7 +38,7 @@ class Place:
     @property
     def stamp(self) -> int:
         """Orders every write to serial ranges: last writer wins (see tables.py)."""
-        return self.position * MAX_EFFECTS_PER_ENVELOPE + self.index
+        return self.position * EFFECTS_PER_ENVELOPE_MAX + self.index
 
 
 class Projector:
@@ -49,7 +49,7 @@ class Projector:
         rows = PendingRows()
         for envelope in envelopes:
             body = envelope.body
-            assert len(body.effects) <= MAX_EFFECTS_PER_ENVELOPE
+            assert len(body.effects) <= EFFECTS_PER_ENVELOPE_MAX
             for index, effect in enumerate(body.effects):
                 event = self.codec.decode_event(effect)
                 collect = _COLLECTORS.handler(event)

@@ -34,8 +34,10 @@ LAG_CHECK_INTERVAL_S = 5.0
 LAG_CHECK_TIMEOUT_MS = 2_000
 # The projection database refusing or cutting connections: a worker waits and retries.
 DATABASE_UNAVAILABLE = (sa.exc.OperationalError, sa.exc.InterfaceError)
-FIRST_BACKOFF_MS = 100
-MAX_BACKOFF_MS = 5_000
+BACKOFF_MS_MIN = 100
+BACKOFF_MS_MAX = 5_000
+assert 0 < BACKOFF_MS_MIN <= BACKOFF_MS_MAX
+assert LAG_CHECK_TIMEOUT_MS < LAG_CHECK_INTERVAL_S * 1_000, "a lag check ends before the next"
 
 
 def kafka_source(topic: str) -> str:
@@ -183,7 +185,7 @@ def run_group_worker(
     consumer.subscribe([topic], listener=seek_to_stored)
     applied = 0
     next_lag_check = 0.0
-    backoff_ms = FIRST_BACKOFF_MS
+    backoff_ms = BACKOFF_MS_MIN
     rewind = False
     try:
         while not stop.is_set():
@@ -203,10 +205,10 @@ def run_group_worker(
                 # on apply. The worker waits and retries, never exits.
                 logger.warning("projection batch failed, retrying in %d ms: %s", backoff_ms, error)
                 stop.wait(backoff_ms / 1_000)
-                backoff_ms = min(backoff_ms * 2, MAX_BACKOFF_MS)
+                backoff_ms = min(backoff_ms * 2, BACKOFF_MS_MAX)
                 rewind = True
                 continue
-            backoff_ms = FIRST_BACKOFF_MS
+            backoff_ms = BACKOFF_MS_MIN
     finally:
         consumer.close()
         checker.close()

@@ -29,7 +29,7 @@ from registry.support.presentation import tonnes
 PAGE_DELIVERIES = 500
 SEND_ATTEMPTS = 3
 RETRY_PAUSE_S = 0.5
-DEFAULT_REASON = "unanswered by the deadline (deliveries expire-due)"
+REASON_DEFAULT = "unanswered by the deadline (deliveries expire-due)"
 # Transport failures, not verdicts: the same signed bytes are sent again, and if the first
 # attempt was recorded the server answers with its result (idempotent by command id).
 RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
@@ -67,7 +67,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
         help="every party's deliveries, not only the acting party's (for the operator)",
     )
     expire.add_argument("--agreement", default="", help="only this agreement's deliveries")
-    expire.add_argument("--reason", default=DEFAULT_REASON)
+    expire.add_argument("--reason", default=REASON_DEFAULT)
     expire.add_argument(
         "--dry-run", action="store_true", help="list the due deliveries, send nothing"
     )

@@ -28,7 +28,7 @@ from registry.log.kafka import TopicSettings
 from registry.support.observability import metrics_port_from_environment, serve_metrics
 from registry.support.presentation import table, tonnes
 
-DEFAULT_GROUP = "credit-registry-projections"
+GROUP_DEFAULT = "credit-registry-projections"
 logger = logging.getLogger(__name__)
 
 
@@ -69,7 +69,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     run = group.add_parser("run", help="a consumer-group worker (Kafka); several may run at once")
     common(run)
     run.add_argument(
-        "--group", default=os.environ.get("CREDIT_REGISTRY_PROJECTION_GROUP", DEFAULT_GROUP)
+        "--group", default=os.environ.get("CREDIT_REGISTRY_PROJECTION_GROUP", GROUP_DEFAULT)
     )
     run.add_argument("--pause-before-commit-ms", type=int, default=0, help=argparse.SUPPRESS)
     run.set_defaults(handler=_run)
@@ -88,7 +88,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     common(lag)
     lag.set_defaults(handler=_lag)
 
-    allocation = group.add_parser("allocation", help="the 62-member joint-purchase table")
+    allocation = group.add_parser("allocation", help="the joint-purchase table: one row per pool member, with subtotals")
     common(allocation)
     allocation.set_defaults(handler=_allocation)
 

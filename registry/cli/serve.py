@@ -15,7 +15,7 @@ from registry.cli.home import REGISTRY_PASSPHRASE_VARIABLE, Home, passphrase
 from registry.client.grpc_client import ClientTls, RegistryClient
 from registry.envelope.keys import SigningKey
 from registry.service.server import (
-    DEFAULT_MAX_MESSAGE_BYTES,
+    MESSAGE_BYTES_MAX_DEFAULT,
     RegistryServer,
     ServerConfig,
     TlsFiles,
@@ -62,7 +62,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     serve.add_argument(
         "--max-message-bytes",
         type=int,
-        default=int(os.environ.get("CREDIT_REGISTRY_MAX_MESSAGE_BYTES", DEFAULT_MAX_MESSAGE_BYTES)),
+        default=int(os.environ.get("CREDIT_REGISTRY_MAX_MESSAGE_BYTES", MESSAGE_BYTES_MAX_DEFAULT)),
     )
     serve.set_defaults(handler=_serve)
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from registry.domain import rules
 from registry.domain.commands import Command, CommandBody
 from registry.envelope.codec import Codec
 from registry.envelope.keys import SigningKey
 from registry.envelope.sealing import SignedCommand
 from registry.support.clock import now_us
 
-DEFAULT_LIFETIME_US = 10 * 60 * 1_000_000  # long enough for retries, short against replays
+LIFETIME_US_DEFAULT = 10 * 60 * 1_000_000  # long enough for retries, short against replays
+assert 0 < LIFETIME_US_DEFAULT <= rules.COMMAND_LIFETIME_US_MAX
 
 
 @dataclass
@@ -25,7 +27,7 @@ class CommandSigner:
         body: CommandBody,
         command_id: str | None = None,
         created_at_us: int | None = None,
-        lifetime_us: int = DEFAULT_LIFETIME_US,
+        lifetime_us: int = LIFETIME_US_DEFAULT,
     ) -> Command:
         created = now_us() if created_at_us is None else created_at_us
         return Command(

@@ -19,7 +19,7 @@ from registry.envelope.sealing import SignedCommand
 from registry.rpc.status import check_code_of
 from registry.rpc.translate import signed_command_message
 
-DEFAULT_TIMEOUT_S = 10.0
+TIMEOUT_S_DEFAULT = 10.0
 
 
 class CommandRejected(Exception):
@@ -67,7 +67,7 @@ _EXCHANGE_RPC_FOR_BODY = {
 
 class RegistryClient:
     def __init__(
-        self, target: str, tls: ClientTls | None = None, timeout_s: float = DEFAULT_TIMEOUT_S
+        self, target: str, tls: ClientTls | None = None, timeout_s: float = TIMEOUT_S_DEFAULT
     ) -> None:
         if tls is None:
             self.channel = grpc.insecure_channel(target)

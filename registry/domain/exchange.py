@@ -13,13 +13,13 @@ from registry.domain import commands as cmd
 from registry.domain import events as ev
 from registry.domain.checks import CheckCode, Rejection
 from registry.domain.ledger import Ledger
-from registry.domain.parties import MAX_TEXT_LENGTH, Party, Role, validate_name, validate_text
+from registry.domain.parties import TEXT_LENGTH_MAX, Party, Role, validate_name, validate_text
 from registry.domain.serials import SerialBlock
 
 AGREEMENT_ROLES = frozenset({Role.MUNICIPALITY, Role.ISSUER, Role.OPERATOR, Role.BUSINESS})
 
 _ID = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,63}$")
-MAX_DEADLINE_US = 400 * 24 * 3600 * 1_000_000
+DEADLINE_US_MAX = 400 * 24 * 3600 * 1_000_000
 OUTCOMES = ("accepted", "rejected", "expired")
 Take = Callable[[Ledger, str, int, str | None], tuple[SerialBlock, ...]]
 
@@ -53,7 +53,7 @@ def sign_agreement(ledger: Ledger, actor: Party, body: cmd.SignAgreement) -> lis
             CheckCode.MALFORMED_COMMAND, "term 1-50 years, expected absorption 0-10^9 kg a year"
         )
     validate_name("purpose", body.purpose)
-    validate_text("purpose", body.purpose, MAX_TEXT_LENGTH)
+    validate_text("purpose", body.purpose, TEXT_LENGTH_MAX)
     terms = (
         body.provider_id,
         body.user_id,
@@ -95,7 +95,7 @@ def propose_delivery(
     _identifier("delivery", body.delivery_id)
     if body.delivery_id in ledger.deliveries:
         raise Rejection(CheckCode.DELIVERY_EXISTS, repr(body.delivery_id))
-    if not now_us < body.deadline_us <= now_us + MAX_DEADLINE_US:
+    if not now_us < body.deadline_us <= now_us + DEADLINE_US_MAX:
         raise Rejection(
             CheckCode.MALFORMED_COMMAND, "the deadline must lie in the future, within 400 days"
         )

@@ -8,8 +8,8 @@ from enum import Enum
 
 from registry.domain.checks import CheckCode, Rejection
 
-MAX_NAME_LENGTH = 200
-MAX_TEXT_LENGTH = 2_000
+NAME_LENGTH_MAX = 200
+TEXT_LENGTH_MAX = 2_000
 PUBLIC_KEY_LENGTH = 32
 
 # Non-municipal parties use readable slugs; digits-only ids are reserved for municipalities
@@ -82,7 +82,7 @@ def validate_code_id(kind: str, identifier: str) -> None:
         )
 
 
-def validate_text(field: str, text: str, max_length: int = MAX_TEXT_LENGTH) -> None:
+def validate_text(field: str, text: str, max_length: int = TEXT_LENGTH_MAX) -> None:
     if len(text) > max_length:
         raise Rejection(CheckCode.TEXT_TOO_LONG, f"{field} has {len(text)} > {max_length} chars")
     # Control characters in stored text hide content from people reading reports.
@@ -90,7 +90,7 @@ def validate_text(field: str, text: str, max_length: int = MAX_TEXT_LENGTH) -> N
         raise Rejection(CheckCode.MALFORMED_COMMAND, f"{field} contains control characters")
 
 
-def validate_name(field: str, text: str, max_length: int = MAX_NAME_LENGTH) -> None:
+def validate_name(field: str, text: str, max_length: int = NAME_LENGTH_MAX) -> None:
     validate_text(field, text, max_length)
     if not text.strip():
         raise Rejection(CheckCode.MALFORMED_COMMAND, f"{field} must not be empty")

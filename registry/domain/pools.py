@@ -10,13 +10,13 @@ from registry.domain import events as ev
 from registry.domain.allocation import RULE, largest_remainder
 from registry.domain.checks import CheckCode, Rejection
 from registry.domain.ledger import Ledger
-from registry.domain.parties import MAX_TEXT_LENGTH, Party, Role, validate_name, validate_text
+from registry.domain.parties import TEXT_LENGTH_MAX, Party, Role, validate_name, validate_text
 from registry.domain.records import Meeting, Pool
 
 _POOL_OR_MEETING_ID = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,39}$")
 CATEGORIES = frozenset({"meeting", "event", "study_meeting", "briefing", "training", "exhibition"})
-MAX_PARTICIPANTS = 1_000_000
-MAX_MEETING_KG = 10**9
+PARTICIPANTS_MAX = 1_000_000
+MEETING_KG_MAX = 10**9
 
 
 def _identifier(kind: str, value: str) -> None:
@@ -92,9 +92,9 @@ def register_meeting(ledger: Ledger, actor: Party, body: cmd.RegisterMeeting) ->
         raise Rejection(
             CheckCode.MALFORMED_COMMAND, f"category {body.category!r}; one of {sorted(CATEGORIES)}"
         )
-    _count("expected_participants", body.expected_participants, MAX_PARTICIPANTS)
-    _count("estimate_kg", body.estimate_kg, MAX_MEETING_KG)
-    validate_text("estimate_basis", body.estimate_basis, MAX_TEXT_LENGTH)
+    _count("expected_participants", body.expected_participants, PARTICIPANTS_MAX)
+    _count("estimate_kg", body.estimate_kg, MEETING_KG_MAX)
+    validate_text("estimate_basis", body.estimate_basis, TEXT_LENGTH_MAX)
     return [
         ev.MeetingRegistered(
             body.pool_id,
@@ -118,10 +118,10 @@ def record_result(ledger: Ledger, actor: Party, body: cmd.RecordMeetingResult) -
         raise Rejection(
             CheckCode.NOT_THE_OWNER, f"only {meeting.organiser_id} records {meeting.meeting_id}"
         )
-    _count("actual_participants", body.actual_participants, MAX_PARTICIPANTS)
-    if not 0 < body.calculated_kg <= MAX_MEETING_KG:
+    _count("actual_participants", body.actual_participants, PARTICIPANTS_MAX)
+    if not 0 < body.calculated_kg <= MEETING_KG_MAX:
         raise Rejection(CheckCode.INVALID_QUANTITY, f"calculated_kg {body.calculated_kg}")
-    validate_text("calculation_basis", body.calculation_basis, MAX_TEXT_LENGTH)
+    validate_text("calculation_basis", body.calculation_basis, TEXT_LENGTH_MAX)
     return [
         ev.MeetingCalculated(
             body.pool_id,

@@ -28,14 +28,17 @@ from registry.domain.parties import (
 )
 from registry.domain.serials import SerialBlock, take_lowest
 
-MAX_QUANTITY_KG = 10**12  # one gigatonne: far above any real batch, far below int64
-MAX_CLOCK_SKEW_US = 5 * 60 * 1_000_000
-MAX_COMMAND_LIFETIME_US = 7 * 24 * 3600 * 1_000_000
-MAX_COMMAND_ID_LENGTH = 128  # a UUID has 36 characters; readable ids fit easily
-MAX_BENEFICIARY_ID_LENGTH = 64
+QUANTITY_KG_MAX = 10**12  # one gigatonne: far above any real batch, far below int64
+CLOCK_SKEW_US_MAX = 5 * 60 * 1_000_000
+COMMAND_LIFETIME_US_MAX = 7 * 24 * 3600 * 1_000_000
+COMMAND_ID_LENGTH_MAX = 128  # a UUID has 36 characters; readable ids fit easily
+BENEFICIARY_ID_LENGTH_MAX = 64
 # Expired command ids are forgotten this long after expiry: far more than any clock skew
 # between replicas, so no replica still treats them as live when they are dropped.
 FORGET_MARGIN_US = 3_600 * 1_000_000
+# Limits that depend on each other, checked once where they are defined.
+assert FORGET_MARGIN_US > 2 * CLOCK_SKEW_US_MAX, "ids must outlive any skew between replicas"
+assert CLOCK_SKEW_US_MAX < COMMAND_LIFETIME_US_MAX
 PURPOSES = frozenset(
     {"facility", "meeting_event", "residual_emissions", "product", "voluntary", "other"}
 )
@@ -75,9 +78,9 @@ def authenticate(ledger: Ledger, actor_id: str, key_id: str) -> KeyRecord:
 def decide(ledger: Ledger, command: cmd.Command, now_us: int) -> list[ev.Event]:
     if now_us > command.expires_at_us:
         raise Rejection(CheckCode.COMMAND_EXPIRED, f"expired at {command.expires_at_us} us")
-    if command.created_at_us > now_us + MAX_CLOCK_SKEW_US:
+    if command.created_at_us > now_us + CLOCK_SKEW_US_MAX:
         raise Rejection(CheckCode.COMMAND_FROM_FUTURE, f"created at {command.created_at_us} us")
-    if command.expires_at_us - command.created_at_us > MAX_COMMAND_LIFETIME_US:
+    if command.expires_at_us - command.created_at_us > COMMAND_LIFETIME_US_MAX:
         raise Rejection(CheckCode.MALFORMED_COMMAND, "a command may live at most 7 days")
     # The id is recorded with the command and echoed in results and logs: found by fuzzing,
     # ids of megabytes or with control characters were accepted before this check.
@@ -109,16 +112,16 @@ def _require_party(ledger: Ledger, party_id: str) -> Party:
 
 
 def _require_command_id(command_id: str) -> None:
-    if not 0 < len(command_id) <= MAX_COMMAND_ID_LENGTH or not command_id.isprintable():
+    if not 0 < len(command_id) <= COMMAND_ID_LENGTH_MAX or not command_id.isprintable():
         raise Rejection(
             CheckCode.INVALID_IDENTIFIER,
-            f"command id of {len(command_id)} characters: 1 to {MAX_COMMAND_ID_LENGTH} "
+            f"command id of {len(command_id)} characters: 1 to {COMMAND_ID_LENGTH_MAX} "
             "printable characters",
         )
 
 
 def _require_quantity(quantity_kg: int) -> None:
-    if not 0 < quantity_kg <= MAX_QUANTITY_KG:
+    if not 0 < quantity_kg <= QUANTITY_KG_MAX:
         raise Rejection(CheckCode.INVALID_QUANTITY, f"{quantity_kg} kg")
 
 
@@ -183,7 +186,7 @@ def _retirement(
     if details.beneficiary.party_id is not None:
         # Recorded and printed on certificates: the same checks as every other text.
         validate_name(
-            "beneficiary party id", details.beneficiary.party_id, MAX_BENEFICIARY_ID_LENGTH
+            "beneficiary party id", details.beneficiary.party_id, BENEFICIARY_ID_LENGTH_MAX
         )
     validate_text("memo", details.memo)
     quantity_kg = sum(block.quantity_kg for block in blocks)

@@ -28,9 +28,9 @@ from registry.transparency.checkpoints import Checkpoint
 logger = logging.getLogger(__name__)
 QUARANTINE_SUFFIX = ".quarantine"
 CHECKPOINTS_SUFFIX = ".checkpoints"
-MAX_PENDING_RECORDS = 200_000  # out-of-order records held while a slower partition catches up
+PENDING_RECORDS_MAX = 200_000  # out-of-order records held while a slower partition catches up
 POLL_TIMEOUT_MS = 500
-MAX_IDLE_POLLS = 120
+IDLE_POLLS_MAX = 120
 # Re-sends come from the last relay batches, far fewer than this many positions back.
 RECENT_DIGESTS = 100_000  # a reader that sees nothing for a minute while behind the end gives up
 
@@ -204,9 +204,9 @@ class KafkaLogReader:
         while any(consumer.position(p) < end_offsets[p] for p in partitions):
             batches = consumer.poll(timeout_ms=POLL_TIMEOUT_MS)
             idle_polls = 0 if batches else idle_polls + 1
-            if idle_polls > MAX_IDLE_POLLS:
+            if idle_polls > IDLE_POLLS_MAX:
                 raise KafkaError(
-                    f"no records from {self.topic} for {MAX_IDLE_POLLS * POLL_TIMEOUT_MS} ms"
+                    f"no records from {self.topic} for {IDLE_POLLS_MAX * POLL_TIMEOUT_MS} ms"
                 )
             for partition, messages in batches.items():
                 for message in messages:
@@ -241,7 +241,7 @@ class KafkaLogReader:
                         continue
                     heapq.heappush(pending, (position, envelope))
                     pending_values[position] = digest
-                    assert len(pending) <= MAX_PENDING_RECORDS, (
+                    assert len(pending) <= PENDING_RECORDS_MAX, (
                         "a partition is too far behind the others"
                     )
             while pending and pending[0][0] == next_position:

@@ -23,8 +23,8 @@ from registry.transparency.checkpoints import CheckpointStore
 from registry.write.persistence import CHAIN_ID
 
 logger = logging.getLogger(__name__)
-DEFAULT_BATCH_EVENTS = 500
-MAX_BACKOFF_MS = 5_000
+BATCH_EVENTS_DEFAULT = 500
+BACKOFF_MS_MAX = 5_000
 
 
 class Relay:
@@ -34,7 +34,7 @@ class Relay:
         publisher: Publisher,
         positions: RelayPositions,
         relay_name: str = "log",
-        batch_events: int = DEFAULT_BATCH_EVENTS,
+        batch_events: int = BATCH_EVENTS_DEFAULT,
         pause_before_commit_ms: int = 0,
         checkpoints: CheckpointStore | None = None,
     ) -> None:
@@ -111,7 +111,7 @@ class Relay:
             except Exception as error:  # broker down, database refusing: retry, bounded backoff
                 logger.warning("relay batch failed, retrying in %d ms: %s", backoff_ms, error)
                 stop.wait(backoff_ms / 1_000)
-                backoff_ms = min(backoff_ms * 2, MAX_BACKOFF_MS)
+                backoff_ms = min(backoff_ms * 2, BACKOFF_MS_MAX)
                 continue
             backoff_ms = 100
             if published == 0:

@@ -15,7 +15,7 @@ ERROR_DOMAIN = "credit-registry"
 # inside grpc-status-details-bin); past the peer's 8 KiB metadata limit the client would see
 # RESOURCE_EXHAUSTED instead of the check code. 200 characters stay well under it,
 # even when every one is a four-byte character.
-MAX_MESSAGE_CHARS = 200
+MESSAGE_CHARS_MAX = 200
 
 _STATUS: dict[CheckCode, grpc.StatusCode] = {
     CheckCode.UNKNOWN_PARTY: grpc.StatusCode.NOT_FOUND,
@@ -64,9 +64,9 @@ def status_code_for(code: CheckCode) -> grpc.StatusCode:
 
 
 def bounded(message: str) -> str:
-    if len(message) <= MAX_MESSAGE_CHARS:
+    if len(message) <= MESSAGE_CHARS_MAX:
         return message
-    return f"{message[:MAX_MESSAGE_CHARS]}… ({len(message)} characters in all)"
+    return f"{message[:MESSAGE_CHARS_MAX]}… ({len(message)} characters in all)"
 
 
 def rich_status(code: CheckCode, message: str) -> grpc.Status:

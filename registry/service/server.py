@@ -32,7 +32,7 @@ from registry.write.application import RegistryApplication
 from registry.write.persistence import event_store_recorder
 
 logger = logging.getLogger(__name__)
-DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+MESSAGE_BYTES_MAX_DEFAULT = 4 * 1024 * 1024
 SERVICE_NAMES = tuple(service.full_name for service in pb.DESCRIPTOR.services_by_name.values())
 
 
@@ -51,7 +51,7 @@ class ServerConfig:
     registry_key: SigningKey
     kafka: str | None = None
     tls: TlsFiles | None = None
-    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    max_message_bytes: int = MESSAGE_BYTES_MAX_DEFAULT
     max_workers: int = 16
     metrics_port: int | None = None
 

@@ -25,16 +25,16 @@ from registry.log import EVENT_TYPES_HEADER, record_for
 from registry.rpc.status import rich_status
 from registry.rpc.translate import result_message, signed_command
 from registry.support.observability import COMMANDS, HEAD_POSITION
-from registry.write.application import MAX_BATCH_COMMANDS, RegistryApplication
+from registry.write.application import BATCH_COMMANDS_MAX, RegistryApplication
 from registry.write.persistence import CHAIN_ID
 
 # The least time a call must have left for the server to start a write: less than this and
 # the client would give up before hearing the answer, so the server refuses up front.
-MIN_DEADLINE_S = 0.005
-MAX_READ_WAIT_S = 10.0
+DEADLINE_S_MIN = 0.005
+READ_WAIT_S_MAX = 10.0
 STREAM_PAGE_EVENTS = 500
 STREAM_IDLE_S = 0.2
-MAX_DELIVERIES_PAGE = 10_000
+DELIVERIES_PAGE_MAX = 10_000
 
 RPC_BODIES: dict[str, type[Any] | None] = {
     "RegisterParty": c.RegisterParty,
@@ -67,10 +67,10 @@ def _count(result: CommandResult) -> None:
 
 def _require_time(context: grpc.ServicerContext) -> None:
     remaining = context.time_remaining()
-    if remaining is not None and remaining < MIN_DEADLINE_S:
+    if remaining is not None and remaining < DEADLINE_S_MIN:
         context.abort(
             grpc.StatusCode.DEADLINE_EXCEEDED,
-            f"less than {MIN_DEADLINE_S * 1000:.0f} ms left: nothing done",
+            f"less than {DEADLINE_S_MIN * 1000:.0f} ms left: nothing done",
         )
 
 
@@ -136,8 +136,8 @@ class CommandServicer(pb_grpc.CommandServiceServicer):  # type: ignore[misc]
         self, request: pb.CommandBatchRequest, context: grpc.ServicerContext
     ) -> pb.CommandBatchResponse:
         _require_time(context)
-        if len(request.commands) > MAX_BATCH_COMMANDS:
-            detail = f"{len(request.commands)} commands; at most {MAX_BATCH_COMMANDS} per call"
+        if len(request.commands) > BATCH_COMMANDS_MAX:
+            detail = f"{len(request.commands)} commands; at most {BATCH_COMMANDS_MAX} per call"
             context.abort_with_status(rich_status(CheckCode.BATCH_TOO_LARGE, detail))
         with _store_unavailable_as_status(context):
             results = self.app.submit_batch(
@@ -164,7 +164,7 @@ class QueryServicer(pb_grpc.QueryServiceServicer):  # type: ignore[misc]
             return
         remaining = context.time_remaining()
         deadline = time.monotonic() + min(
-            MAX_READ_WAIT_S, remaining if remaining is not None else MAX_READ_WAIT_S
+            READ_WAIT_S_MAX, remaining if remaining is not None else READ_WAIT_S_MAX
         )
         while not self.store.has_applied_through(min_position):
             if time.monotonic() >= deadline:
@@ -402,7 +402,7 @@ class ExchangeServicer(pb_grpc.ExchangeServiceServicer):  # type: ignore[misc]
                 request.agreement_id or None,
                 server_time_us if request.due_only else None,
                 max(request.after_position, 0),
-                min(request.limit, MAX_DELIVERIES_PAGE) if request.limit > 0 else 1_000,
+                min(request.limit, DELIVERIES_PAGE_MAX) if request.limit > 0 else 1_000,
             )
         return pb.DeliveriesResponse(
             deliveries=[

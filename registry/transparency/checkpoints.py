@@ -1,5 +1,5 @@
 """Signed checkpoints: the size and RFC 9162 root of the envelope tree, signed by the
-registry key. Recorded every CHECKPOINT_INTERVAL positions (and on demand), stored beside
+registry key. Recorded every CHECKPOINT_INTERVAL_ENVELOPES positions (and on demand), stored beside
 the event store, published beside the envelopes, verified by the audit."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from registry.envelope.keys import SigningKey, verify
 from registry.transparency.proof_verifier import checkpoint_message
 from registry.write.database import schema_creation_lock
 
-CHECKPOINT_INTERVAL = 1_000
+CHECKPOINT_INTERVAL_ENVELOPES = 1_000
 
 metadata = sa.MetaData()
 checkpoints_table = sa.Table(

@@ -43,14 +43,18 @@ from registry.envelope.sealing import (
     verify_sealed,
 )
 from registry.support.clock import now_us
-from registry.transparency.checkpoints import CHECKPOINT_INTERVAL, Checkpoint, CheckpointStore
+from registry.transparency.checkpoints import (
+    CHECKPOINT_INTERVAL_ENVELOPES,
+    Checkpoint,
+    CheckpointStore,
+)
 from registry.transparency.merkle import CompactTree, leaf_hash
 from registry.write.database import schema_creation_lock_for_url
 from registry.write.group_commit import GroupCommit
 from registry.write.persistence import CHAIN_ID, EnvelopeMapper, Sequenced, database_environment
 
-MAX_BATCH_COMMANDS = 1_000
-MAX_COMMIT_ATTEMPTS = 8
+BATCH_COMMANDS_MAX = 1_000
+COMMIT_ATTEMPTS_MAX = 8
 CATCH_UP_PAGE_EVENTS = 1_000
 
 logger = logging.getLogger(__name__)
@@ -64,7 +68,7 @@ class RegistryApplication(Application[UUID]):
         database_url: str,
         registry_key: SigningKey,
         clock_us: Callable[[], int] = now_us,
-        checkpoint_interval: int = CHECKPOINT_INTERVAL,
+        checkpoint_interval: int = CHECKPOINT_INTERVAL_ENVELOPES,
     ) -> None:
         with schema_creation_lock_for_url(database_url):
             super().__init__(env=database_environment(database_url))
@@ -87,7 +91,7 @@ class RegistryApplication(Application[UUID]):
         # One writer per process at a time; across processes the database decides.
         self._lock = threading.RLock()
         self._group_commit: GroupCommit[CommandResult] = GroupCommit(
-            self._submit_items, self._lock, MAX_BATCH_COMMANDS
+            self._submit_items, self._lock, BATCH_COMMANDS_MAX
         )
         self.catch_up()
 
@@ -186,11 +190,11 @@ class RegistryApplication(Application[UUID]):
     def _submit_items(
         self, items: Sequence[tuple[SignedCommand, type[Any] | None]]
     ) -> list[CommandResult]:
-        if len(items) > MAX_BATCH_COMMANDS:
-            rejection = Rejection(CheckCode.BATCH_TOO_LARGE, f"{len(items)} > {MAX_BATCH_COMMANDS}")
+        if len(items) > BATCH_COMMANDS_MAX:
+            rejection = Rejection(CheckCode.BATCH_TOO_LARGE, f"{len(items)} > {BATCH_COMMANDS_MAX}")
             return [CommandResult.rejected("", rejection) for _ in items]
         with self._lock:
-            for attempt in range(MAX_COMMIT_ATTEMPTS):
+            for attempt in range(COMMIT_ATTEMPTS_MAX):
                 self.catch_up()
                 self.ledger.begin()
                 tree_state, due_count = self.tree.snapshot(), len(self._due_checkpoints)
@@ -219,7 +223,7 @@ class RegistryApplication(Application[UUID]):
                 self._record_due_checkpoints()
                 self.ledger.forget_expired(self._now_us() - rules.FORGET_MARGIN_US)
                 return results
-        conflict = Rejection(CheckCode.CONFLICT, f"gave up after {MAX_COMMIT_ATTEMPTS} attempts")
+        conflict = Rejection(CheckCode.CONFLICT, f"gave up after {COMMIT_ATTEMPTS_MAX} attempts")
         return [CommandResult.rejected("", conflict) for _ in items]
 
     def _confirm_stored(self, sequenced: list[Sequenced]) -> None:

@@ -22,7 +22,7 @@ from tests.bench.report import Row
 
 PUBLISH_BATCH_RECORDS = 2_000
 POLL_TIMEOUT_MS = 500
-MAX_EMPTY_POLLS = 120
+EMPTY_POLLS_MAX = 120
 
 
 def publish(history: History, bootstrap: str, topic: str) -> tuple[int, float]:
@@ -67,7 +67,7 @@ def raw_consume(bootstrap: str, topic: str) -> tuple[int, float]:
     while any(consumer.position(p) < end_offsets[p] for p in partitions):
         polled = consumer.poll(timeout_ms=POLL_TIMEOUT_MS)
         empty_polls = 0 if polled else empty_polls + 1
-        assert empty_polls < MAX_EMPTY_POLLS, "the topic stopped delivering"
+        assert empty_polls < EMPTY_POLLS_MAX, "the topic stopped delivering"
         count += sum(len(messages) for messages in polled.values())
     elapsed_s = time.perf_counter() - started_s
     consumer.close()

@@ -12,11 +12,11 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
-from registry.client.commands import DEFAULT_LIFETIME_US
+from registry.client.commands import LIFETIME_US_DEFAULT
 from registry.domain import commands as c
 from registry.domain.checks import CheckCode
-from registry.domain.parties import MAX_TEXT_LENGTH
-from registry.domain.rules import MAX_CLOCK_SKEW_US, MAX_COMMAND_LIFETIME_US
+from registry.domain.parties import TEXT_LENGTH_MAX
+from registry.domain.rules import CLOCK_SKEW_US_MAX, COMMAND_LIFETIME_US_MAX
 from registry.envelope.codec import to_record
 from registry.envelope.keys import SigningKey
 from registry.envelope.sealing import SignedCommand
@@ -72,15 +72,15 @@ class CommandCase:
         """The time check this case must fail, None if it passes, "edge" if too close to say."""
         created = self.created_offset_us
         expires = created + self.lifetime_us
-        if abs(expires) < BOUNDARY_MARGIN_US or abs(created - MAX_CLOCK_SKEW_US) < (
+        if abs(expires) < BOUNDARY_MARGIN_US or abs(created - CLOCK_SKEW_US_MAX) < (
             BOUNDARY_MARGIN_US
         ):
             return "edge"
         if expires < 0:
             return CheckCode.COMMAND_EXPIRED
-        if created > MAX_CLOCK_SKEW_US:
+        if created > CLOCK_SKEW_US_MAX:
             return CheckCode.COMMAND_FROM_FUTURE
-        if self.lifetime_us > MAX_COMMAND_LIFETIME_US:
+        if self.lifetime_us > COMMAND_LIFETIME_US_MAX:
             return CheckCode.MALFORMED_COMMAND
         return None
 
@@ -102,11 +102,11 @@ def command_cases(
             st.just(0),
             st.just(0),
             st.integers(-(10**12), 10**12),
-            st.sampled_from([MAX_CLOCK_SKEW_US + 60_000_000, -DEFAULT_LIFETIME_US - 60_000_000]),
+            st.sampled_from([CLOCK_SKEW_US_MAX + 60_000_000, -LIFETIME_US_DEFAULT - 60_000_000]),
         ),
         lifetime_us=st.one_of(
-            st.just(DEFAULT_LIFETIME_US),
-            st.just(DEFAULT_LIFETIME_US),
+            st.just(LIFETIME_US_DEFAULT),
+            st.just(LIFETIME_US_DEFAULT),
             st.integers(-(10**12), 10**13),
         ),
         tamper=mostly(st.just("none"), st.sampled_from(TAMPERING)),
@@ -188,5 +188,5 @@ def check_accepted_text(case: CommandCase) -> None:
     """What is recorded is readable: no control characters, no text beyond the limits."""
     recorded = [case.command_id or "", *texts(to_record(case.body))]
     for text in recorded:
-        assert len(text) <= MAX_TEXT_LENGTH, f"{len(text)} characters recorded"
+        assert len(text) <= TEXT_LENGTH_MAX, f"{len(text)} characters recorded"
         assert not any(ord(char) < 0x20 and char not in "\n\t" for char in text), repr(text)

@@ -11,7 +11,7 @@ import grpc
 from registry.api.credit_registry.v1 import registry_pb2 as pb
 from registry.domain.checks import CheckCode
 from registry.rpc.translate import signed_command_message
-from registry.service.server import DEFAULT_MAX_MESSAGE_BYTES
+from registry.service.server import MESSAGE_BYTES_MAX_DEFAULT
 from tests.hostile.commands import (
     CommandCase,
     allowed_refusals,
@@ -60,7 +60,7 @@ def send_batch_case(
     try:
         response = hostile.client.commands.SubmitBatch(request, timeout=CALL_TIMEOUT_S)
     except grpc.RpcError as error:
-        if request.ByteSize() > DEFAULT_MAX_MESSAGE_BYTES:  # refused by gRPC before any work
+        if request.ByteSize() > MESSAGE_BYTES_MAX_DEFAULT:  # refused by gRPC before any work
             assert tally.refuse(error, require_code=False) is None
             assert error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
         else:

@@ -14,7 +14,7 @@ from registry.client.commands import CommandSigner
 from registry.client.grpc_client import CommandRejected
 from registry.domain import commands as c
 from registry.domain.checks import CheckCode
-from registry.domain.rules import MAX_CLOCK_SKEW_US, MAX_COMMAND_LIFETIME_US
+from registry.domain.rules import CLOCK_SKEW_US_MAX, COMMAND_LIFETIME_US_MAX
 from registry.envelope.keys import SigningKey
 from registry.envelope.sealing import SignedCommand
 from registry.rpc.status import status_code_for
@@ -88,11 +88,11 @@ def build_cases(hostile: HostileWorld) -> dict[str, tuple[Callable[[], SignedCom
             CheckCode.COMMAND_EXPIRED,
         ),
         "clock skew beyond tolerance": (
-            lambda: signer.sign(transfer(), created_at_us=now_us() + MAX_CLOCK_SKEW_US + MINUTE_US),
+            lambda: signer.sign(transfer(), created_at_us=now_us() + CLOCK_SKEW_US_MAX + MINUTE_US),
             CheckCode.COMMAND_FROM_FUTURE,
         ),
         "lifetime over seven days": (
-            lambda: signer.sign(transfer(), lifetime_us=MAX_COMMAND_LIFETIME_US + MINUTE_US),
+            lambda: signer.sign(transfer(), lifetime_us=COMMAND_LIFETIME_US_MAX + MINUTE_US),
             CheckCode.MALFORMED_COMMAND,
         ),
         "command id of 10,000 characters": (
@@ -118,7 +118,7 @@ def test_signature_and_time_checks_have_stable_codes(hostile: HostileWorld) -> N
         tally.rejected += 1
     # Within the tolerated skew, a command from a clock ahead of ours is fine.
     ahead = hostile.world.signer(IWAIZUMI).sign(
-        transfer(), created_at_us=now_us() + MAX_CLOCK_SKEW_US - MINUTE_US
+        transfer(), created_at_us=now_us() + CLOCK_SKEW_US_MAX - MINUTE_US
     )
     assert hostile.client.send(ahead, "TransferCredits").accepted
     tally.report()

@@ -10,7 +10,7 @@ import pytest
 
 from registry.api.credit_registry.v1 import registry_pb2 as pb
 from registry.domain.checks import CheckCode
-from registry.service.server import DEFAULT_MAX_MESSAGE_BYTES
+from registry.service.server import MESSAGE_BYTES_MAX_DEFAULT
 from tests.hostile.conftest import HostileWorld
 from tests.hostile.harness import Tally, serving, store_head
 
@@ -86,7 +86,7 @@ def test_raw_bytes_are_refused_cleanly(hostile: HostileWorld, method: str, strea
             assert store_head(hostile.server) == before, name
         tally.cases += 1
         with pytest.raises(grpc.RpcError) as caught:
-            call(channel, method, streaming, b"\x0a" * (DEFAULT_MAX_MESSAGE_BYTES + 1))
+            call(channel, method, streaming, b"\x0a" * (MESSAGE_BYTES_MAX_DEFAULT + 1))
         assert caught.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
         tally.refuse(caught.value, require_code=False)
     assert store_head(hostile.server) == before
