@@ -13,6 +13,9 @@ fi
 # Reinstall when pyproject.toml changed since the last install (cheap check, no network).
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$spec"
+  # setuptools warns on every editable install that folders named like a package win over
+  # it on sys.path; here they are the package, so the warning is noise.
+  PYTHONWARNINGS="ignore:Editable installation" \
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$spec"
   touch "$stamp"
 fi
