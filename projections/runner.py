@@ -21,6 +21,7 @@ from projections.checking import PendingCheck, RecordChecker
 from projections.store import ProjectionStore
 from registry.log import parse_position
 from registry.log.embedded import EmbeddedLog
+from registry.support.health import PROCESS_HEALTH, ProcessHealth
 from registry.support.observability import PROJECTION_LAG
 
 logger = logging.getLogger(__name__)
@@ -38,6 +39,9 @@ BACKOFF_MS_MIN = 100
 BACKOFF_MS_MAX = 5_000
 assert 0 < BACKOFF_MS_MIN <= BACKOFF_MS_MAX
 assert LAG_CHECK_TIMEOUT_MS < LAG_CHECK_INTERVAL_S * 1_000, "a lag check ends before the next"
+# A group worker is ready (caught up) once its partitions are this close to their ends: one
+# poll's worth, which a steady stream of new records cannot keep it from reaching.
+READY_LAG_RECORDS_MAX = BATCH_ENVELOPES
 
 
 def kafka_source(topic: str) -> str:
@@ -151,11 +155,17 @@ class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
         self.consumer = consumer
         self.store = store
         self.source = source
+        self.joined = False  # a first assignment came (possibly of no partitions)
 
     def on_partitions_revoked(self, revoked: Any) -> None:
         """Nothing to flush: each polled batch was committed before the next poll."""
 
     def on_partitions_assigned(self, assigned: Any) -> None:
+        self.joined = True
+        self.seek(assigned)
+        logger.info("assigned partitions %s", sorted(p.partition for p in assigned))
+
+    def seek(self, assigned: Any) -> None:
         progress = self.store.progress(self.source)
         for partition in assigned:
             known = progress.get(partition.partition)
@@ -163,7 +173,6 @@ class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
                 self.consumer.seek(partition, known.next_offset)
             else:
                 self.consumer.seek_to_beginning(partition)
-        logger.info("assigned partitions %s", sorted(p.partition for p in assigned))
 
 
 def run_group_worker(
@@ -175,9 +184,12 @@ def run_group_worker(
     registry_public_keys: Mapping[str, bytes] | None = None,
     pause_before_commit_ms: int = 0,
     workers: int | None = None,
+    health: ProcessHealth = PROCESS_HEALTH,
 ) -> int:
     """One member of a consumer group; runs until `stop` is set. With keys, every
-    countersignature is verified, by `workers` processes (default: one per core)."""
+    countersignature is verified, by `workers` processes (default: one per core). Alive
+    while the loop turns; ready once in the group with its partitions' lag measured within
+    READY_LAG_RECORDS_MAX (or with no partitions to read)."""
     source = kafka_source(topic)
     checker = RecordChecker(registry_public_keys, workers)
     consumer = _consumer(bootstrap_servers, group_id)
@@ -189,15 +201,16 @@ def run_group_worker(
     rewind = False
     try:
         while not stop.is_set():
+            health.progress()
             try:
                 if rewind:
-                    seek_to_stored.on_partitions_assigned(consumer.assignment())
+                    seek_to_stored.seek(consumer.assignment())
                     rewind = False
                 checks = _submit_polled(checker, consumer.poll(timeout_ms=POLL_TIMEOUT_MS))
                 applied += _apply_checked(store, source, checker, checks, pause_before_commit_ms)
                 if time.monotonic() >= next_lag_check:
                     next_lag_check = time.monotonic() + LAG_CHECK_INTERVAL_S
-                    _report_lag(consumer, source)
+                    _report_readiness(health, seek_to_stored, _report_lag(consumer, source))
             except (*DATABASE_UNAVAILABLE, KafkaError) as error:
                 # The database or the broker is away. Records just polled may not all be
                 # committed: once both answer, go back to the offsets stored with the rows
@@ -215,14 +228,31 @@ def run_group_worker(
     return applied
 
 
-def _report_lag(consumer: KafkaConsumer, source: str) -> None:
-    """Records behind the end of this member's partitions."""
+def _report_lag(consumer: KafkaConsumer, source: str) -> int | None:
+    """Records behind the end of this member's partitions (None: it has none)."""
     assigned = list(consumer.assignment())
-    if assigned:
-        ends = consumer.end_offsets(assigned, timeout_ms=LAG_CHECK_TIMEOUT_MS)
-        # Summed before labels(): a new labelled gauge shows 0 ("caught up") until set.
-        lag = sum(ends[p] - consumer.position(p) for p in assigned)
-        PROJECTION_LAG.labels(source).set(lag)
+    if not assigned:
+        return None
+    ends = consumer.end_offsets(assigned, timeout_ms=LAG_CHECK_TIMEOUT_MS)
+    # Summed before labels(): a new labelled gauge shows 0 ("caught up") until set.
+    lag = sum(ends[p] - consumer.position(p) for p in assigned)
+    PROJECTION_LAG.labels(source).set(lag)
+    return int(lag)
+
+
+def _report_readiness(health: ProcessHealth, group: _SeekToStoredOffsets, lag: int | None) -> None:
+    if not group.joined:
+        health.progress("joining the consumer group")
+        return
+    detail = "no partitions assigned" if lag is None else f"lag {lag} records"
+    if health.caught_up:
+        health.progress(detail)
+    elif lag is None or lag <= READY_LAG_RECORDS_MAX:
+        health.mark_caught_up(detail)
+        logger.info("caught up: %s", detail)
+    else:
+        health.progress(f"catching up: {detail}")
+        logger.info("catching up: %s behind the ends of the assigned partitions", detail)
 
 
 def kafka_head_position(bootstrap_servers: str, topic: str) -> int:

@@ -117,10 +117,20 @@ def _serve(arguments: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    server.start()
+    # Health answers from here on (the log says so); the replay runs in the background, and
+    # a SIGTERM during it ends the process at once (the replay only reads). The first line
+    # on stdout stays "serving ...": scripts wait for it before they call.
+    server.listen()
     mode = "kafka" if config.kafka else "embedded"
-    print(f"serving {mode} on port {server.port}{' with TLS' if tls else ''}", flush=True)
-    stop.wait()
+    while not stop.is_set() and not server.started.wait(0.5):
+        pass
+    status = 0
+    if server.startup_error is not None:
+        print(f"error: start-up failed: {server.startup_error}", file=sys.stderr)
+        status = 1
+    elif not stop.is_set():
+        print(f"serving {mode} on port {server.port}{' with TLS' if tls else ''}", flush=True)
+        stop.wait()
     server.stop()
     # Bounded shutdown: once the server has stopped taking calls and its grace period is
     # over, a worker thread still blocked (a call waiting on a database that went away, a
@@ -129,7 +139,8 @@ def _serve(arguments: argparse.Namespace) -> int:
     # transaction, so leaving now loses nothing: the fault suite SIGKILLs this process.
     logging.shutdown()
     sys.stdout.flush()
-    os._exit(0)
+    sys.stderr.flush()
+    os._exit(status)
 
 
 def _dev_certs(arguments: argparse.Namespace) -> int:

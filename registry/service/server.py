@@ -2,7 +2,12 @@
 
 Embedded default: the SQLite store, the embedded log and the projections all live in this
 process; a pipeline thread relays and projects right after each commit. With Kafka, this
-process only serves: the relay and projection workers run as their own processes."""
+process only serves: the relay and projection workers run as their own processes.
+
+Start-up answers health before anything else: the server listens at once, NOT_SERVING, and
+replays the chain in the background; only then does it serve (registry/service/startup.py).
+A long replay is therefore visible to probes as "alive, not ready" instead of a silent
+port, and calls that come early are refused with how far the replay has got."""
 
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ from pathlib import Path
 
 import grpc
 import sqlalchemy
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health, health_pb2_grpc
 
 from projections.runner import catch_up_embedded
 from projections.store import ProjectionStore
@@ -26,7 +31,15 @@ from registry.relay.positions import RelayPositions
 from registry.relay.publishing import Relay
 from registry.service.reflection import enable_server_reflection
 from registry.service.servicers import CommandServicer, ExchangeServicer, QueryServicer
+from registry.service.startup import (
+    LIVENESS_SERVICE,
+    READINESS_SERVICE,
+    RegistryHealth,
+    StartupGate,
+    StartupProgress,
+)
 from registry.service.wire import MalformedRequestInterceptor
+from registry.support.health import ProcessHealth
 from registry.support.observability import HEAD_POSITION, MetricsInterceptor, serve_metrics
 from registry.write.application import RegistryApplication
 from registry.write.persistence import event_store_recorder
@@ -86,7 +99,13 @@ class RegistryServer:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.stop_event = threading.Event()
-        self.app = RegistryApplication(config.database_url, config.registry_key)
+        self.process_health = ProcessHealth()
+        self.started = threading.Event()  # set once start-up has caught up, or failed
+        self.startup_error: BaseException | None = None
+        # Opens the store and nothing more: the replay runs once health answers.
+        self.app = RegistryApplication(
+            config.database_url, config.registry_key, defer_catch_up=True
+        )
         self.store = ProjectionStore(config.projection_url)
         self.pipeline = (
             None
@@ -102,7 +121,11 @@ class RegistryServer:
             futures.ThreadPoolExecutor(max_workers=config.max_workers),
             options=options,
             # Undecodable protobufs are the client's fault: INVALID_ARGUMENT, not INTERNAL.
-            interceptors=[MetricsInterceptor(), MalformedRequestInterceptor()],
+            interceptors=[
+                MetricsInterceptor(),
+                StartupGate(self.process_health),
+                MalformedRequestInterceptor(),
+            ],
         )
         pb_grpc.add_CommandServiceServicer_to_server(
             CommandServicer(self.app, on_commit), self.server
@@ -112,7 +135,7 @@ class RegistryServer:
         )
         exchange = ExchangeServicer(self.app, self.store, self.stop_event, on_commit)
         pb_grpc.add_ExchangeServiceServicer_to_server(exchange, self.server)
-        self.health = health.HealthServicer()
+        self.health = RegistryHealth(self.process_health, SERVICE_NAMES)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME), self.server)
         self.port = self._bind()
@@ -128,20 +151,61 @@ class RegistryServer:
         )
         return int(self.server.add_secure_port(self.config.listen, credentials))
 
-    def start(self) -> None:
-        self.metrics_port = serve_metrics(self.config.metrics_port)
+    def listen(self) -> None:
+        """Answer health (and /livez, /readyz beside /metrics) at once, NOT_SERVING; catch
+        up in the background, then serve. `started` is set when that is over."""
+        # One quick read before anything answers, so that the first answer already says
+        # how much there is to replay.
+        progress = StartupProgress(self.process_health, self.app.stored_head_position())
+        self.metrics_port = serve_metrics(self.config.metrics_port, self.process_health)
+        self.server.start()
+        logger.info(
+            "listening on port %d; health answers, registry calls wait for the replay "
+            "(health names %r and %r)",
+            self.port,
+            LIVENESS_SERVICE,
+            READINESS_SERVICE,
+        )
+        threading.Thread(
+            target=self._start_up, args=(progress,), name="start-up", daemon=True
+        ).start()
+
+    def _start_up(self, progress: StartupProgress) -> None:
+        try:
+            self.app.catch_up(progress)
+        except Exception as error:  # e.g. a chain that does not verify: never serve it
+            logger.exception("start-up failed")
+            self.startup_error = error
+            self.process_health.mark_failed(f"start-up failed: {type(error).__name__}: {error}")
+            self.started.set()
+            return
         HEAD_POSITION.set(self.app.ledger.position)
-        if self.pipeline:
+        if self.pipeline and not self.stop_event.is_set():
             self.pipeline.thread.start()
             self.pipeline.wake.set()
-        self.server.start()
-        for name in ("", *SERVICE_NAMES):
-            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self.process_health.mark_caught_up(progress.finish(self.app.ledger.position))
+        self.process_health.unwatch()
+        self.health.serve()
         logger.info("serving on port %d (%s)", self.port, "embedded" if self.pipeline else "kafka")
+        self.started.set()
+
+    def wait_started(self, timeout_s: float | None = None) -> bool:
+        """True once caught up and serving; False on timeout. Raises if start-up failed."""
+        finished = self.started.wait(timeout_s)
+        if self.startup_error is not None:
+            raise RuntimeError("start-up failed") from self.startup_error
+        return finished
+
+    def start(self, timeout_s: float | None = None) -> None:
+        """Listen and wait until serving: for callers that want a server they can use."""
+        self.listen()
+        if not self.wait_started(timeout_s):
+            raise TimeoutError(f"start-up did not finish within {timeout_s} s")
 
     def stop(self, grace_s: float = 5.0) -> None:
+        self.process_health.mark_stopping()
         self.health.enter_graceful_shutdown()
         self.stop_event.set()
         self.server.stop(grace_s).wait(timeout=grace_s + 5)  # bounded, like every wait here
-        if self.pipeline:
+        if self.pipeline and self.pipeline.thread.ident is not None:  # started: caught up
             self.pipeline.thread.join(timeout=grace_s)

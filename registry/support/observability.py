@@ -1,6 +1,7 @@
 """Prometheus metrics and structured logs for the long-running processes: the service,
 the relay and the projection workers. Metrics are served on their own port when one is
-configured; logs are one JSON object a line with CREDIT_REGISTRY_LOG_FORMAT=json. The
+configured, with the probes' /livez and /readyz beside them (registry/support/health.py);
+logs are one JSON object a line with CREDIT_REGISTRY_LOG_FORMAT=json. The
 audit, a short-lived job, has no metrics: its verdict is its exit status and its JSON
 report. Nothing here ever sees a private key or a passphrase: callers log ids and codes,
 never secrets."""
@@ -10,12 +11,17 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from socketserver import ThreadingMixIn
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import grpc
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram, make_wsgi_app
+
+from registry.support.health import PROCESS_HEALTH, ProcessHealth
 
 REQUESTS = Counter(
     "credit_registry_requests_total", "gRPC calls by method and status code", ["method", "code"]
@@ -36,13 +42,50 @@ PROJECTION_LAG = Gauge(
 PROJECTED = Counter(
     "credit_registry_projected_envelopes_total", "Envelopes applied to the read models", ["source"]
 )
+STARTUP_REPLAYED = Gauge(
+    "credit_registry_startup_replayed_envelopes",
+    "Service start-up: position the catch-up replay has reached",
+)
+STARTUP_TOTAL = Gauge(
+    "credit_registry_startup_total_envelopes",
+    "Service start-up: envelopes in the store when the replay began (or reached since)",
+)
+PROBE_PATHS = ("/livez", "/readyz")
 
 
-def serve_metrics(port: int | None) -> int | None:
-    """Expose /metrics on `port` (None: off; 0: any free port). Returns the port in use."""
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True  # a probe left hanging never holds the process at exit
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Probes every few seconds would drown the log."""
+
+
+def _application(health: ProcessHealth) -> Callable[..., Iterable[bytes]]:
+    metrics = make_wsgi_app()
+
+    def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if path not in PROBE_PATHS:
+            return metrics(environ, start_response)
+        healthy, detail = health.alive() if path == "/livez" else health.ready()
+        status = "200 OK" if healthy else "503 Service Unavailable"
+        start_response(status, [("Content-Type", "text/plain; charset=utf-8")])
+        return [(detail + "\n").encode("utf-8")]
+
+    return application
+
+
+def serve_metrics(port: int | None, health: ProcessHealth = PROCESS_HEALTH) -> int | None:
+    """Expose /metrics, and `health` as /livez and /readyz, on `port` (None: off; 0: any
+    free port). Returns the port in use."""
     if port is None:
         return None
-    server, _thread = start_http_server(port)
+    server = make_server(
+        "0.0.0.0", port, _application(health), _ThreadingServer, handler_class=_QuietHandler
+    )
+    threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True).start()
     return int(server.server_port)
 
 

@@ -69,7 +69,11 @@ class RegistryApplication(Application[UUID]):
         registry_key: SigningKey,
         clock_us: Callable[[], int] = now_us,
         checkpoint_interval: int = CHECKPOINT_INTERVAL_ENVELOPES,
+        defer_catch_up: bool = False,
     ) -> None:
+        """With `defer_catch_up`, the ledger starts empty and the caller runs catch_up()
+        itself, e.g. with a progress hook, once it is ready to wait for it (the service
+        answers health first). Writing catches up before deciding either way."""
         with schema_creation_lock_for_url(database_url):
             super().__init__(env=database_environment(database_url))
         self.codec = Codec()
@@ -93,7 +97,8 @@ class RegistryApplication(Application[UUID]):
         self._group_commit: GroupCommit[CommandResult] = GroupCommit(
             self._submit_items, self._lock, BATCH_COMMANDS_MAX
         )
-        self.catch_up()
+        if not defer_catch_up:
+            self.catch_up()
 
     def construct_mapper(self) -> Mapper[UUID]:
         return EnvelopeMapper()
@@ -112,8 +117,15 @@ class RegistryApplication(Application[UUID]):
                 return
             position = page[-1].originator_version
 
-    def catch_up(self) -> int:
-        """Apply envelopes other writers stored since our head. Returns how many."""
+    def stored_head_position(self) -> int:
+        """The highest position in the store, whoever wrote it (our ledger may be behind)."""
+        latest = self.recorder.select_events(CHAIN_ID, desc=True, limit=1)
+        return latest[0].originator_version if latest else 0
+
+    def catch_up(self, progress: Callable[[int], None] | None = None) -> int:
+        """Apply envelopes other writers stored since our head. Returns how many.
+        `progress` is told the position reached after every page and at the end; it runs
+        under the writer lock, so it must be quick (a gauge, a log line)."""
         applied = 0
         with self._lock:
             for envelope in self.read_envelopes(self.ledger.position):
@@ -125,6 +137,10 @@ class RegistryApplication(Application[UUID]):
                 )
                 self._apply_envelope(envelope)
                 applied += 1
+                if progress is not None and applied % CATCH_UP_PAGE_EVENTS == 0:
+                    progress(self.ledger.position)
+            if progress is not None:
+                progress(self.ledger.position)
             self._record_due_checkpoints()
             if not self.ledger.in_transaction:
                 self.ledger.forget_expired(self._now_us() - rules.FORGET_MARGIN_US)

@@ -55,7 +55,7 @@ class SimulatedClock:
         return self.now_us
 
 
-def _schema_digest() -> str:
+def schema_digest() -> str:
     digest = hashlib.sha256()
     for path in sorted(SCHEMA_DIRECTORY.rglob("*.avsc")):
         digest.update(path.read_bytes())
@@ -65,7 +65,7 @@ def _schema_digest() -> str:
 def history(envelopes: int, seed: int = 1) -> History:
     """An export of at least `envelopes` envelopes, from the cache when it is there."""
     CACHE_DIRECTORY.mkdir(parents=True, exist_ok=True)
-    stem = CACHE_DIRECTORY / f"history-{envelopes}-seed{seed}-{_schema_digest()}"
+    stem = CACHE_DIRECTORY / f"history-{envelopes}-seed{seed}-{schema_digest()}"
     export, key_file = stem.with_suffix(".avro"), stem.with_suffix(".key")
     if export.exists() and key_file.exists():
         public_key = bytes.fromhex(key_file.read_text().strip())

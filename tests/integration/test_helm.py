@@ -4,6 +4,7 @@ validate every manifest against the Kubernetes schemas offline (a real helm bina
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,11 +16,19 @@ import yaml
 
 from devtools.deploy_check import validate_file
 from tests.conftest import ROOT
+from tests.support.kubelet import chart_probes, chart_values
 
 CHART = ROOT / "deploy/helm/credit-registry"
 METRICS_COMPONENTS = {"service", "relay", "projections"}  # the pods that serve /metrics
 HELM_TIMEOUT_S = 1_500  # the first run builds helm from source
 COMPONENT_LABEL = "app.kubernetes.io/component"
+VALUES_FILES = {
+    "default": ["deploy/helm/credit-registry/values.yaml"],
+    "production": ["deploy/helm/credit-registry/values.yaml", "deploy/helm/values-production.yaml"],
+}
+# Where each probe asks (docs/probes.md): started and ready mean caught up; alive only alive.
+PROBE_PATHS = {"startupProbe": "/readyz", "readinessProbe": "/readyz", "livenessProbe": "/livez"}
+DOCUMENTED_BUDGET = re.compile(r"default startup budget is \*\*([\d,]+) s\*\*")
 
 
 @dataclass(frozen=True)
@@ -79,7 +88,7 @@ def test_chart_lints_renders_and_validates(helm_check: HelmCheck) -> None:
         "kind: NetworkPolicy",
         "kind: ServiceMonitor",
         "helm.sh/hook: pre-install,pre-upgrade",
-        "grpc:",
+        "startupProbe:",
         "secretKeyRef",
         "--client-ca=/secrets/tls/ca.crt",
     ):
@@ -210,3 +219,80 @@ def test_the_delivery_expiry_cronjob_signs_as_its_party_and_may_reach_the_servic
             command += ["--set", setting]
         refused = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120)
         assert refused.returncode != 0 and message in refused.stderr, refused.stderr
+
+
+def documented_startup_budget_s() -> int:
+    (found,) = DOCUMENTED_BUDGET.findall((ROOT / "docs/probes.md").read_text(encoding="utf-8"))
+    return int(found.replace(",", ""))
+
+
+def rendered_probe(probe: dict[str, Any]) -> tuple[float, int, float]:
+    return (probe["periodSeconds"], probe["failureThreshold"], probe["timeoutSeconds"])
+
+
+@pytest.mark.timeout(1_800)
+@pytest.mark.parametrize("values", ["default", "production"])
+def test_every_long_running_workload_has_startup_readiness_and_liveness_probes(
+    helm_check: HelmCheck, values: str
+) -> None:
+    documents = manifests(helm_check, values)
+    settings = chart_probes(
+        chart_values(
+            *(yaml.safe_load((ROOT / path).read_text("utf-8")) for path in VALUES_FILES[values])
+        )
+    )
+    budget_s = documented_startup_budget_s()
+    deployments = [d for d in documents if d["kind"] == "Deployment"]
+    components = {pod_template(d)["metadata"]["labels"][COMPONENT_LABEL] for d in deployments}
+    assert components == METRICS_COMPONENTS  # every long-running process, and no other
+    for deployment in deployments:
+        name = deployment["metadata"]["name"]
+        # A rollout is not called stalled while a new pod may still be catching up.
+        assert deployment["spec"]["progressDeadlineSeconds"] > budget_s, name
+        for container in pod_template(deployment)["spec"]["containers"]:
+            ports = {port["name"] for port in container["ports"]}
+            for kind, path in PROBE_PATHS.items():
+                probe = container[kind]
+                assert probe["httpGet"] == {"path": path, "port": "metrics"}, (name, kind)
+                assert "metrics" in ports, name
+                assert "initialDelaySeconds" not in probe, (name, kind)  # the startup probe waits
+                expected = settings[kind.removesuffix("Probe")]
+                assert rendered_probe(probe) == (
+                    expected.period_s,
+                    expected.failure_threshold,
+                    expected.timeout_s,
+                ), (name, kind)
+            startup = container["startupProbe"]
+            assert startup["periodSeconds"] * startup["failureThreshold"] >= budget_s, name
+            # A hung process is still killed in well under a minute once started.
+            liveness = container["livenessProbe"]
+            assert liveness["periodSeconds"] * liveness["failureThreshold"] <= 60, name
+
+
+@pytest.mark.timeout(1_800)
+def test_the_startup_budget_is_a_value_and_the_schema_holds_it_to_sense(
+    helm_check: HelmCheck,
+) -> None:
+    assert helm_check.result.returncode == 0, helm_check.result.stdout + helm_check.result.stderr
+    command = [str(helm_check.helm), "template", "check", str(CHART)]
+    raised = subprocess.run(
+        [*command, "--set", "startup.budgetSeconds=3005"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        check=True,
+    )
+    rendered = [d for d in yaml.safe_load_all(raised.stdout) if d and d["kind"] == "Deployment"]
+    for deployment in rendered:
+        (container,) = pod_template(deployment)["spec"]["containers"]
+        assert container["startupProbe"]["failureThreshold"] == 301  # 3,005 s in 10 s periods
+        assert deployment["spec"]["progressDeadlineSeconds"] == 3_305
+    refused = subprocess.run(
+        [*command, "--set", "startup.budgetSeconds=5"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert refused.returncode != 0 and "budgetSeconds" in refused.stderr, refused.stderr

@@ -27,6 +27,7 @@ from registry.write.application import RegistryApplication
 from tests.conftest import ROOT
 from tests.e2e.grpc_world import build_grpc_world, issue
 from tests.support.helpers import AKISHIMA, IWAIZUMI, MUSASHINO, build_world
+from tests.support.kubelet import http_check
 from tests.support.processes import ManagedProcess, free_port
 
 SCRAPE_TIMEOUT_S = 5.0
@@ -34,6 +35,7 @@ SCRAPE_INTERVAL_S = 0.05  # well under the relay's pause per batch, so a lag abo
 WORKER_SCRAPE_INTERVAL_S = 0.5  # the worker measures its lag every few seconds
 CONVERGE_TIMEOUT_S = 120.0
 RELAY_PAUSE_PER_BATCH_MS = 300
+READY_TIMEOUT_S = 15.0  # the worker tells it at its next lag check, every 5 s
 
 
 def _serve(
@@ -162,6 +164,17 @@ def test_two_services_one_relay_two_workers(
             process.wait(timeout=60)
 
 
+def becomes_ready(port: int) -> bool:
+    """/readyz answers 200 (docs/probes.md) within READY_TIMEOUT_S, and /livez still does."""
+    ready = http_check(f"http://127.0.0.1:{port}/readyz")
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while not ready(SCRAPE_TIMEOUT_S):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(SCRAPE_INTERVAL_S)
+    return http_check(f"http://127.0.0.1:{port}/livez")(SCRAPE_TIMEOUT_S)
+
+
 def scraped_value(port: int, sample_name: str, labels: dict[str, str]) -> float | None:
     """One sample from a process's /metrics over HTTP; None until it listens and has it."""
     try:
@@ -193,7 +206,8 @@ def test_relay_and_worker_serve_their_lag_over_http_and_log_json(
 ) -> None:
     """What the chart's ServiceMonitor scrapes from the relay and projection pods: each
     process, started as the chart starts it with CREDIT_REGISTRY_METRICS_PORT, serves its
-    lag gauge, and the values follow the work actually done."""
+    lag gauge, and the values follow the work actually done; once caught up, each answers
+    the chart's readiness probe."""
     world = build_world(RegistryApplication(postgres_url, SigningKey.generate()))
     world.issue(1_000, IWAIZUMI)
     for index in range(4):
@@ -253,6 +267,7 @@ def test_relay_and_worker_serve_their_lag_over_http_and_log_json(
         # The first batch leaves head - 1 behind; the scrapes saw the relay catching up.
         assert 0 < max(relay_lags) <= head - 1, relay_lags
         assert relay_lags == sorted(relay_lags, reverse=True), relay_lags
+        assert becomes_ready(relay_port), f"relay never ready; see {log_path}"
 
         source_labels = {"source": "kafka:" + kafka_topic}
         projected: float | None = None
@@ -269,6 +284,7 @@ def test_relay_and_worker_serve_their_lag_over_http_and_log_json(
                 worker_port, "credit_registry_projection_lag_positions", source_labels
             )
             time.sleep(WORKER_SCRAPE_INTERVAL_S)
+        assert becomes_ready(worker_port), f"worker never ready; see {log_path}"
 
         assigned = json_log_entry(worker.wait_for_line("assigned partitions", 10))
         assert (assigned["level"], assigned["logger"]) == ("INFO", "projections.runner")

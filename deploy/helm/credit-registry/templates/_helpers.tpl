@@ -36,3 +36,33 @@ securityContext:
   readOnlyRootFilesystem: true
   capabilities: {drop: ["ALL"]}
 {{- end -}}
+{{/* The three probes of every long-running pod (docs/probes.md), on its metrics port, which
+answers /livez and /readyz from the process's first second. The startup probe gives the
+process startup.budgetSeconds to catch up (a replay of the whole chain, at worst); liveness
+and readiness wait for it. Then readiness follows /readyz (caught up) and liveness only
+/livez (answering, loop making progress): a slow start is never killed, a hung process is. */}}
+{{- define "credit-registry.probes" -}}
+{{- $startup := .Values.startup -}}
+{{- $probes := .Values.probes -}}
+startupProbe:
+  httpGet: {path: /readyz, port: metrics}
+  periodSeconds: {{ $startup.periodSeconds }}
+  timeoutSeconds: {{ $probes.timeoutSeconds }}
+  # The budget in whole periods, rounded up.
+  failureThreshold: {{ div (sub (add $startup.budgetSeconds $startup.periodSeconds) 1) $startup.periodSeconds }}
+readinessProbe:
+  httpGet: {path: /readyz, port: metrics}
+  periodSeconds: {{ $probes.readiness.periodSeconds }}
+  timeoutSeconds: {{ $probes.timeoutSeconds }}
+  failureThreshold: {{ $probes.readiness.failureThreshold }}
+livenessProbe:
+  httpGet: {path: /livez, port: metrics}
+  periodSeconds: {{ $probes.liveness.periodSeconds }}
+  timeoutSeconds: {{ $probes.timeoutSeconds }}
+  failureThreshold: {{ $probes.liveness.failureThreshold }}
+{{- end -}}
+{{/* A rollout waits for each new pod to catch up: allow it the startup budget, and a few
+minutes to be scheduled and pull its image, before calling the rollout stalled. */}}
+{{- define "credit-registry.progressDeadlineSeconds" -}}
+{{ add .Values.startup.budgetSeconds 300 }}
+{{- end -}}
