@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from projections import tables as t
+from projections.public_apply import PublicRows, collect_envelope, collect_event
 from projections.ranges import Piece
 from registry import reference
 from registry.domain import events as ev
@@ -53,6 +54,7 @@ class PendingRows:
     upserts: dict[tuple[str, tuple[str, ...]], dict[tuple[Any, ...], dict[str, Any]]] = field(
         default_factory=lambda: defaultdict(dict)
     )
+    public: PublicRows = field(default_factory=PublicRows)  # the public view's tables
 
     def upsert(self, table: str, keys: dict[str, Any], values: dict[str, Any]) -> None:
         key_columns = tuple(keys)
@@ -123,15 +125,14 @@ class Projector:
         for envelope in envelopes:
             effects = envelope.body.effects
             assert len(effects) <= MAX_EFFECTS_PER_ENVELOPE
+            event_types = []
             for index, effect in enumerate(effects):
                 event = self.codec.decode_event(effect)
-                self._collect(
-                    rows,
-                    event,
-                    envelope,
-                    envelope.body.position * MAX_EFFECTS_PER_ENVELOPE + index,
-                    index,
-                )
+                stamp = envelope.body.position * MAX_EFFECTS_PER_ENVELOPE + index
+                self._collect(rows, event, envelope, stamp, index)
+                collect_event(rows.public, event, envelope, stamp)
+                event_types.append(type(event).__name__)
+            collect_envelope(rows.public, envelope, event_types)
         return rows
 
     def _collect(

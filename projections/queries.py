@@ -184,8 +184,12 @@ KIND_GROUPS = (
 )
 
 
-def allocation(connection: sa.Connection) -> tuple[list[AllocationRow], list[AllocationTotals]]:
-    """All 62 rows in code order, then subtotals for wards, cities, towns and villages, and the total."""
+def allocation(
+    connection: sa.Connection, pool_id: str | None = None
+) -> tuple[list[AllocationRow], list[AllocationTotals]]:
+    """All 62 rows in code order, then subtotals for wards, cities, towns and villages, and the total.
+    With `pool_id`, the project's own meetings are those of that pool; the members' rows
+    are kept per member across pools for now."""
     a = t.allocation.c
     rows = [
         AllocationRow(*row)
@@ -222,7 +226,10 @@ def allocation(connection: sa.Connection) -> tuple[list[AllocationRow], list[All
             sa.func.count(m.retired_kg),
             sa.func.coalesce(sa.func.sum(m.allocated_kg), 0),
             sa.func.coalesce(sa.func.sum(m.retired_kg), 0),
-        ).where(m.organiser_id.not_in(members))
+        ).where(
+            m.organiser_id.not_in(members),
+            sa.true() if pool_id is None else m.pool_id == pool_id,
+        )
     ).one()
     project = AllocationTotals("project's own events", 0, 0, int(own[0]), int(own[1]), int(own[2]))
     members_total = totals[-1]

@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from projections import tables as t
 from projections.apply import PendingRows, batch_class_and_vintage
+from projections.public_write import write_public
 from projections.ranges import Piece, apply_ops
 
 WINDOWS_PER_QUERY = 100
@@ -48,9 +49,12 @@ def write(connection: sa.Connection, rows: PendingRows) -> None:
         ),  # zero sums too: a row exists iff any event touched it, however batched,
     )
     supply_keys = {}
+    project_deltas: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0] * 5)
     for batch_id, delta in rows.supply.items():
         class_id, project_id, vintage = batch_class_and_vintage(batch_id)
         supply_keys[(batch_id, class_id, project_id, vintage)] = delta
+        summed = project_deltas[(class_id, project_id)]
+        project_deltas[(class_id, project_id)] = [a + b for a, b in zip(summed, delta, strict=True)]
     _increment(
         connection,
         t.batch_supply,
@@ -75,6 +79,7 @@ def write(connection: sa.Connection, rows: PendingRows) -> None:
             allocation_updates,
         )
     _write_ranges(connection, rows.range_ops)
+    write_public(connection, rows.public, dict(project_deltas))  # last: may take a lock
 
 
 def _increment(

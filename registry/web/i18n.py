@@ -1,0 +1,222 @@
+"""The public view's words in Japanese and English. A page's language comes from `?lang=`,
+else from the browser's Accept-Language, else Japanese (the registry's residents)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+LANGUAGES = ("ja", "en")
+DEFAULT_LANGUAGE = "ja"
+
+STRINGS: dict[str, tuple[str, str]] = {  # key: (ja, en)
+    "site": ("カーボン・オフセット登録簿", "Carbon offset registry"),
+    "tagline": (
+        "発行・移転・償却のすべてが署名つきで公開されています。",
+        "Every issuance, transfer and retirement is signed and public.",
+    ),
+    "skip": ("本文へ移動", "Skip to content"),
+    "nav": ("サイト内", "Site"),
+    "home": ("ホーム", "Home"),
+    "search": ("検索", "Search"),
+    "downloads": ("オープンデータ", "Open data"),
+    "parties": ("参加者", "Parties"),
+    "language": ("言語", "Language"),
+    "position": ("表示中の射影位置", "Projection position shown"),
+    "applied": ("適用済みエンベロープ", "envelopes applied"),
+    "totals": ("クレジットの総量", "Credits in all"),
+    "issued": ("発行", "Issued"),
+    "tradable": ("取引可能", "Tradable"),
+    "pending": ("引渡し中", "Pending"),
+    "retired": ("償却", "Retired"),
+    "cancelled": ("取消", "Cancelled"),
+    "latest_retirements": ("最近の償却", "Latest retirements"),
+    "checkpoint": ("署名済みチェックポイント", "Signed checkpoint"),
+    "no_checkpoint": ("まだ署名済みチェックポイントがありません。", "No signed checkpoint yet."),
+    "tree_size": ("木の大きさ（エンベロープ数）", "Tree size (envelopes)"),
+    "root": ("ルートハッシュ", "Root hash"),
+    "time": ("時刻", "Time"),
+    "registry_key": ("登録簿の公開鍵", "Registry public key"),
+    "fingerprint": ("フィンガープリント (SHA-256)", "Fingerprint (SHA-256)"),
+    "key_id": ("鍵ID", "Key id"),
+    "no_key": ("公開鍵が設定されていません。", "No public key configured."),
+    "key_mismatch": (
+        "この公開鍵はチェックポイントの鍵IDと一致しません。",
+        "This public key does not match the checkpoint's key id.",
+    ),
+    "log_mismatch": (
+        "射影の木のルートがチェックポイントと一致しません。",
+        "The read models' tree root differs from the checkpoint's.",
+    ),
+    "party": ("参加者", "Party"),
+    "role": ("役割", "Role"),
+    "code": ("コード", "Code"),
+    "name": ("名称", "Name"),
+    "name_ja": ("名称（日本語）", "Name (Japanese)"),
+    "name_en": ("名称（英語）", "Name (English)"),
+    "registered_at": ("登録位置", "Registered at position"),
+    "balances": ("区分・ヴィンテージ別残高", "Balances by class and vintage"),
+    "class": ("クレジット区分", "Credit class"),
+    "classes": ("クレジット区分", "Credit classes"),
+    "vintage": ("ヴィンテージ", "Vintage"),
+    "holdings": ("保有（バッチ・シリアル範囲）", "Holdings by batch and serial range"),
+    "batch": ("バッチ", "Batch"),
+    "batches": ("バッチ", "Batches"),
+    "serials": ("シリアル範囲", "Serial range"),
+    "quantity": ("数量", "Quantity"),
+    "status": ("状態", "Status"),
+    "retirements_made": ("行った償却", "Retirements made"),
+    "retirements_received": ("受益者としての償却", "Retirements received as beneficiary"),
+    "agreements": ("協定", "Agreements"),
+    "none": ("なし", "None"),
+    "next_page": ("次のページ", "Next page"),
+    "issuer": ("発行者", "Issuer"),
+    "issuers": ("発行者", "Issuers"),
+    "project": ("プロジェクト", "Project"),
+    "projects": ("プロジェクト", "Projects"),
+    "methodology": ("方法論", "Methodology"),
+    "location": ("所在地", "Location"),
+    "proponent": ("事業者", "Proponent"),
+    "supply": (
+        "供給（発行 ＝ 取引可能 ＋ 引渡し中 ＋ 償却 ＋ 取消）",
+        "Supply (issued = tradable + pending + retired + cancelled)",
+    ),
+    "who_holds": ("シリアル範囲ごとの保有・償却", "Who holds or retired which serials"),
+    "holder": ("保有者", "Holder"),
+    "contributions": ("貢献者（世帯など）", "Contributors (e.g. households)"),
+    "retirement": ("償却", "Retirement"),
+    "beneficiary": ("受益者", "Beneficiary"),
+    "purpose": ("目的", "Purpose"),
+    "reporting_year": ("報告年度", "Reporting year"),
+    "memo": ("メモ", "Memo"),
+    "reference": ("対象", "Offsets"),
+    "log_position": ("ログ上の位置", "Position in the log"),
+    "recorded_at": ("記録時刻", "Recorded at"),
+    "certificate": ("償却証明書", "Retirement certificate"),
+    "open_certificate": ("証明書を開く", "Open the certificate"),
+    "proof_json": ("証明（JSON）", "Proof (JSON)"),
+    "verify": ("ブラウザで検証する", "Verify in this browser"),
+    "verify_help": (
+        "包含証明を署名済みチェックポイントに照らし、チェックポイントの署名を下の公開鍵で確かめます（WebCrypto のみ）。",
+        "Checks the inclusion proof against the signed checkpoint and the checkpoint's signature under the key below (WebCrypto only).",
+    ),
+    "valid": (
+        "有効：このエンベロープは署名済みのログに含まれています。",
+        "VALID: this envelope is in the signed log.",
+    ),
+    "not_valid": (
+        "無効：証明または署名が一致しません。",
+        "NOT VALID: the proof or the signature does not match.",
+    ),
+    "no_js": (
+        "検証には JavaScript が必要です。証明（JSON）を proof_verifier.py で確かめることもできます。",
+        "Verifying here needs JavaScript; the proof (JSON) can also be checked with proof_verifier.py.",
+    ),
+    "proof_pending": (
+        "この位置を含む署名済みチェックポイントはまだありません。",
+        "No signed checkpoint covers this position yet.",
+    ),
+    "print": ("印刷", "Print"),
+    "qr": ("このページへのQRコード", "QR code linking to this page"),
+    "pool": ("共同購入", "Joint purchase"),
+    "pools": ("共同購入", "Joint purchases"),
+    "fiscal_year": ("年度", "Fiscal year"),
+    "members": ("構成団体数", "Members"),
+    "participating": ("参加団体数", "Taking part"),
+    "events": ("オフセットした会議・イベント数", "Meetings and events offset"),
+    "allocated": ("配分量", "Allocated"),
+    "offset": ("オフセット量", "Offset"),
+    "allocation": ("62団体の配分表", "Allocation across the 62 municipalities"),
+    "subtotals": ("小計", "Subtotals"),
+    "group": ("区分", "Group"),
+    "meetings": ("会議・イベント", "Meetings and events"),
+    "meeting": ("会議・イベント", "Meeting or event"),
+    "held_on": ("開催日", "Held on"),
+    "organiser": ("主催", "Organiser"),
+    "estimate": ("事前算定", "Estimate before"),
+    "calculated": ("事後算定", "Calculation after"),
+    "participants": ("参加者数（予定／実績）", "Participants (expected / actual)"),
+    "chart": ("オフセット量の内訳", "Split of the offsets"),
+    "rule": ("配分の規則", "Allocation rule"),
+    "pool_size": ("購入量", "Purchased"),
+    "agreement": ("協定", "Agreement"),
+    "provider": ("提供者", "Provider"),
+    "user": ("利用者", "User"),
+    "term": ("期間", "Term"),
+    "start_date": ("開始日", "Start"),
+    "years": ("年", "years"),
+    "expected_annual": ("年間見込み量", "Expected each year"),
+    "in_force": ("発効", "In force"),
+    "signatures": ("署名", "Signatures"),
+    "signer": ("署名者", "Signer"),
+    "deliveries": ("引渡し", "Deliveries"),
+    "delivery": ("引渡し", "Delivery"),
+    "deadline": ("期限", "Deadline"),
+    "outcome": ("結果", "Outcome"),
+    "statement": ("年次報告", "Yearly statement"),
+    "delivered": ("引渡し量", "Delivered"),
+    "accepted": ("受領", "Accepted"),
+    "rejected": ("辞退", "Declined"),
+    "expired": ("期限切れ", "Expired"),
+    "retired_by_user": ("利用者が償却", "Retired by the user"),
+    "yes": ("はい", "yes"),
+    "no": ("いいえ", "no"),
+    "search_help": (
+        "自治体名（日本語・英語）、団体コード、参加者ID、受益者名、バッチID、またはバッチのシリアル番号で検索します。",
+        "Search by municipality name (Japanese or English) or code, party id, beneficiary, batch id, or a batch's serial number.",
+    ),
+    "query": ("検索語", "Search for"),
+    "serial": ("シリアル番号", "Serial number"),
+    "serial_help": (
+        "バッチIDとシリアル番号の両方を入力します。",
+        "Give both the batch id and the serial number.",
+    ),
+    "results": ("検索結果", "Results"),
+    "no_results": ("見つかりませんでした。", "Nothing found."),
+    "kilogram": ("このキログラムの現在", "This kilogram now"),
+    "how_it_got_there": ("経緯", "How it got there"),
+    "action": ("変更", "Change"),
+    "counterparty": ("相手方", "From / by"),
+    "not_found": ("見つかりません", "Not found"),
+    "bad_request": ("リクエストが正しくありません", "Bad request"),
+    "open_data_help": (
+        "CSV と JSON はページ単位です（after= と limit=、最大10,000行）。次のページは Link ヘッダーと next フィールドにあります。",
+        "CSV and JSON come in pages (after= and limit=, up to 10,000 rows); the next page is in the Link header and the next field.",
+    ),
+    "avro": ("監査用 Avro エクスポート（全履歴）", "Avro export for auditors (the whole history)"),
+    "kind_ward": ("区", "ward"),
+    "kind_city": ("市", "city"),
+    "kind_town": ("町", "town"),
+    "kind_village": ("村", "village"),
+    "group_wards": ("区部", "Wards"),
+    "group_cities": ("市部", "Cities"),
+    "group_towns and villages": ("町村部", "Towns and villages"),
+    "group_total": ("62団体 計", "The 62 in all"),
+    "group_project's own events": ("プロジェクト自らの会議", "The project's own events"),
+    "group_all offsets": ("オフセット合計", "All offsets"),
+    "t": ("t-CO2", "t-CO2"),
+    "kg": ("kg", "kg"),
+    "log_entry": ("ログのエンベロープ", "Log envelope"),
+    "actor": ("コマンドの署名者", "Command signed by"),
+    "event_types": ("イベント", "Events"),
+    "sealed": ("封印済みエンベロープ（16進）", "Sealed envelope (hex)"),
+}
+
+
+def translator(language: str) -> Callable[[str], str]:
+    index = LANGUAGES.index(language)
+
+    def text(key: str) -> str:
+        found = STRINGS.get(key)
+        return found[index] if found else key
+
+    return text
+
+
+def choose_language(query_value: str | None, accept_language: str | None) -> str:
+    if query_value in LANGUAGES:
+        return str(query_value)
+    for part in (accept_language or "").split(","):
+        tag = part.split(";")[0].strip().lower()[:2]
+        if tag in LANGUAGES:
+            return tag
+    return DEFAULT_LANGUAGE
