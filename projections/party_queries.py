@@ -159,7 +159,8 @@ def party_ranges(
         .where(
             r.owner_id == party_id,
             r.status == status,
-            sa.tuple_(r.batch_id, r.serial_start) > sa.tuple_(*(sa.literal(value) for value in after)),
+            sa.tuple_(r.batch_id, r.serial_start)
+            > sa.tuple_(*(sa.literal(value) for value in after)),
         )
         .order_by(r.batch_id, r.serial_start)
         .limit(_bounded(limit))

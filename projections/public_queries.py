@@ -233,7 +233,10 @@ def retirements_ascending(
     r = t.retirements.c
     rows = connection.execute(
         _retirement_query()
-        .where(sa.tuple_(r.position, r.effect_index) > sa.tuple_(*(sa.literal(value) for value in after)))
+        .where(
+            sa.tuple_(r.position, r.effect_index)
+            > sa.tuple_(*(sa.literal(value) for value in after))
+        )
         .order_by(r.position, r.effect_index)
         .limit(_bounded(limit, DOWNLOAD_ROWS_MAX))
     ).all()
@@ -330,7 +333,10 @@ def balance_rows(
     b = t.balances.c
     rows = connection.execute(
         sa.select(*(b[name] for name in BALANCE_COLUMNS))
-        .where(sa.tuple_(b.party_id, b.class_id, b.vintage) > sa.tuple_(*(sa.literal(value) for value in after)))
+        .where(
+            sa.tuple_(b.party_id, b.class_id, b.vintage)
+            > sa.tuple_(*(sa.literal(value) for value in after))
+        )
         .order_by(b.party_id, b.class_id, b.vintage)
         .limit(_bounded(limit, DOWNLOAD_ROWS_MAX))
     ).all()

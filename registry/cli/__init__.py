@@ -20,6 +20,7 @@ from registry.cli import deliveries as cli_deliveries
 from registry.cli import keys as cli_keys
 from registry.cli import projections as cli_projections
 from registry.cli import serve as cli_serve
+from registry.cli import web as cli_web
 from registry.cli.home import PASSPHRASE_VARIABLE, REGISTRY_PASSPHRASE_VARIABLE, Home, passphrase
 from registry.cli.submit import report, submit
 from registry.client.commands import CommandSigner
@@ -192,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_serve.add_commands(commands)
     cli_audit.add_commands(commands)
     cli_deliveries.add_commands(commands)
+    cli_web.add_commands(commands)
 
     log = commands.add_parser("log", help="print the recorded envelopes")
     log.add_argument("--after", type=int, default=0, help="start after this position")

@@ -34,7 +34,9 @@ PROJECTION_LAG = Gauge(
     "credit_registry_projection_lag_positions", "Positions behind the head", ["source"]
 )
 WEB_REQUESTS = Counter(
-    "credit_registry_web_requests_total", "Public web view requests by route and status", ["route", "status"]
+    "credit_registry_web_requests_total",
+    "Public web view requests by route and status",
+    ["route", "status"],
 )
 WEB_REQUEST_SECONDS = Histogram(
     "credit_registry_web_request_seconds", "Public web view request duration", ["route"]

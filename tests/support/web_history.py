@@ -43,9 +43,13 @@ def build_fy2011(directory: Path) -> WebHistory:
         programme.ok(actor, bodies)
     checkpoint = app.record_checkpoint()
     store = project(database_url, directory)
-    return WebHistory(
-        f"sqlite:///{directory / 'projections.sqlite'}",
-        database_url,
-        registry_key,
-        checkpoint.tree_size,
-    ) if store else WebHistory("", database_url, registry_key, 0)
+    return (
+        WebHistory(
+            f"sqlite:///{directory / 'projections.sqlite'}",
+            database_url,
+            registry_key,
+            checkpoint.tree_size,
+        )
+        if store
+        else WebHistory("", database_url, registry_key, 0)
+    )
