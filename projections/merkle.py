@@ -12,6 +12,7 @@ transaction lock, last in the transaction, so it holds that lock only until its 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -99,13 +100,24 @@ def _path_ranges(index: int, start: int, size: int) -> list[tuple[int, int]]:
     return [*_path_ranges(index - k, start + k, size - k), (start, k)]
 
 
+@cache
+def _nodes_query(count: int) -> sa.TextClause:
+    """One probe of the primary key per node, OR-ed: each term is an index lookup (a row
+    value IN list made SQLite scan). Written as text once per count: building the
+    expression per request cost more than running it."""
+    terms = " OR ".join(f"(level = :l{i} AND node_index = :i{i})" for i in range(count))
+    return sa.text(f"SELECT level, node_index, hash FROM {merkle_nodes.name} WHERE {terms}")
+
+
 def _nodes(connection: sa.Connection, keys: Iterable[Key]) -> dict[Key, bytes] | None:
     """The hashes of `keys`, or None when any is missing (its leaves are not all applied)."""
     wanted = sorted(set(keys))
-    n = merkle_nodes.c
-    rows = connection.execute(
-        sa.select(n.level, n.node_index, n.hash).where(sa.tuple_(n.level, n.node_index).in_(wanted))
-    ).all()
+    if not wanted:
+        return {}  # a tree of one leaf: the path is empty
+    parameters: dict[str, int] = {}
+    for i, (level, index) in enumerate(wanted):
+        parameters[f"l{i}"], parameters[f"i{i}"] = level, index
+    rows = connection.execute(_nodes_query(len(wanted)), parameters).all()
     found = {(int(level), int(index)): bytes(digest) for level, index, digest in rows}
     return found if len(found) == len(wanted) else None
 

@@ -5,6 +5,7 @@ checkpoint is the newest signed one that covers the position), and a QR code of 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import segno
@@ -13,6 +14,8 @@ import sqlalchemy as sa
 from projections import merkle
 from projections import public_queries as q
 from registry.support.presentation import tonnes
+
+QR_CACHE_ENTRIES = 4_096
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,8 @@ def certificate_document(
     }
 
 
+@lru_cache(maxsize=QR_CACHE_ENTRIES)
 def qr_svg(url: str) -> str:
-    """An inline SVG QR code (no script, no image request), medium error correction."""
+    """An inline SVG QR code (no script, no image request), medium error correction.
+    Cached: a page's address never changes, and encoding is most of a certificate's cost."""
     return str(segno.make(url, error="m").svg_inline(scale=4, title=url))

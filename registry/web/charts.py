@@ -13,7 +13,7 @@ from registry.support.presentation import tonnes
 
 PIE_GROUPS = ("wards", "cities", "towns and villages", "project's own events")
 COLOURS = ("#1b5e20", "#0d47a1", "#bf360c", "#4e342e")  # dark: white text and borders read well
-WIDTH, HEIGHT, RADIUS = 720, 340, 140
+WIDTH, HEIGHT, RADIUS = 880, 340, 140
 
 
 def pie(totals: Sequence[AllocationTotals], text: Callable[[str], str], title: str) -> str:

@@ -15,12 +15,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.bench import audit, catchup, ingest, unary
+from tests.bench import audit, catchup, ingest, unary, web
 from tests.bench.generated import history, prefix
 from tests.bench.report import Row, print_table, write_json
 from tests.conftest import ROOT
 
-SECTIONS = ("audit", "ingest", "catchup", "unary")
+SECTIONS = ("audit", "ingest", "catchup", "unary", "web")
 SCALES = {
     # events in the large history, the medium one, ingest batches per client, unary calls
     "full": {"large": 1_000_000, "medium": 100_000, "ingest_batches": 100, "unary_calls": 3_000},
@@ -81,6 +81,8 @@ def main() -> None:
                 )
             elif name == "catchup":
                 found, more = catchup.run(prefix(large, scale["medium"]), arguments.kafka, scratch)
+            elif name == "web":
+                found, more = web.run(large, scratch)
             else:
                 found, more = unary.run(
                     scratch, scale["unary_calls"], arguments.kafka, _postgres_url()

@@ -88,6 +88,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext
             executable_path=CHROMIUM,
             headless=True,
             args=CHROMIUM_FLAGS,
+            locale="ja-JP",  # Accept-Language: ja, as residents browse it
         )
         try:
             yield context
@@ -102,11 +103,24 @@ def page(browser: BrowserContext) -> Iterator[Page]:
     opened.close()
 
 
-def shoot(page: Page, name: str) -> None:
+def shoot(page: Page, name: str, down_to: str | None = None) -> None:
+    """A full-page PNG, or down to the bottom of the element `down_to` (long tables)."""
     directory = os.environ.get("CREDIT_REGISTRY_SCREENSHOTS")
-    if directory:
-        Path(directory).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(directory) / f"{name}.png"), full_page=True)
+    if not directory:
+        return
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    path = str(Path(directory) / f"{name}.png")
+    if down_to is None:
+        page.screenshot(path=path, full_page=True)
+        return
+    bottom = page.evaluate(
+        "(id) => document.getElementById(id).getBoundingClientRect().bottom + window.scrollY + 24",
+        down_to,
+    )
+    width = page.evaluate("document.documentElement.scrollWidth")
+    page.screenshot(
+        path=path, full_page=True, clip={"x": 0, "y": 0, "width": width, "height": bottom}
+    )
 
 
 def test_search_for_akishima_then_verify_one_of_its_retirements(page: Page, site: str) -> None:
@@ -212,7 +226,7 @@ def test_the_pool_page_subtotals_equal_the_fy2011_figures_and_its_csv_sums_to_th
     page.goto(site + f"/pools/{tokyo62.POOL_ID}?lang=en")
     assert _subtotals(page) == PUBLISHED_KG
     expect(page.locator("svg.chart")).to_be_visible()
-    shoot(page, "pool")
+    shoot(page, "pool", down_to="subtotals")
     text = page.evaluate(
         "(url) => fetch(url).then((r) => r.text())",
         f"/data/pools/{tokyo62.POOL_ID}/allocation.csv",

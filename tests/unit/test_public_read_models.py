@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from projections import merkle
 from projections import party_queries as pq
 from projections import public_tables as p
+from projections import tables as t
 from projections.public_apply import PublicRows, fork_of
 from projections.schema import metadata
 from registry.domain.serials import SerialBlock
@@ -22,7 +23,7 @@ from registry.transparency.proof_verifier import verify_inclusion
 
 def _engine() -> sa.Engine:
     engine = sa.create_engine("sqlite://")
-    metadata.create_all(engine, tables=[p.merkle_nodes, p.serial_history])
+    metadata.create_all(engine, tables=[p.merkle_nodes, p.serial_history, t.batches])
     return engine
 
 
@@ -83,14 +84,19 @@ def test_the_history_of_a_serial_is_exactly_the_ranges_that_hold_it() -> None:
     ranges = []
     for stamp in range(400):
         start = rng.randint(1, 5_000)
-        end = start + rng.choice((0, 1, 7, 300, 2_000))
+        end = min(start + rng.choice((0, 1, 7, 300, 2_000)), 7_000)
         ranges.append((stamp, start, end))
         rows.moved([SerialBlock("B", start, end)], stamp, stamp // 16, "transferred", f"p{stamp}")
     engine = _engine()
+    batch = {"batch_id": "B", "issuer_id": "i", "recipient_id": "r", "serial_start": 1}
     with engine.begin() as connection:
-        for table, values in ((p.serial_history, rows.history),):
-            connection.execute(table.insert(), values)
+        connection.execute(p.serial_history.insert(), rows.history)
+        connection.execute(
+            t.batches.insert(), [batch | {"serial_end": 7_000, "issued_position": 1}]
+        )
     with engine.connect() as connection:
+        assert pq.history_of(connection, "B", 7_001, 500) == []  # beyond the batch
+        assert pq.history_of(connection, "NOPE", 1, 500) == []
         for serial in [1, 2, 4_999, 5_000, 7_000, *(rng.randint(1, 7_000) for _ in range(40))]:
             found = pq.history_of(connection, "B", serial, 500)
             expected = [(s, a, b) for s, a, b in ranges if a <= serial <= b]
