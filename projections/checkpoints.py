@@ -115,7 +115,12 @@ class KafkaCheckpointFollower:
                     found.append(Checkpoint.from_json(json.loads(message.value)))
                 except (ValueError, KeyError, TypeError) as error:
                     logger.warning("skipping checkpoint record %d: %s", message.offset, error)
-        return record(projection, found, self.registry_public_keys)
+        try:
+            return record(projection, found, self.registry_public_keys)
+        except Exception:
+            # Not stored: read the (small) topic again from its start next time.
+            self.consumer.seek_to_beginning(*self.consumer.assignment())
+            raise
 
     def catch_up(self, projection: sa.Engine) -> int:
         """Everything on the topic now, then return."""
