@@ -61,12 +61,24 @@ def read_only_engine(url: str) -> sa.Engine:
         if not Path(database).exists():
             raise ValueError(f"no projection database at {database}")
         uri = f"file:{Path(database).resolve()}?mode=ro"
-        return sa.create_engine(
+        engine = sa.create_engine(
             "sqlite://",
             creator=lambda: sqlite3.connect(
-                uri, uri=True, timeout=SQLITE_BUSY_TIMEOUT_S, check_same_thread=False
+                uri,
+                uri=True,
+                timeout=SQLITE_BUSY_TIMEOUT_S,
+                check_same_thread=False,
+                isolation_level=None,  # no implicit transactions: BEGIN below, for reads too
             ),
         )
+
+        @sa.event.listens_for(engine, "begin")
+        def _begin(connection: sa.Connection) -> None:
+            # The driver would leave SELECTs outside any transaction; a page must read one
+            # snapshot, so that the position it shows is the one its rows were read at.
+            connection.exec_driver_sql("BEGIN")
+
+        return engine
     return sa.create_engine(
         url,
         pool_pre_ping=True,
@@ -144,14 +156,26 @@ def _url_builder(request: Request, lang: str) -> Callable[..., str]:
     return url
 
 
+SECURITY_HEADERS = {
+    # Scripts only from this site (verify.js); the certificate's JSON is data, not script.
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; "
+    "img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+    "form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
 class Metrics(BaseHTTPMiddleware):
-    """Counts and times requests by route template (never the raw path: bounded labels)."""
+    """Counts and times requests by route template (never the raw path: bounded labels),
+    and sets the security headers of every answer."""
 
     async def dispatch(
         self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         started = time.perf_counter()
         response = await call_next(request)
+        response.headers.update(SECURITY_HEADERS)
         route = request.scope.get("route")
         name = getattr(route, "path", "unmatched")
         WEB_REQUESTS.labels(name, str(response.status_code)).inc()

@@ -155,9 +155,7 @@ def _alterations(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "path": lambda d: d["path"].__setitem__(0, flip(d["path"][0])),
         "position": lambda d: d.update(position=d["position"] - 1),
         "root": lambda d: d["checkpoint"].update(root=flip(d["checkpoint"]["root"])),
-        "signature": lambda d: d["checkpoint"].update(
-            signature=flip(d["checkpoint"]["signature"])
-        ),
+        "signature": lambda d: d["checkpoint"].update(signature=flip(d["checkpoint"]["signature"])),
         "tree size": lambda d: d["checkpoint"].update(tree_size=d["checkpoint"]["tree_size"] + 1),
     }.items():
         copied = copy.deepcopy(document)

@@ -225,3 +225,12 @@ def test_a_missing_database_is_refused_not_created(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no projection database"):
         read_only_engine(f"sqlite:///{tmp_path / 'absent.sqlite'}")
     assert not (tmp_path / "absent.sqlite").exists()
+
+
+def test_what_a_visitor_sends_comes_back_escaped_under_a_strict_policy(client: TestClient) -> None:
+    response = client.get("/search", params={"q": "<script>alert(1)</script>"})
+    assert response.status_code == 200
+    assert "<script>alert(1)" not in response.text and "&lt;script&gt;alert(1)" in response.text
+    policy = response.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "object-src 'none'" in policy
+    assert response.headers["x-content-type-options"] == "nosniff"
