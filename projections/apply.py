@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from projections import tables as t
 from projections.pending import PendingRows
+from projections.public_apply import collect_envelope, collect_event
 from registry.domain import events as ev
 from registry.domain.dispatch import EventDispatch
 from registry.domain.serials import SerialBlock
@@ -50,11 +51,16 @@ class Projector:
         for envelope in envelopes:
             body = envelope.body
             assert len(body.effects) <= EFFECTS_PER_ENVELOPE_MAX
+            event_types = []
             for index, effect in enumerate(body.effects):
                 event = self.codec.decode_event(effect)
                 collect = _COLLECTORS.handler(event)
+                place = Place(body.position, index, body.recorded_at_us)
                 if collect is not None:
-                    collect(rows, event, Place(body.position, index, body.recorded_at_us))
+                    collect(rows, event, place)
+                collect_event(rows.public, event, envelope, place.stamp)
+                event_types.append(type(event).__name__)
+            collect_envelope(rows.public, envelope, event_types)
         return rows
 
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from projections.public_apply import PublicRows
 from projections.ranges import Piece
 from registry.domain.serials import SerialBlock
 
@@ -41,6 +42,23 @@ class SupplyDelta:
     retired_kg: int = 0
     cancelled_kg: int = 0
 
+    def add(self, other: SupplyDelta) -> None:
+        self.issued_kg += other.issued_kg
+        self.tradable_kg += other.tradable_kg
+        self.pending_kg += other.pending_kg
+        self.retired_kg += other.retired_kg
+        self.cancelled_kg += other.cancelled_kg
+
+    def columns(self) -> tuple[int, int, int, int, int]:
+        """In the order of the supply tables' columns (public_tables.SUPPLY_COLUMNS)."""
+        return (
+            self.issued_kg,
+            self.tradable_kg,
+            self.pending_kg,
+            self.retired_kg,
+            self.cancelled_kg,
+        )
+
 
 @dataclass(slots=True)
 class AllocationDelta:
@@ -68,6 +86,7 @@ class PendingRows:
     upserts: defaultdict[tuple[str, tuple[str, ...]], dict[tuple[Any, ...], dict[str, Any]]] = (
         field(default_factory=lambda: defaultdict(dict))
     )
+    public: PublicRows = field(default_factory=PublicRows)  # the public view's tables
 
     def upsert(self, table: str, keys: dict[str, Any], values: dict[str, Any]) -> None:
         key_columns = tuple(keys)

@@ -185,7 +185,9 @@ KIND_GROUPS = (
 )
 
 
-def allocation(connection: sa.Connection) -> tuple[list[AllocationRow], list[AllocationTotals]]:
+def allocation(
+    connection: sa.Connection, pool_id: str | None = None
+) -> tuple[list[AllocationRow], list[AllocationTotals]]:
     """A row per member of the pools, in code order; then subtotals for wards, cities, towns
     and villages, the members' total, the project's own events, and all offsets."""
     rows = _member_rows(connection)
@@ -193,7 +195,7 @@ def allocation(connection: sa.Connection) -> tuple[list[AllocationRow], list[All
         _subtotal(label, [row for row in rows if row.kind in kinds]) for label, kinds in KIND_GROUPS
     ]
     members_total = _subtotal("total", rows)  # members of an unknown kind count here too
-    project = _own_events(connection)
+    project = _own_events(connection, pool_id)
     totals += [
         members_total,
         project,
@@ -247,8 +249,9 @@ def _subtotal(label: str, group: list[AllocationRow]) -> AllocationTotals:
     )
 
 
-def _own_events(connection: sa.Connection) -> AllocationTotals:
-    """The joint project's own meetings: organised by the secretariat, not by a member."""
+def _own_events(connection: sa.Connection, pool_id: str | None) -> AllocationTotals:
+    """The joint project's own meetings (of one pool, given its id): organised by the
+    secretariat, not by a member."""
     m = t.meetings.c
     members = sa.select(t.pool_members.c.party_id)
     own = connection.execute(
@@ -256,7 +259,10 @@ def _own_events(connection: sa.Connection) -> AllocationTotals:
             sa.func.count(m.retired_kg),
             sa.func.coalesce(sa.func.sum(m.allocated_kg), 0),
             sa.func.coalesce(sa.func.sum(m.retired_kg), 0),
-        ).where(m.organiser_id.not_in(members))
+        ).where(
+            m.organiser_id.not_in(members),
+            sa.true() if pool_id is None else m.pool_id == pool_id,
+        )
     ).one()
     return AllocationTotals("project's own events", 0, 0, int(own[0]), int(own[1]), int(own[2]))
 

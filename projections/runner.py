@@ -18,6 +18,7 @@ from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import KafkaError
 
 from projections.checking import PendingCheck, RecordChecker
+from projections.checkpoints import KafkaCheckpointFollower, copy_from_event_store
 from projections.store import ProjectionStore
 from registry.log import parse_position
 from registry.log.embedded import EmbeddedLog
@@ -57,6 +58,8 @@ def catch_up_embedded(
     envelopes = log.read(after)
     while chunk := list(islice(envelopes, batch_envelopes)):
         applied += store.apply(EMBEDDED_SOURCE, 0, chunk[-1].body.position + 1, chunk)
+        after = chunk[-1].body.position
+    copy_from_event_store(store.engine, log.engine, after)  # the log is contiguous up to here
     return applied
 
 
@@ -144,6 +147,11 @@ def catch_up_kafka(
             if not in_flight:
                 break
             applied += _apply_checked(store, source, checker, in_flight.popleft())  # in order
+        follower = KafkaCheckpointFollower(bootstrap_servers, topic, registry_public_keys)
+        try:
+            follower.catch_up(store.engine)
+        finally:
+            follower.close()
     finally:
         consumer.close()
         checker.close()
@@ -195,6 +203,7 @@ def run_group_worker(
     consumer = _consumer(bootstrap_servers, group_id)
     seek_to_stored = _SeekToStoredOffsets(consumer, store, source)
     consumer.subscribe([topic], listener=seek_to_stored)
+    follower = KafkaCheckpointFollower(bootstrap_servers, topic, registry_public_keys)
     applied = 0
     next_lag_check = 0.0
     backoff_ms = BACKOFF_MS_MIN
@@ -211,6 +220,7 @@ def run_group_worker(
                 if time.monotonic() >= next_lag_check:
                     next_lag_check = time.monotonic() + LAG_CHECK_INTERVAL_S
                     _report_readiness(health, seek_to_stored, _report_lag(consumer, source))
+                    follower.poll(store.engine)  # signed checkpoints, for inclusion proofs
             except (*DATABASE_UNAVAILABLE, KafkaError) as error:
                 # The database or the broker is away. Records just polled may not all be
                 # committed: once both answer, go back to the offsets stored with the rows
@@ -223,6 +233,7 @@ def run_group_worker(
                 continue
             backoff_ms = BACKOFF_MS_MIN
     finally:
+        follower.close()
         consumer.close()
         checker.close()
     return applied

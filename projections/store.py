@@ -15,8 +15,8 @@ from projections import tables as t
 from projections.apply import Projector, applied_positions
 from projections.write import write
 from registry.envelope.sealing import OpenedEnvelope
+from registry.support.database import schema_creation_lock
 from registry.support.observability import PROJECTED
-from registry.write.database import schema_creation_lock
 
 logger = logging.getLogger(__name__)
 

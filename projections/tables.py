@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-metadata = sa.MetaData()
+from projections.public_tables import PUBLIC_TABLES
+from projections.schema import metadata as metadata  # the tables' MetaData, re-exported
 
 parties = sa.Table(
     "parties",
@@ -43,6 +44,7 @@ batch_supply = sa.Table(
     sa.Column("pending_kg", sa.BigInteger, nullable=False, default=0),
     sa.Column("retired_kg", sa.BigInteger, nullable=False, default=0),
     sa.Column("cancelled_kg", sa.BigInteger, nullable=False, default=0),
+    sa.Index("batch_supply_by_project", "class_id", "project_id", "batch_id"),
 )
 
 batches = sa.Table(
@@ -65,7 +67,7 @@ serial_ranges = sa.Table(
     sa.Column("owner_id", sa.String(64), nullable=False),
     sa.Column("status", sa.String(10), nullable=False),  # tradable, pending, retired, cancelled
     sa.Column("stamp", sa.BigInteger, nullable=False),
-    sa.Index("serial_ranges_by_owner", "owner_id", "status"),
+    sa.Index("serial_ranges_by_owner", "owner_id", "status", "batch_id", "serial_start"),
 )
 
 retirements = sa.Table(
@@ -73,16 +75,19 @@ retirements = sa.Table(
     metadata,
     sa.Column("position", sa.BigInteger, primary_key=True),
     sa.Column("effect_index", sa.Integer, primary_key=True),
-    sa.Column("holder_id", sa.String(64), nullable=False, index=True),
+    sa.Column("holder_id", sa.String(64), nullable=False),
     sa.Column("quantity_kg", sa.BigInteger, nullable=False),
     sa.Column("blocks", sa.Text, nullable=False),  # "BATCH:START-END" joined by spaces
-    sa.Column("beneficiary_name", sa.String(200), nullable=False),
-    sa.Column("beneficiary_party_id", sa.String(64), index=True),
+    sa.Column("beneficiary_name", sa.String(200), nullable=False, index=True),
+    sa.Column("beneficiary_party_id", sa.String(64)),
     sa.Column("purpose", sa.String(40), nullable=False),
     sa.Column("reporting_year", sa.Integer, nullable=False),
     sa.Column("memo", sa.Text, nullable=False),
     sa.Column("reference", sa.String(120), index=True),
     sa.Column("recorded_at_us", sa.BigInteger, nullable=False),
+    # Keyed by party, then position: a party's page reads its newest retirements in order.
+    sa.Index("retirements_by_holder", "holder_id", "position"),
+    sa.Index("retirements_by_beneficiary", "beneficiary_party_id", "position"),
 )
 
 # The joint purchase (model IV). Members are whom the pools were opened with; the table of
@@ -152,6 +157,8 @@ agreements = sa.Table(
     sa.Column("purpose", sa.Text),
     sa.Column("in_force", sa.Boolean),  # set only by the signature that puts it in force
     sa.Column("in_force_position", sa.BigInteger),
+    sa.Index("exchange_agreements_by_provider", "provider_id"),
+    sa.Index("exchange_agreements_by_user", "user_id"),
 )
 
 deliveries = sa.Table(
@@ -177,6 +184,10 @@ contributions = sa.Table(
     sa.Column("serial_end", sa.BigInteger, nullable=False),
     sa.Column("contributor", sa.String(64), nullable=False, index=True),
 )
+
+# The public view's tables (credit classes, projects, supply per class and project, the log
+# and its Merkle tree, signatures on agreements, each kilogram's history) live in
+# projections/public_tables.py and are part of READ_MODEL_TABLES below.
 
 # Where each worker is: per source and partition, in the same transaction as the rows.
 progress = sa.Table(
@@ -204,4 +215,5 @@ READ_MODEL_TABLES = (
     agreements,
     deliveries,
     contributions,
+    *PUBLIC_TABLES,
 )

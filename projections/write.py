@@ -14,7 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from projections import tables as t
-from projections.pending import PendingRows, batch_class_and_vintage
+from projections.pending import PendingRows, SupplyDelta, batch_class_and_vintage
+from projections.public_write import write_public
 from projections.ranges import Piece, apply_ops
 
 WINDOWS_PER_QUERY = 100
@@ -47,10 +48,12 @@ def write(connection: sa.Connection, rows: PendingRows) -> None:
         ("tradable_kg", "pending_kg", "retired_kg"),
         rows.balances,
     )
-    supply_keys = {
-        (batch_id, *batch_class_and_vintage(batch_id)): delta
-        for batch_id, delta in rows.supply.items()
-    }
+    supply_keys = {}
+    project_deltas: dict[tuple[str, str], SupplyDelta] = defaultdict(SupplyDelta)
+    for batch_id, delta in rows.supply.items():
+        class_id, project_id, vintage = batch_class_and_vintage(batch_id)
+        supply_keys[(batch_id, class_id, project_id, vintage)] = delta
+        project_deltas[(class_id, project_id)].add(delta)
     _increment(
         connection,
         t.batch_supply,
@@ -67,6 +70,7 @@ def write(connection: sa.Connection, rows: PendingRows) -> None:
         {(party_id,): delta for party_id, delta in rows.allocation.items()},
     )
     _write_ranges(connection, rows.range_ops)
+    write_public(connection, rows.public, dict(project_deltas))  # last: may take a lock
 
 
 def _increment(

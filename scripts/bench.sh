@@ -4,7 +4,7 @@
 #
 #   ./scripts/bench.sh                     # full scale: 1,000,000-envelope history (cached)
 #   ./scripts/bench.sh --scale quick       # minutes, for trying changes
-#   ./scripts/bench.sh --sections unary    # one section: audit, ingest, catchup, unary
+#   ./scripts/bench.sh --sections unary    # one section: audit, ingest, catchup, unary, web
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/servers.sh

@@ -1,8 +1,10 @@
 # Sourced by test.sh, faults.sh and bench.sh (not run on its own): the virtualenv with dev
-# tools, a real PostgreSQL server (installed from Debian's packages when missing) and a real
-# Apache Kafka broker (jars from Maven Central, cached), both stopped when the caller exits.
+# tools, Debian's Chromium for the browser tests, a real PostgreSQL server (installed from
+# Debian's packages when missing) and a real Apache Kafka broker (jars from Maven Central,
+# cached), both stopped when the caller exits.
 # The caller has `set -euo pipefail` and has changed to the repository root.
 bash scripts/venv.sh dev
+bash scripts/browser.sh
 
 cleanup() {
   bash scripts/kafka.sh stop >/dev/null 2>&1 || true

@@ -17,6 +17,7 @@ from registry.cli import projections as cli_projections
 from registry.cli import relay as cli_relay
 from registry.cli import serve as cli_serve
 from registry.cli import store as cli_store
+from registry.cli import web as cli_web
 from registry.support.observability import configure_logging
 
 
@@ -66,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_serve.add_commands(commands)
     cli_audit.add_commands(commands)
     cli_deliveries.add_commands(commands)
+    cli_web.add_commands(commands)
     cli_store.add_log_command(commands)
     return parser
 

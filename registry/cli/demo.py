@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import tempfile
+import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -88,22 +88,25 @@ class Parties:
 
 def run_demo(out: Path = Path("demo-output")) -> int:
     started_s = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="credit-registry-demo-") as directory:
-        store = Path(directory)
-        registry_key = SigningKey.generate()
-        config = ServerConfig(
-            "127.0.0.1:0",
-            f"sqlite:///{store / 'registry.sqlite'}?timeout=30",
-            f"sqlite:///{store / 'projections.sqlite'}",
-            registry_key,
-        )
-        server = RegistryServer(config)
-        server.start()
-        try:
-            with RegistryClient(f"127.0.0.1:{server.port}", timeout_s=60) as client:
-                return _run(server, client, registry_key, config.database_url, out, started_s)
-        finally:
-            server.stop(grace_s=1)
+    store = out / "store"  # kept: `credit-registry --home <out>/store web` browses it
+    shutil.rmtree(store, ignore_errors=True)
+    store.mkdir(parents=True)
+    registry_key = SigningKey.generate()
+    (store / "registry.pub").write_text(registry_key.public_key.hex() + "\n", "utf-8")
+    config = ServerConfig(
+        "127.0.0.1:0",
+        f"sqlite:///{store / 'registry.sqlite'}?timeout=30",
+        f"sqlite:///{store / 'projections.sqlite'}",
+        registry_key,
+    )
+    server = RegistryServer(config)
+    server.start()
+    try:
+        with RegistryClient(f"127.0.0.1:{server.port}", timeout_s=60) as client:
+            return _run(server, client, registry_key, config.database_url, out, started_s)
+    finally:
+        server.stop(grace_s=1)
+        print(f"Browse it: credit-registry --home {store} web, then open http://127.0.0.1:8080/")
 
 
 def _run(

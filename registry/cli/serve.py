@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 from devtools.devcerts import create_dev_certificates
 from registry.cli.home import REGISTRY_PASSPHRASE_VARIABLE, Home, passphrase
@@ -63,6 +64,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
         "--max-message-bytes",
         type=int,
         default=int(os.environ.get("CREDIT_REGISTRY_MAX_MESSAGE_BYTES", MESSAGE_BYTES_MAX_DEFAULT)),
+    )
+    serve.add_argument(
+        "--web",
+        metavar="HOST:PORT",
+        default=os.environ.get("CREDIT_REGISTRY_WEB_LISTEN"),
+        help="also serve the public web view here (embedded default; off unless given)",
     )
     serve.set_defaults(handler=_serve)
 
@@ -130,7 +137,10 @@ def _serve(arguments: argparse.Namespace) -> int:
         status = 1
     elif not stop.is_set():
         print(f"serving {mode} on port {server.port}{' with TLS' if tls else ''}", flush=True)
+        web = _start_web(arguments.web, config.projection_url, registry_key.public_key)
         stop.wait()
+        if web is not None:
+            web.stop()
     server.stop()
     # Bounded shutdown: once the server has stopped taking calls and its grace period is
     # over, a worker thread still blocked (a call waiting on a database that went away, a
@@ -141,6 +151,19 @@ def _serve(arguments: argparse.Namespace) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(status)
+
+
+def _start_web(listen: str | None, projection_url: str, public_key: bytes) -> Any:
+    """The web view beside the gRPC service, on its own thread, reading the same read models."""
+    if not listen:
+        return None
+    from registry.web.app import WebConfig
+    from registry.web.server import BackgroundWebServer
+
+    web = BackgroundWebServer(WebConfig(projection_url, public_key), listen)
+    port = web.start()
+    print(f"web view on http://{listen.rpartition(':')[0]}:{port}/", flush=True)
+    return web
 
 
 def _dev_certs(arguments: argparse.Namespace) -> int:

@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from registry.envelope.codec import SchemaRegistry
 from registry.envelope.sealing import EnvelopeError, OpenedEnvelope
 from registry.log import GapError, LogRecord, Quarantined, check_record
+from registry.support.database import schema_creation_lock
 from registry.transparency.checkpoints import Checkpoint
-from registry.write.database import schema_creation_lock
 
 metadata = sa.MetaData()
 embedded_log = sa.Table(

@@ -7,7 +7,7 @@ import time
 
 import sqlalchemy as sa
 
-from registry.write.database import schema_creation_lock
+from registry.support.database import schema_creation_lock
 
 metadata = sa.MetaData()
 relay_positions = sa.Table(

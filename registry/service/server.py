@@ -87,12 +87,16 @@ class EmbeddedPipeline:
         while not self.stop.is_set():
             self.wake.wait(0.2)
             self.wake.clear()
-            try:
-                while self.relay.publish_batch():
-                    pass
-                catch_up_embedded(self.store, self.log)
-            except Exception:  # keep serving; the next wake retries from the recorded positions
-                logger.exception("embedded pipeline step failed")
+            self._step()
+        self._step()  # a last pass on stop: the read models leave with everything committed
+
+    def _step(self) -> None:
+        try:
+            while self.relay.publish_batch():
+                pass
+            catch_up_embedded(self.store, self.log)
+        except Exception:  # keep serving; the next wake retries from the recorded positions
+            logger.exception("embedded pipeline step failed")
 
 
 class RegistryServer:

@@ -1,7 +1,8 @@
 """Prometheus metrics and structured logs for the long-running processes: the service,
-the relay and the projection workers. Metrics are served on their own port when one is
-configured, with the probes' /livez and /readyz beside them (registry/support/health.py);
-logs are one JSON object a line with CREDIT_REGISTRY_LOG_FORMAT=json. The
+the relay, the projection workers and the public web view. Metrics are served on their own
+port when one is configured, with the probes' /livez and /readyz beside them
+(registry/support/health.py); logs are one JSON object a line with
+CREDIT_REGISTRY_LOG_FORMAT=json. The
 audit, a short-lived job, has no metrics: its verdict is its exit status and its JSON
 report. Nothing here ever sees a private key or a passphrase: callers log ids and codes,
 never secrets."""
@@ -38,6 +39,14 @@ RELAY_LAG = Gauge(
 )
 PROJECTION_LAG = Gauge(
     "credit_registry_projection_lag_positions", "Positions behind the head", ["source"]
+)
+WEB_REQUESTS = Counter(
+    "credit_registry_web_requests_total",
+    "Public web view requests by route and status",
+    ["route", "status"],
+)
+WEB_REQUEST_SECONDS = Histogram(
+    "credit_registry_web_request_seconds", "Public web view request duration", ["route"]
 )
 PROJECTED = Counter(
     "credit_registry_projected_envelopes_total", "Envelopes applied to the read models", ["source"]

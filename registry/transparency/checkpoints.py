@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from registry.envelope.keys import SigningKey, verify
+from registry.support.database import schema_creation_lock
 from registry.transparency.proof_verifier import checkpoint_message
-from registry.write.database import schema_creation_lock
 
 CHECKPOINT_INTERVAL_ENVELOPES = 1_000
 

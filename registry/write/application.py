@@ -43,13 +43,13 @@ from registry.envelope.sealing import (
     verify_sealed,
 )
 from registry.support.clock import now_us
+from registry.support.database import schema_creation_lock_for_url
 from registry.transparency.checkpoints import (
     CHECKPOINT_INTERVAL_ENVELOPES,
     Checkpoint,
     CheckpointStore,
 )
 from registry.transparency.merkle import CompactTree, leaf_hash
-from registry.write.database import schema_creation_lock_for_url
 from registry.write.group_commit import GroupCommit
 from registry.write.persistence import CHAIN_ID, EnvelopeMapper, Sequenced, database_environment
 

@@ -18,7 +18,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import Environment
 
-from registry.write.database import schema_creation_lock_for_url
+from registry.support.database import schema_creation_lock_for_url
 
 CHAIN_ID = uuid5(NAMESPACE_URL, "credit-registry:chain:v1")
 ENVELOPE_TOPIC = "credit_registry.v1.SealedEnvelope"

@@ -15,12 +15,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.bench import audit, catchup, ingest, startup, unary
+from tests.bench import audit, catchup, ingest, startup, unary, web
 from tests.bench.generated import history, prefix
 from tests.bench.report import Row, print_table, write_json
 from tests.conftest import ROOT
 
-SECTIONS = ("audit", "ingest", "catchup", "unary", "startup")
+SECTIONS = ("audit", "ingest", "catchup", "unary", "startup", "web")
 SCALES = {
     # events in the large history, the medium one, ingest batches per client, unary calls,
     # the two store sizes of the start-up row (generated with their own key, so smaller)
@@ -99,6 +99,8 @@ def main() -> None:
                 found, more = catchup.run(prefix(large, scale["medium"]), arguments.kafka, scratch)
             elif name == "startup":
                 found, more = startup.run(scale["startup"])
+            elif name == "web":
+                found, more = web.run(large, scratch)
             else:
                 found, more = unary.run(
                     scratch, scale["unary_calls"], arguments.kafka, _postgres_url()

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 from registry.envelope.keys import SigningKey
@@ -164,6 +165,27 @@ def test_demo_runs_and_verifies_clean(tmp_path: Path) -> None:
     )
     assert checked.returncode == 0 and checked.stdout.startswith("VALID: included"), checked.stdout
 
+    # The store stays for the README's tour: `credit-registry --home <out>/store web`.
+    store = out / "store"
+    assert f"Browse it: credit-registry --home {store} web" in result.stdout
+    web = subprocess.Popen(
+        [*CLI, "--home", str(store), "web", "--listen", "127.0.0.1:0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert web.stdout is not None
+        site = web.stdout.readline().split()[-1].rstrip("/")
+        with urllib.request.urlopen(f"{site}/pools/TOKYO62-FY2011?lang=en") as response:
+            pool = response.read().decode()
+        with urllib.request.urlopen(f"{site}/") as response:
+            home = response.read().decode()
+    finally:
+        web.terminate()
+        web.wait(timeout=30)
+    assert 'data-group="all offsets"' in pool and 'data-kg="100000"' in pool
+    assert 'id="checkpoint-size"' in home and (store / "registry.pub").read_text().strip() in home
+
 
 def test_cli_round_trip(tmp_path: Path) -> None:
     home = tmp_path / "home"
@@ -262,7 +284,7 @@ def test_cli_through_a_served_registry(tmp_path: Path) -> None:
         CREDIT_REGISTRY_REGISTRY_PASSPHRASE="registry pass",
     )
     server = subprocess.Popen(
-        [*CLI, "--home", str(home), "serve", "--listen", "127.0.0.1:0"],
+        [*CLI, "--home", str(home), "serve", "--listen", "127.0.0.1:0", "--web", "127.0.0.1:0"],
         stdout=subprocess.PIPE,
         text=True,
         env=environment,
@@ -272,6 +294,9 @@ def test_cli_through_a_served_registry(tmp_path: Path) -> None:
         line = server.stdout.readline()
         assert line.startswith("serving embedded on port"), line
         target = "127.0.0.1:" + line.split()[-1]
+        web = server.stdout.readline()
+        assert web.startswith("web view on http://127.0.0.1:"), web
+        site = web.split()[-1].rstrip("/")
         remote = ("--server", target)
         steps = [*setup_steps(home), RETIRE]
         for step in steps:
@@ -291,6 +316,10 @@ def test_cli_through_a_served_registry(tmp_path: Path) -> None:
         assert refused.returncode == 1 and "INSUFFICIENT_HOLDINGS (4001)" in refused.stderr
         balance = run(home, *remote, "balance", "132071")
         assert "tradable total: 3.500 t-CO2" in balance.stdout, balance.stdout + balance.stderr
+        # The web view beside it reads the same read models: the retirement is on Akishima's page.
+        with urllib.request.urlopen(f"{site}/parties/132071?lang=en") as response:
+            page = response.read().decode()
+        assert "昭島市" in page and "1.500 t" in page
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -19,7 +19,7 @@ from tests.conftest import ROOT
 from tests.support.kubelet import chart_probes, chart_values
 
 CHART = ROOT / "deploy/helm/credit-registry"
-METRICS_COMPONENTS = {"service", "relay", "projections"}  # the pods that serve /metrics
+METRICS_COMPONENTS = {"service", "relay", "projections", "web"}  # the pods that serve /metrics
 HELM_TIMEOUT_S = 1_500  # the first run builds helm from source
 COMPONENT_LABEL = "app.kubernetes.io/component"
 VALUES_FILES = {
@@ -78,9 +78,9 @@ def test_chart_lints_renders_and_validates(helm_check: HelmCheck) -> None:
     result = helm_check.result
     assert result.returncode == 0, result.stdout + result.stderr
     # Default: no CronJobs (they need a registry key and a party's key); production: the
-    # audit, the delivery expiry and a ServiceMonitor.
-    assert "default.yaml: 9 manifests, 0 problems" in result.stdout
-    assert "production.yaml: 12 manifests, 0 problems" in result.stdout
+    # audit, the delivery expiry, a ServiceMonitor and the web view's Ingress.
+    assert "default.yaml: 11 manifests, 0 problems" in result.stdout
+    assert "production.yaml: 15 manifests, 0 problems" in result.stdout
     rendered = (helm_check.rendered / "production.yaml").read_text(encoding="utf-8")
     for expected in (
         "kind: CronJob",
@@ -128,8 +128,9 @@ def test_the_metrics_service_lists_every_pod_with_a_metrics_port(
         else:
             assert "metrics" not in ports, component  # never a metrics port left out
     assert selected == METRICS_COMPONENTS
-    # The gRPC Service carries no metrics port: no pod is reachable for scraping twice.
+    # The gRPC and web Services carry no metrics port: no pod is reachable for scraping twice.
     assert [p["name"] for p in services["service"]["spec"]["ports"]] == ["grpc"]
+    assert [p["name"] for p in services["web"]["spec"]["ports"]] == ["http"]
 
     monitors = [d for d in documents if d["kind"] == "ServiceMonitor"]
     if values == "default":
@@ -296,3 +297,41 @@ def test_the_startup_budget_is_a_value_and_the_schema_holds_it_to_sense(
         timeout=120,
     )
     assert refused.returncode != 0 and "budgetSeconds" in refused.stderr, refused.stderr
+
+
+@pytest.mark.timeout(1_800)
+@pytest.mark.parametrize("values", ["default", "production"])
+def test_the_web_view_reads_only_the_read_models_behind_health_probes(
+    helm_check: HelmCheck, values: str
+) -> None:
+    documents = manifests(helm_check, values)
+    (web,) = [
+        d
+        for d in documents
+        if d["kind"] == "Deployment" and d["metadata"]["labels"][COMPONENT_LABEL] == "web"
+    ]
+    (container,) = pod_template(web)["spec"]["containers"]
+    assert container["args"] == ["web"]
+    environment = {e["name"]: e for e in container["env"]}
+    # The projection database through the read-only role's secret; no event store at all.
+    assert environment["CREDIT_REGISTRY_PROJECTION_URL"]["valueFrom"]["secretKeyRef"] == {
+        "name": "credit-registry-web-database",
+        "key": "readonly-projection-url",
+    }
+    assert "CREDIT_REGISTRY_DATABASE_URL" not in environment
+    assert environment["CREDIT_REGISTRY_WEB_LISTEN"]["value"] == "0.0.0.0:8080"
+    # Its probes are every long-running pod's (checked above); /healthz on the http port
+    # stays for load balancers in front of the pages.
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+    (policy,) = [d for d in documents if d["kind"] == "NetworkPolicy"]
+    opened = {port["port"] for rule in policy["spec"]["ingress"] for port in rule["ports"]}
+    assert 8080 in opened
+    ingresses = [d for d in documents if d["kind"] == "Ingress"]
+    if values == "default":
+        assert ingresses == []  # optional, off by default
+        return
+    (ingress,) = ingresses
+    (rule,) = ingress["spec"]["rules"]
+    assert rule["host"] == "registry.example.org"
+    backend = rule["http"]["paths"][0]["backend"]["service"]
+    assert backend == {"name": "check-credit-registry-web", "port": {"name": "http"}}
