@@ -15,6 +15,7 @@ from projections.pending import PendingRows
 from projections.public_apply import collect_envelope, collect_event
 from registry.domain import events as ev
 from registry.domain.dispatch import EventDispatch
+from registry.domain.records import pool_holder
 from registry.domain.serials import SerialBlock
 from registry.envelope.codec import Codec
 from registry.envelope.sealing import OpenedEnvelope
@@ -95,10 +96,7 @@ def _credits_issued(rows: PendingRows, event: ev.CreditsIssued, at: Place) -> No
 
 
 def _credits_transferred(rows: PendingRows, event: ev.CreditsTransferred, at: Place) -> None:
-    for block in event.blocks:
-        rows.balance(event.from_party_id, block, tradable=-block.quantity_kg)
-        rows.balance(event.to_party_id, block, tradable=block.quantity_kg)
-        rows.place(block, event.to_party_id, "tradable", at.stamp)
+    rows.move(event.from_party_id, event.to_party_id, event.blocks, at.stamp)
 
 
 def _credits_retired(rows: PendingRows, event: ev.CreditsRetired, at: Place) -> None:
@@ -107,14 +105,9 @@ def _credits_retired(rows: PendingRows, event: ev.CreditsRetired, at: Place) -> 
         rows.balance(event.holder_id, block, tradable=-quantity_kg, retired=quantity_kg)
         rows.supply_delta(block.batch_id, tradable=-quantity_kg, retired=quantity_kg)
         rows.place(block, event.holder_id, "retired", at.stamp)
+    # A retirement counts for a pool only through the pool's own MeetingOffset beside it:
+    # whoever retires "for" a member elsewhere changes no pool's table.
     rows.inserts["retirements"].append(_retirement_row(event, at))
-    # Counted for every beneficiary: whether it is a pool member is the query's question,
-    # as the pool may be opened in a partition read later.
-    member = event.beneficiary.party_id
-    if event.purpose == "meeting_event" and member is not None:
-        offset = rows.allocation[member]
-        offset.events_offset += 1
-        offset.offset_kg += event.quantity_kg
 
 
 def _retirement_row(event: ev.CreditsRetired, at: Place) -> dict[str, Any]:
@@ -182,6 +175,8 @@ def _meeting_registered(rows: PendingRows, event: ev.MeetingRegistered, at: Plac
             "expected_participants": event.expected_participants,
             "estimate_kg": event.estimate_kg,
             "estimate_basis": event.estimate_basis,
+            "estimate_table_version": event.factor_table_version,
+            "registered_position": at.position,
         },
     )
 
@@ -194,6 +189,7 @@ def _meeting_calculated(rows: PendingRows, event: ev.MeetingCalculated, at: Plac
             "actual_participants": event.actual_participants,
             "calculated_kg": event.calculated_kg,
             "calculation_basis": event.calculation_basis,
+            "calculation_table_version": event.factor_table_version,
         },
     )
 
@@ -204,17 +200,68 @@ def _pool_allocated(rows: PendingRows, event: ev.PoolAllocated, at: Place) -> No
         rows.upsert(
             "meetings",
             {"pool_id": event.pool_id, "meeting_id": share.meeting_id},
-            {"allocated_kg": share.allocated_kg},
+            {"organiser_id": share.organiser_id, "allocated_kg": share.allocated_kg},
         )
-        rows.allocation[share.organiser_id].allocated_kg += share.allocated_kg
 
 
 def _meeting_offset(rows: PendingRows, event: ev.MeetingOffset, at: Place) -> None:
     rows.upsert(
         "meetings",
         {"pool_id": event.pool_id, "meeting_id": event.meeting_id},
-        {"retired_kg": event.retired_kg, "retired_position": at.position},
+        {
+            "organiser_id": event.organiser_id,
+            "retired_kg": event.retired_kg,
+            "retired_position": at.position,
+        },
     )
+
+
+def _factor_table_registered(rows: PendingRows, event: ev.FactorTableRegistered, at: Place) -> None:
+    rows.inserts["emission_factors"].extend(
+        {
+            "version": event.version,
+            "item": factor.item,
+            "unit": factor.unit,
+            "mg_per_unit": factor.mg_per_unit,
+            "source": factor.source,
+            "registered_position": at.position,
+        }
+        for factor in event.factors
+    )
+
+
+def _flow(at: Place, pool_id: str, kind: str, counterparty: str, kg: int) -> dict[str, Any]:
+    return {
+        "pool_id": pool_id,
+        "position": at.position,
+        "effect_index": at.index,
+        "kind": kind,
+        "counterparty_id": counterparty,
+        "quantity_kg": kg,
+    }
+
+
+def _pool_funded(rows: PendingRows, event: ev.PoolFunded, at: Place) -> None:
+    rows.move(event.from_party_id, pool_holder(event.pool_id), event.blocks, at.stamp)
+    rows.inserts["pool_flows"].append(
+        _flow(at, event.pool_id, "funded", event.from_party_id, event.quantity_kg)
+    )
+
+
+def _pool_remainder_returned(rows: PendingRows, event: ev.PoolRemainderReturned, at: Place) -> None:
+    rows.move(pool_holder(event.pool_id), event.to_party_id, event.blocks, at.stamp)
+    rows.inserts["pool_flows"].append(
+        _flow(at, event.pool_id, "returned", event.to_party_id, event.quantity_kg)
+    )
+
+
+def _pool_remainder_carried(rows: PendingRows, event: ev.PoolRemainderCarried, at: Place) -> None:
+    source, target = pool_holder(event.pool_id), pool_holder(event.to_pool_id)
+    rows.move(source, target, event.blocks, at.stamp)
+    rows.inserts["pool_flows"] += [
+        _flow(at, event.pool_id, "carried_out", target, event.quantity_kg),
+        _flow(at, event.to_pool_id, "carried_in", source, event.quantity_kg),
+    ]
 
 
 # -- partner exchange (model II) ---------------------------------------------------------
@@ -276,6 +323,10 @@ _COLLECTORS: EventDispatch[Callable[[PendingRows, Any, Place], None]] = EventDis
         ev.AgreementSigned: _agreement_signed,
         ev.DeliveryProposed: _delivery_proposed,
         ev.DeliveryResolved: _delivery_resolved,
+        ev.FactorTableRegistered: _factor_table_registered,
+        ev.PoolFunded: _pool_funded,
+        ev.PoolRemainderReturned: _pool_remainder_returned,
+        ev.PoolRemainderCarried: _pool_remainder_carried,
     },
     ignored=(  # key history and the registers of classes and projects have no read model yet
         ev.KeyRegistered,

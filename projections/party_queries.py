@@ -348,12 +348,13 @@ def pools(connection: sa.Connection, limit: int) -> list[PoolView]:
 
 def meetings_page(
     connection: sa.Connection, pool_id: str, after: str, limit: int
-) -> list[tuple[object, ...]]:
+) -> list[sa.RowMapping]:
+    """A page of a pool's meetings by id, each row's columns by name (tables.meetings)."""
     m = t.meetings.c
     rows = connection.execute(
         sa.select(t.meetings)
         .where(m.pool_id == pool_id, m.meeting_id > after)
         .order_by(m.meeting_id)
         .limit(_bounded(limit))
-    ).all()
-    return [tuple(row) for row in rows]
+    ).mappings()
+    return list(rows)

@@ -60,24 +60,12 @@ class SupplyDelta:
         )
 
 
-@dataclass(slots=True)
-class AllocationDelta:
-    """What a batch adds to one party's row of `allocation` (the joint purchase)."""
-
-    events_offset: int = 0
-    allocated_kg: int = 0
-    offset_kg: int = 0
-
-
 @dataclass
 class PendingRows:
     balances: defaultdict[tuple[str, str, str], BalanceDelta] = field(
         default_factory=lambda: defaultdict(BalanceDelta)
     )
     supply: defaultdict[str, SupplyDelta] = field(default_factory=lambda: defaultdict(SupplyDelta))
-    allocation: defaultdict[str, AllocationDelta] = field(
-        default_factory=lambda: defaultdict(AllocationDelta)
-    )
     range_ops: defaultdict[str, list[Piece]] = field(default_factory=lambda: defaultdict(list))
     inserts: defaultdict[str, list[dict[str, Any]]] = field(
         default_factory=lambda: defaultdict(list)
@@ -152,3 +140,10 @@ class PendingRows:
                 block.batch_id, pending=-block.quantity_kg, tradable=block.quantity_kg
             )
             self.place(block, receiver_id, "tradable", stamp)
+
+    def move(self, from_id: str, to_id: str, blocks: Sequence[SerialBlock], stamp: int) -> None:
+        """Tradable blocks change holder (a transfer, or into or out of a pool's holding)."""
+        for block in blocks:
+            self.balance(from_id, block, tradable=-block.quantity_kg)
+            self.balance(to_id, block, tradable=block.quantity_kg)
+            self.place(block, to_id, "tradable", stamp)

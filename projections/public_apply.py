@@ -10,6 +10,7 @@ from typing import Any
 
 from registry.domain import events as ev
 from registry.domain.dispatch import EventDispatch
+from registry.domain.records import pool_holder
 from registry.domain.serials import SerialBlock
 from registry.envelope.sealing import OpenedEnvelope
 from registry.transparency.merkle import leaf_hash
@@ -158,6 +159,39 @@ def _resolved(rows: PublicRows, event: ev.DeliveryResolved, at: Moment) -> None:
         rows.moved(event.blocks, at.stamp, at.position, "released", event.provider_id)
 
 
+def _pool_funded(rows: PublicRows, event: ev.PoolFunded, at: Moment) -> None:
+    rows.moved(
+        event.blocks,
+        at.stamp,
+        at.position,
+        "pooled",
+        pool_holder(event.pool_id),
+        event.from_party_id,
+    )
+
+
+def _remainder_returned(rows: PublicRows, event: ev.PoolRemainderReturned, at: Moment) -> None:
+    rows.moved(
+        event.blocks,
+        at.stamp,
+        at.position,
+        "returned",
+        event.to_party_id,
+        pool_holder(event.pool_id),
+    )
+
+
+def _remainder_carried(rows: PublicRows, event: ev.PoolRemainderCarried, at: Moment) -> None:
+    rows.moved(
+        event.blocks,
+        at.stamp,
+        at.position,
+        "carried",
+        pool_holder(event.to_pool_id),
+        pool_holder(event.pool_id),
+    )
+
+
 _PUBLIC_COLLECTORS: EventDispatch[Callable[[PublicRows, Any, Moment], None]] = EventDispatch(
     "public view rows",
     {
@@ -170,6 +204,9 @@ _PUBLIC_COLLECTORS: EventDispatch[Callable[[PublicRows, Any, Moment], None]] = E
         ev.CreditsCancelled: _cancelled,
         ev.DeliveryProposed: _proposed,
         ev.DeliveryResolved: _resolved,
+        ev.PoolFunded: _pool_funded,
+        ev.PoolRemainderReturned: _remainder_returned,
+        ev.PoolRemainderCarried: _remainder_carried,
     },
     ignored=(
         # Parties, keys, pools, meetings and contributions have read models of their own
@@ -184,5 +221,6 @@ _PUBLIC_COLLECTORS: EventDispatch[Callable[[PublicRows, Any, Moment], None]] = E
         ev.PoolAllocated,
         ev.MeetingOffset,
         ev.ContributionsRecorded,
+        ev.FactorTableRegistered,
     ),
 )

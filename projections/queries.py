@@ -1,4 +1,5 @@
-"""Read queries over the projection tables; the gRPC query service serves these."""
+"""Read queries over the projection tables; the gRPC query service serves these. The joint
+purchase's, one pool at a time, are in joint_purchase.py and served here by the same names."""
 
 from __future__ import annotations
 
@@ -7,7 +8,16 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from projections import tables as t
-from registry.domain.parties import municipality_kind
+from projections.joint_purchase import KIND_GROUPS as KIND_GROUPS
+from projections.joint_purchase import AllocationRow as AllocationRow
+from projections.joint_purchase import AllocationTotals as AllocationTotals
+from projections.joint_purchase import MeetingView as MeetingView
+from projections.joint_purchase import PoolView as PoolView
+from projections.joint_purchase import allocation as allocation
+from projections.joint_purchase import factor_table as factor_table
+from projections.joint_purchase import meetings as meetings
+from projections.joint_purchase import pool as pool
+from registry.domain.fiscal import term_fiscal_years
 
 
 @dataclass(frozen=True)
@@ -158,157 +168,6 @@ def retirements(
 
 
 @dataclass(frozen=True)
-class AllocationRow:
-    member_code: str
-    name_ja: str
-    name_en: str
-    kind: str
-    events_offset: int
-    allocated_kg: int
-    offset_kg: int
-
-
-@dataclass(frozen=True)
-class AllocationTotals:
-    label: str
-    members: int
-    participating: int
-    events_offset: int
-    allocated_kg: int
-    offset_kg: int
-
-
-KIND_GROUPS = (
-    ("wards", ("ward",)),
-    ("cities", ("city",)),
-    ("towns and villages", ("town", "village")),
-)
-
-
-def allocation(
-    connection: sa.Connection, pool_id: str | None = None
-) -> tuple[list[AllocationRow], list[AllocationTotals]]:
-    """A row per member of the pools, in code order; then subtotals for wards, cities, towns
-    and villages, the members' total, the project's own events, and all offsets."""
-    rows = _member_rows(connection)
-    totals = [
-        _subtotal(label, [row for row in rows if row.kind in kinds]) for label, kinds in KIND_GROUPS
-    ]
-    members_total = _subtotal("total", rows)  # members of an unknown kind count here too
-    project = _own_events(connection, pool_id)
-    totals += [
-        members_total,
-        project,
-        AllocationTotals(
-            "all offsets",
-            members_total.members,
-            members_total.participating,
-            members_total.events_offset + project.events_offset,
-            members_total.allocated_kg + project.allocated_kg,
-            members_total.offset_kg + project.offset_kg,
-        ),
-    ]
-    return rows, totals
-
-
-def _member_rows(connection: sa.Connection) -> list[AllocationRow]:
-    """Names are those the member's registration recorded; the kind is read from the
-    Japanese name (see municipality_kind), empty while it is unknown."""
-    members = sa.select(t.pool_members.c.party_id).distinct().subquery()
-    p, a = t.parties.c, t.allocation.c
-    query = (
-        sa.select(
-            members.c.party_id,
-            p.name_ja,
-            p.name,
-            sa.func.coalesce(a.events_offset, 0),
-            sa.func.coalesce(a.allocated_kg, 0),
-            sa.func.coalesce(a.offset_kg, 0),
-        )
-        .select_from(
-            members.outerjoin(t.parties, p.party_id == members.c.party_id).outerjoin(
-                t.allocation, a.party_id == members.c.party_id
-            )
-        )
-        .order_by(members.c.party_id)
-    )
-    return [
-        AllocationRow(code, name_ja or "", name or "", municipality_kind(name_ja) or "", *counts)
-        for code, name_ja, name, *counts in connection.execute(query)
-    ]
-
-
-def _subtotal(label: str, group: list[AllocationRow]) -> AllocationTotals:
-    return AllocationTotals(
-        label,
-        len(group),
-        sum(1 for row in group if row.events_offset),
-        sum(row.events_offset for row in group),
-        sum(row.allocated_kg for row in group),
-        sum(row.offset_kg for row in group),
-    )
-
-
-def _own_events(connection: sa.Connection, pool_id: str | None) -> AllocationTotals:
-    """The joint project's own meetings (of one pool, given its id): organised by the
-    secretariat, not by a member."""
-    m = t.meetings.c
-    members = sa.select(t.pool_members.c.party_id)
-    own = connection.execute(
-        sa.select(
-            sa.func.count(m.retired_kg),
-            sa.func.coalesce(sa.func.sum(m.allocated_kg), 0),
-            sa.func.coalesce(sa.func.sum(m.retired_kg), 0),
-        ).where(
-            m.organiser_id.not_in(members),
-            sa.true() if pool_id is None else m.pool_id == pool_id,
-        )
-    ).one()
-    return AllocationTotals("project's own events", 0, 0, int(own[0]), int(own[1]), int(own[2]))
-
-
-@dataclass(frozen=True)
-class MeetingView:
-    pool_id: str
-    meeting_id: str
-    organiser_id: str
-    name: str
-    held_on: object
-    category: str
-    expected_participants: int
-    estimate_kg: int
-    actual_participants: int | None
-    calculated_kg: int | None
-    allocated_kg: int | None
-    retired_kg: int | None
-    retired_position: int | None
-
-
-def meetings(connection: sa.Connection, pool_id: str | None = None) -> list[MeetingView]:
-    m = t.meetings.c
-    query = sa.select(
-        m.pool_id,
-        m.meeting_id,
-        m.organiser_id,
-        m.name,
-        m.held_on,
-        m.category,
-        m.expected_participants,
-        m.estimate_kg,
-        m.actual_participants,
-        m.calculated_kg,
-        m.allocated_kg,
-        m.retired_kg,
-        m.retired_position,
-    )
-    if pool_id is not None:
-        query = query.where(m.pool_id == pool_id)
-    return [
-        MeetingView(*row) for row in connection.execute(query.order_by(m.pool_id, m.meeting_id))
-    ]
-
-
-@dataclass(frozen=True)
 class Statement:
     agreement_id: str
     fiscal_year: int
@@ -322,11 +181,19 @@ class Statement:
     expired_kg: int
     pending_kg: int
     retired_by_user_kg: int
+    in_term: bool = False  # the year is one of the agreement's term
+    expected_kg: int = 0  # the expected annual absorption, in a year of the term
+
+    @property
+    def difference_kg(self) -> int:
+        """Absorption delivered (accepted) less expected: negative is a shortfall."""
+        return self.accepted_kg - self.expected_kg
 
 
 def statement(connection: sa.Connection, agreement_id: str, fiscal_year: int) -> Statement | None:
     """A year of an exchange agreement: delivered (proposed), accepted, released, pending,
-    and what the user retired against its residual emissions under the agreement."""
+    what the user retired against its residual emissions under the agreement, and the
+    expected annual absorption (in a year of the term) against what was accepted."""
     a = t.agreements.c
     agreement = connection.execute(
         sa.select(t.agreements).where(a.agreement_id == agreement_id)
@@ -352,6 +219,10 @@ def statement(connection: sa.Connection, agreement_id: str, fiscal_year: int) ->
         )
     )
     total = sum(int(v or 0) for v in by_outcome.values())
+    in_term = agreement.start_date is not None and fiscal_year in term_fiscal_years(
+        agreement.start_date, int(agreement.term_years or 0)
+    )
+    expected_kg = int(agreement.expected_annual_kg or 0)
     return Statement(
         agreement_id,
         fiscal_year,
@@ -365,6 +236,8 @@ def statement(connection: sa.Connection, agreement_id: str, fiscal_year: int) ->
         int(by_outcome.get("expired") or 0),
         int(by_outcome.get("pending") or 0),
         int(retired or 0),
+        in_term,
+        expected_kg if in_term else 0,
     )
 
 

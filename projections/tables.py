@@ -90,10 +90,11 @@ retirements = sa.Table(
     sa.Index("retirements_by_beneficiary", "beneficiary_party_id", "position"),
 )
 
-# The joint purchase (model IV). Members are whom the pools were opened with; the table of
-# a joint purchase joins them with the names their registrations recorded (parties) and
-# these sums, counted for every organiser and meeting beneficiary whether or not a pool
-# lists it yet, so they come out the same whichever partition is read first.
+# The joint purchase (model IV), every row keyed by its pool and built only from that
+# pool's own events (PoolOpened, MeetingRegistered / Calculated, PoolAllocated,
+# MeetingOffset, and the movements of its holding), so a retirement outside the pool, or
+# another pool, never changes it. Members are whom the pool was opened with; the table of
+# a joint purchase joins them with the names their registrations recorded (parties).
 pool_members = sa.Table(
     "pool_members",
     metadata,
@@ -101,17 +102,9 @@ pool_members = sa.Table(
     sa.Column("party_id", sa.String(64), primary_key=True),
 )
 
-allocation = sa.Table(
-    "allocation",
-    metadata,
-    sa.Column("party_id", sa.String(64), primary_key=True),
-    sa.Column("events_offset", sa.Integer, nullable=False, default=0),
-    sa.Column("allocated_kg", sa.BigInteger, nullable=False, default=0),
-    sa.Column("offset_kg", sa.BigInteger, nullable=False, default=0),
-)
-
-# Meetings and events of joint-purchase pools. Each event type sets its own columns, so the
-# rows come out the same whichever partition's events arrive first.
+# Meetings and events of joint-purchase pools. Each event type sets its own columns (the
+# organiser is repeated by the events that carry it), so the rows come out the same
+# whichever partition's events arrive first. registered_position is the tie order.
 meetings = sa.Table(
     "meetings",
     metadata,
@@ -124,9 +117,12 @@ meetings = sa.Table(
     sa.Column("expected_participants", sa.Integer),
     sa.Column("estimate_kg", sa.BigInteger),
     sa.Column("estimate_basis", sa.Text),
+    sa.Column("estimate_table_version", sa.String(64)),
+    sa.Column("registered_position", sa.BigInteger),
     sa.Column("actual_participants", sa.Integer),
     sa.Column("calculated_kg", sa.BigInteger),
     sa.Column("calculation_basis", sa.Text),
+    sa.Column("calculation_table_version", sa.String(64)),
     sa.Column("allocated_kg", sa.BigInteger),
     sa.Column("retired_kg", sa.BigInteger),
     sa.Column("retired_position", sa.BigInteger),
@@ -142,6 +138,32 @@ pools = sa.Table(
     sa.Column("opened_by", sa.String(64)),
     sa.Column("pool_kg", sa.BigInteger),
     sa.Column("rule", sa.Text),
+)
+
+# What moved into and out of a pool's own holding (holder `pool:<pool_id>`), one row per
+# movement: funded by a buyer, carried in from an earlier pool, returned to a funder,
+# carried out into a later pool. Inserted once each, so they commute.
+pool_flows = sa.Table(
+    "pool_flows",
+    metadata,
+    sa.Column("pool_id", sa.String(40), primary_key=True),
+    sa.Column("position", sa.BigInteger, primary_key=True),
+    sa.Column("effect_index", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(12), nullable=False),  # funded, carried_in, returned, carried_out
+    sa.Column("counterparty_id", sa.String(64), nullable=False),
+    sa.Column("quantity_kg", sa.BigInteger, nullable=False),
+)
+
+# Emission factor tables as the operator registered them (whole mg CO2e per unit).
+emission_factors = sa.Table(
+    "emission_factors",
+    metadata,
+    sa.Column("version", sa.String(64), primary_key=True),
+    sa.Column("item", sa.String(20), primary_key=True),
+    sa.Column("unit", sa.String(20), nullable=False),
+    sa.Column("mg_per_unit", sa.BigInteger, nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("registered_position", sa.BigInteger, nullable=False),
 )
 
 # Partner exchange (model II). Filled by the exchange events; see projections/exchange.py.
@@ -209,9 +231,10 @@ READ_MODEL_TABLES = (
     serial_ranges,
     retirements,
     pool_members,
-    allocation,
     meetings,
     pools,
+    pool_flows,
+    emission_factors,
     agreements,
     deliveries,
     contributions,

@@ -62,13 +62,6 @@ def write(connection: sa.Connection, rows: PendingRows) -> None:
         supply_keys,
         conflict=("batch_id",),
     )
-    _increment(
-        connection,
-        t.allocation,
-        ("party_id",),
-        ("events_offset", "allocated_kg", "offset_kg"),
-        {(party_id,): delta for party_id, delta in rows.allocation.items()},
-    )
     _write_ranges(connection, rows.range_ops)
     write_public(connection, rows.public, dict(project_deltas))  # last: may take a lock
 

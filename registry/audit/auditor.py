@@ -275,6 +275,10 @@ _TOTALS: EventDispatch[Callable[[Totals, Any], None]] = EventDispatch(
         ev.DeliveryProposed,
         ev.DeliveryResolved,
         ev.ContributionsRecorded,
+        ev.FactorTableRegistered,
+        ev.PoolFunded,  # credits move into a pool's holding and out of it: supply stays
+        ev.PoolRemainderReturned,
+        ev.PoolRemainderCarried,
     ),
 )
 

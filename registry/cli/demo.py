@@ -1,7 +1,9 @@
 """The main job: the FY2011 joint purchase of Tokyo's 62 municipalities, end to end
 through the gRPC service on the embedded default (SQLite store, embedded log, projections
-in-process; no servers to install). Prints the allocation table and the audit verdict and
-writes the report: text, CSV, a pie chart and one verifiable certificate per meeting."""
+in-process; no servers to install), with a second, smaller FY2012 pool beside it. Prints
+both pools' allocation tables and the audit verdict, checks that nothing after FY2011
+changed a FY2011 figure, and writes each pool's report: text, CSV, a pie chart and one
+verifiable certificate per meeting."""
 
 from __future__ import annotations
 
@@ -9,13 +11,15 @@ import argparse
 import dataclasses
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any
 
-from projections.queries import AllocationRow, AllocationTotals
+from projections.queries import AllocationRow, AllocationTotals, MeetingView
 from projections.queries import meetings as meeting_views
 from registry import reference
+from registry.api.credit_registry.v1 import registry_pb2 as pb
 from registry.audit.auditor import Auditor, AuditReport
 from registry.audit.proofs import inclusion_documents
 from registry.audit.sources import DatabaseSource, ExportSource
@@ -23,10 +27,12 @@ from registry.audit.sources import export as export_history
 from registry.client.commands import CommandSigner
 from registry.client.grpc_client import CommandRejected, RegistryClient
 from registry.domain import commands as c
+from registry.domain.emissions import MeetingInputs
 from registry.envelope.codec import Codec
 from registry.envelope.keys import SigningKey
-from registry.scenario import partners, tokyo62
-from registry.scenario.report import allocation_text, certificate, write_report
+from registry.envelope.sealing import SignedCommand
+from registry.scenario import fy2012, partners, tokyo62
+from registry.scenario.report import allocation_text, certificate, meetings_text, write_report
 from registry.service.server import RegistryServer, ServerConfig
 from registry.support.presentation import tonnes
 
@@ -123,28 +129,48 @@ def _run(
     )
     parties = Parties(client)
     _register_parties(parties)
-    _joint_purchase(parties)
-    last = _partners(parties)
+    fy2011_before = client.allocation(tokyo62.POOL_ID, min_position=_joint_purchase(parties))
+    _partners(parties)
+    second = fy2012.plan_meetings(reference.emission_factors())
+    _send_all(parties, fy2012.purchase(second))
     _refusals(parties)
+    last = _send_all(parties, fy2012.split(second))
     server.app.record_checkpoint()
-    row_views, total_views = _allocation(client, last)
-    print("\nAllocation across the 62 municipalities (from the projections):\n")
+    fy2011_after = client.allocation(tokyo62.POOL_ID, min_position=last)
+    row_views, total_views = _views(fy2011_after)
+    print("\nAllocation across the 62 municipalities, FY2011 (from the projections):\n")
     print(allocation_text(row_views, total_views))
     matches = _compare_with_published(total_views)
+    unchanged = _fy2011_unchanged(fy2011_before, fy2011_after)
+    fy2012_table = client.allocation(fy2012.POOL_ID, min_position=last)
+    _print_second_pool(fy2012_table, _meetings(server, fy2012.POOL_ID))
 
     source = DatabaseSource(database_url)
-    certificates = _certificates(server, source, registry_key)
-    write_report(
-        out, row_views, total_views, certificates, "FY2011 joint purchase: t-CO2 offset by group"
-    )
+    for pool_id, pool_name, directory in (
+        (tokyo62.POOL_ID, tokyo62.POOL_NAME, out),
+        (fy2012.POOL_ID, fy2012.POOL_NAME, out / fy2012.POOL_ID),
+    ):
+        views = _meetings(server, pool_id)
+        certificates = _certificates(views, source, registry_key, pool_name)
+        rows, totals = _views(client.allocation(pool_id, min_position=last))
+        title = f"{pool_name}: t-CO2 offset by group"
+        write_report(directory, rows, totals, certificates, title, views)
     export = out / "history.avro"
     export_history(source, export)
     report = Auditor({registry_key.key_id: registry_key.public_key}, progress=False).run(
         ExportSource(export)
     )
-    _print_outcome(out, len(certificates), registry_key, report)
+    _print_outcome(out, registry_key, report)
     print(f"done in {time.perf_counter() - started_s:.1f} s")
-    return 0 if report.clean and matches else 1
+    return 0 if report.clean and matches and unchanged else 1
+
+
+def _send_all(parties: Parties, steps: Iterable[tuple[str, Sequence[c.CommandBody]]]) -> int:
+    """Send every step; returns the last position."""
+    last = 0
+    for actor, bodies in steps:
+        last = parties.send(actor, bodies)
+    return last
 
 
 def _register_parties(parties: Parties) -> None:
@@ -196,29 +222,28 @@ def _register_parties(parties: Parties) -> None:
     )
 
 
-def _joint_purchase(parties: Parties) -> None:
-    """Model IV: the pool, its meetings with their calculations, the split and retirements."""
+def _joint_purchase(parties: Parties) -> int:
+    """Model IV: the factor table, the pool bought into, its meetings with their
+    calculations, the split and the retirements. Returns the last position."""
     table = reference.emission_factors()
     meetings = tokyo62.plan_meetings(table)
-    for actor, bodies in tokyo62.commands(meetings):
-        parties.send(actor, bodies)
+    last = _send_all(parties, tokyo62.commands(meetings, table))
     members = len({m.organiser_id for m in meetings if m.group != "project"})
     print(
-        f"2. pool {tokyo62.POOL_ID}: 100 t of J-VER bought; {len(meetings)} meetings registered by"
-        f" {members} municipalities "
-        "and the secretariat,"
+        f"2. factor table {table.version} registered ({len(table.factors)} factors, whole mg"
+        f" CO2e per unit); pool {tokyo62.POOL_ID}: 100 t of J-VER bought into the pool's own"
+        " holding;"
     )
     print(
-        f"   each with an estimate before and a calculation after (factor table {table.version}); the pool was split by"
+        f"   {len(meetings)} meetings registered by {members} municipalities and the secretariat,"
+        " each with an estimate before and a calculation after that the rules recomputed;"
     )
-    print("   largest remainder and every share retired on its organiser's behalf")
+    print("   the pool was split by largest remainder and every share retired from the pool")
+    return last
 
 
-def _allocation(
-    client: RegistryClient, last: int
-) -> tuple[list[AllocationRow], list[AllocationTotals]]:
-    """The allocation table as the projections hold it once they have applied `last`."""
-    allocation = client.allocation(min_position=last)
+def _views(allocation: pb.AllocationResponse) -> tuple[list[AllocationRow], list[AllocationTotals]]:
+    """A pool's table as the projections served it."""
     row_views = [
         AllocationRow(
             r.member_code,
@@ -228,48 +253,83 @@ def _allocation(
             r.events_offset,
             r.allocated_kg,
             r.offset_kg,
+            r.estimate_kg,
+            r.calculated_kg,
         )
         for r in allocation.rows
     ]
     total_views = [
         AllocationTotals(
-            s.label, s.members, s.participating, s.events_offset, s.allocated_kg, s.offset_kg
+            s.label,
+            s.members,
+            s.participating,
+            s.events_offset,
+            s.allocated_kg,
+            s.offset_kg,
+            s.estimate_kg,
+            s.calculated_kg,
         )
         for s in allocation.totals
     ]
     return row_views, total_views
 
 
+def _meetings(server: RegistryServer, pool_id: str) -> list[MeetingView]:
+    with server.store.engine.connect() as connection:
+        return meeting_views(connection, pool_id)
+
+
 def _certificates(
-    server: RegistryServer, source: DatabaseSource, registry_key: SigningKey
+    views: Sequence[MeetingView], source: DatabaseSource, registry_key: SigningKey, pool_name: str
 ) -> list[dict[str, Any]]:
     """One certificate per retired meeting, each with its inclusion proof."""
-    with server.store.engine.connect() as connection:
-        views = meeting_views(connection, tokyo62.POOL_ID)
     names = {m.code: m.name_en for m in reference.municipalities()} | {
         tokyo62.OPERATOR: "Green Tokyo project secretariat"
     }
     proofs = inclusion_documents(source, [v.retired_position for v in views if v.retired_position])
     return [
         certificate(
-            v,
-            names[v.organiser_id],
-            "Green Tokyo joint carbon-offset purchase FY2011",
-            proofs[v.retired_position],
-            registry_key.public_key,
+            v, names[v.organiser_id], pool_name, proofs[v.retired_position], registry_key.public_key
         )
         for v in views
         if v.retired_position
     ]
 
 
-def _print_outcome(
-    out: Path, certificate_count: int, registry_key: SigningKey, report: AuditReport
-) -> None:
+def _fy2011_unchanged(before: pb.AllocationResponse, after: pb.AllocationResponse) -> bool:
+    """Everything since FY2011's last retirement (models I-III, the FY2012 pool, refusals)
+    left every FY2011 figure as it was."""
+    same = bool(before.rows == after.rows and before.totals == after.totals)
+    print(
+        f"  {'OK ' if same else 'BAD'} every FY2011 figure unchanged by models I-III and the"
+        f" FY2012 pool ({len(after.rows)} rows, {len(after.totals)} totals compared)"
+    )
+    return same
+
+
+def _print_second_pool(allocation: pb.AllocationResponse, views: Sequence[MeetingView]) -> None:
+    pool = allocation.pool
+    rows, totals = _views(allocation)
+    print(
+        f"\n5. pool {pool.pool_id}: bought in {tonnes(pool.funded_kg)} t, split"
+        f" {tonnes(pool.allocated_kg)} t over meetings calculated at"
+        f" {tonnes(sum(m.calculated_kg for m in allocation.meetings))} t (remainders by largest"
+        " remainder, equal ones to the meeting registered first),"
+    )
+    print(
+        f"   retired {tonnes(pool.retired_kg)} t, returned {tonnes(pool.returned_kg)} t to the"
+        f" secretariat; held now {tonnes(pool.held_kg)} t\n"
+    )
+    print(allocation_text(rows, totals))
+    print(meetings_text(views))
+
+
+def _print_outcome(out: Path, registry_key: SigningKey, report: AuditReport) -> None:
     verdict = "CLEAN" if report.clean else "DISCREPANCIES"
     print(
-        f"\nReport written to {out}/: allocation.txt, allocation.csv, allocation.svg,"
-        f" {certificate_count} certificates, history.avro"
+        f"\nReport written to {out}/: allocation.txt, allocation.csv, allocation.svg and a"
+        f" certificate per meeting for each pool ({fy2012.POOL_ID} in its own folder),"
+        " history.avro"
     )
     print(
         f"Check a certificate: python3 registry/transparency/proof_verifier.py {out}/certificates/W01.json"
@@ -306,7 +366,9 @@ def _partners(parties: Parties) -> int:
     print(
         f"   model II: Akishima and Iwaizumi both signed {partners.AGREEMENT} (2011-12-20); FY2011 statement:"
         f" delivered {tonnes(statement.delivered_kg)} t, accepted {tonnes(statement.accepted_kg)} t,"
-        f" declined {tonnes(statement.rejected_kg)} t, retired by Akishima {tonnes(statement.retired_by_user_kg)} t"
+        f" declined {tonnes(statement.rejected_kg)} t, retired by Akishima {tonnes(statement.retired_by_user_kg)} t;"
+        f" expected {tonnes(statement.expected_kg)} t a year, delivered against it"
+        f" {tonnes(statement.accepted_kg)} t (difference {tonnes(statement.difference_kg)} t)"
     )
     print(
         f"   model III: Nerima's woodland credits retired by two local businesses ({tonnes(bakery.retired_kg)} t and"
@@ -341,6 +403,7 @@ def _refusals(parties: Parties) -> None:
             "the secretariat retires a meeting twice",
             parties.signer(tokyo62.OPERATOR).sign(c.RetireForMeeting(tokyo62.POOL_ID, "W01")),
         ),
+        *_pool_refusals(parties),
     )
     for label, signed in attempts:
         try:
@@ -353,6 +416,46 @@ def _refusals(parties: Parties) -> None:
             )
         else:
             raise AssertionError(f"{label} was accepted")
+
+
+def _pool_refusals(parties: Parties) -> list[tuple[str, SignedCommand]]:
+    """Against the FY2012 pool while it is open, and its meetings."""
+    operator = parties.signer(tokyo62.OPERATOR)
+    chiyoda = parties.signer(reference.by_name("Chiyoda").code)
+    first = fy2012.plan_meetings(reference.emission_factors())[0]
+    wrong = c.RecordMeetingResult(
+        fy2012.POOL_ID,
+        first.meeting_id,
+        first.actual_participants,
+        first.after.total_kg + 100,  # not what its inputs give
+        "rounded up by hand",
+        first.after.table_version,
+        first.done,
+    )
+    early = c.RegisterMeeting(
+        fy2012.POOL_ID,
+        "W03",
+        "Chiyoda forum held in FY2011",
+        date(2011, 6, 1),
+        "event",
+        10,
+        0,
+        "",
+        first.before.table_version,
+        MeetingInputs(),
+    )
+    return [
+        (
+            "the secretariat buys into the FY2012 pool credits already in the FY2011 pool",
+            operator.sign(c.FundPool(fy2012.POOL_ID, 1_000)),
+        ),
+        (
+            "the secretariat allocates more than the FY2012 pool holds",
+            operator.sign(c.AllocatePool(fy2012.POOL_ID, fy2012.PURCHASE_KG + 100)),
+        ),
+        ("Chiyoda sends a calculation its inputs do not give", chiyoda.sign(wrong)),
+        ("Chiyoda registers a FY2011 meeting in the FY2012 pool", chiyoda.sign(early)),
+    ]
 
 
 def _compare_with_published(totals: Sequence[AllocationTotals]) -> bool:

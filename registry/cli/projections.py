@@ -25,8 +25,8 @@ from registry.cli.home import Home
 from registry.envelope.keys import public_keys_from_environment, public_keys_from_hex
 from registry.log.embedded import EmbeddedLog
 from registry.log.kafka import TopicSettings
+from registry.scenario.report import allocation_header, allocation_text, meetings_text
 from registry.support.observability import metrics_port_from_environment, serve_metrics
-from registry.support.presentation import table, tonnes
 
 GROUP_DEFAULT = "credit-registry-projections"
 logger = logging.getLogger(__name__)
@@ -89,9 +89,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     lag.set_defaults(handler=_lag)
 
     allocation = group.add_parser(
-        "allocation", help="the joint-purchase table: one row per pool member, with subtotals"
+        "allocation",
+        help="one joint-purchase pool's table: a row per member, subtotals, its meetings",
     )
     common(allocation)
+    allocation.add_argument("--pool", required=True, help="the pool id, e.g. TOKYO62-FY2011")
     allocation.set_defaults(handler=_allocation)
 
 
@@ -180,40 +182,12 @@ def _lag(arguments: argparse.Namespace) -> int:
 def _allocation(arguments: argparse.Namespace) -> int:
     store = ProjectionStore(_projection_url(arguments))
     with store.engine.connect() as connection:
-        rows, totals = queries.allocation(connection)
-    print(
-        table(
-            ("code", "member", "kind", "events", "allocated t", "offset t"),
-            [
-                (
-                    r.member_code,
-                    f"{r.name_en} {r.name_ja}",
-                    r.kind,
-                    r.events_offset,
-                    tonnes(r.allocated_kg),
-                    tonnes(r.offset_kg),
-                )
-                for r in rows
-            ],
-            right=(3, 4, 5),
-        )
-    )
+        pool = queries.pool(connection, arguments.pool)
+        rows, totals = queries.allocation(connection, arguments.pool)
+        meetings = queries.meetings(connection, arguments.pool)
+    # Like the query service: a pool the projections do not (yet) hold has zero totals.
+    print(allocation_header(pool) if pool else f"pool {arguments.pool}: not in the projections")
     print()
-    print(
-        table(
-            ("group", "members", "participating", "events", "allocated t", "offset t"),
-            [
-                (
-                    s.label,
-                    s.members,
-                    s.participating,
-                    s.events_offset,
-                    tonnes(s.allocated_kg),
-                    tonnes(s.offset_kg),
-                )
-                for s in totals
-            ],
-            right=(1, 2, 3, 4, 5),
-        )
-    )
+    print(allocation_text(rows, totals))
+    print(meetings_text(meetings))
     return 0

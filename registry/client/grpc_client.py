@@ -267,10 +267,10 @@ class RegistryClient:
         assert isinstance(response, pb.RetirementsResponse)
         return list(response.retirements)
 
-    def allocation(self, min_position: int = 0) -> pb.AllocationResponse:
-        response = self._call(
-            "GetAllocation", pb.AllocationRequest(min_position=min_position), self.queries
-        )
+    def allocation(self, pool_id: str = "", min_position: int = 0) -> pb.AllocationResponse:
+        """The table of the pool `pool_id` (no pool, no rows: only zero totals)."""
+        request = pb.AllocationRequest(pool_id=pool_id, min_position=min_position)
+        response = self._call("GetAllocation", request, self.queries)
         assert isinstance(response, pb.AllocationResponse)
         return response
 

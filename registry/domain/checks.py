@@ -23,6 +23,14 @@ class CheckCode(Enum):
     INVALID_ROLE = (1010, "unknown role")
     INVALID_PURPOSE = (1011, "unknown retirement purpose code")
     INVALID_REPORTING_YEAR = (1012, "reporting year is out of range")
+    INVALID_FACTOR = (
+        1017,
+        "a factor names a known item in its unit, a source, and whole mg CO2e per unit",
+    )
+    INVALID_CALCULATION_INPUTS = (
+        1018,
+        "calculator inputs are whole, non-negative quantities of known items, within limits",
+    )
     # 2xxx: who is speaking.
     UNKNOWN_PARTY = (2001, "no such party")
     UNKNOWN_KEY = (2002, "no such key for this party")
@@ -68,6 +76,24 @@ class CheckCode(Enum):
     DELIVERY_EXPIRED = (4022, "the delivery's deadline has passed; it can only expire")
     DELIVERY_NOT_DUE = (4023, "the delivery's deadline has not passed yet")
     ALREADY_SIGNED = (4024, "this party has already signed the agreement")
+    POOL_UNDERFUNDED = (4025, "the pool does not hold enough free credits for this")
+    OUTSIDE_FISCAL_YEAR = (4026, "the meeting's date lies outside its pool's fiscal year")
+    CALCULATION_DIFFERS = (
+        4027,
+        "the figure sent differs from the one the rules calculate from its inputs",
+    )
+    FACTOR_TABLE_EXISTS = (4028, "a factor table with this version is already registered")
+    UNKNOWN_FACTOR_TABLE = (4029, "no factor table with this version is registered")
+    MISSING_FACTOR = (4030, "the factor table has no factor for an item the inputs use")
+    OUTSIDE_AGREEMENT_TERM = (
+        4031,
+        "the delivery's fiscal year lies outside the agreement's term",
+    )
+    NOT_A_FUNDER = (4032, "a pool's remainder is returned only to a party that funded it")
+    INVALID_CARRY = (
+        4033,
+        "a remainder is carried only into another, later, unallocated pool of the same operator",
+    )
     # 5xxx: sequencing and idempotency.
     DUPLICATE_COMMAND_ID = (5001, "this command id was already used; the first result stands")
     CONFLICT = (5002, "another writer kept winning the race for the next position; retry")

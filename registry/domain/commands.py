@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from registry.domain.emissions import Factor, MeetingInputs
 from registry.domain.events import Beneficiary
 
 
@@ -119,6 +120,9 @@ class RegisterMeeting:
     expected_participants: int
     estimate_kg: int
     estimate_basis: str
+    # Schema v5: the estimate goes through the calculator; the rules check estimate_kg.
+    factor_table_version: str | None = None
+    estimate_inputs: MeetingInputs | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +132,39 @@ class RecordMeetingResult:
     actual_participants: int
     calculated_kg: int
     calculation_basis: str
+    # Schema v5: what happened, and the table it is calculated with; the rules decide the
+    # figure and refuse calculated_kg when it differs.
+    factor_table_version: str | None = None
+    inputs: MeetingInputs | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterFactorTable:
+    version: str
+    factors: tuple[Factor, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FundPool:
+    """The buyer (the pool's operator or a member) moves its credits into the pool."""
+
+    pool_id: str
+    quantity_kg: int
+    batch_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnPoolRemainder:
+    pool_id: str
+    to_party_id: str
+    quantity_kg: int
+
+
+@dataclass(frozen=True, slots=True)
+class CarryPoolRemainder:
+    pool_id: str
+    to_pool_id: str
+    quantity_kg: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +242,10 @@ CommandBody = (
     | ProposeDelivery
     | ResolveDelivery
     | IssueAggregated
+    | RegisterFactorTable
+    | FundPool
+    | ReturnPoolRemainder
+    | CarryPoolRemainder
 )
 
 COMMAND_TYPES: tuple[type[CommandBody], ...] = (
@@ -227,6 +268,10 @@ COMMAND_TYPES: tuple[type[CommandBody], ...] = (
     ProposeDelivery,
     ResolveDelivery,
     IssueAggregated,
+    RegisterFactorTable,
+    FundPool,
+    ReturnPoolRemainder,
+    CarryPoolRemainder,
 )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from registry.domain.emissions import Factor, MeetingInputs
 from registry.domain.serials import SerialBlock
 
 
@@ -131,6 +132,9 @@ class MeetingRegistered:
     expected_participants: int
     estimate_kg: int
     estimate_basis: str
+    # v2: the estimate's inputs and factor table (None in history written before them).
+    factor_table_version: str | None = None
+    estimate_inputs: MeetingInputs | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,8 +142,11 @@ class MeetingCalculated:
     pool_id: str
     meeting_id: str
     actual_participants: int
-    calculated_kg: int
+    calculated_kg: int  # decided by the rules from the inputs (v2)
     calculation_basis: str
+    # v2: the inputs and factor table the figure was calculated from.
+    factor_table_version: str | None = None
+    inputs: MeetingInputs | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +171,39 @@ class MeetingOffset:
     meeting_id: str
     organiser_id: str
     retired_kg: int
+
+
+@dataclass(frozen=True, slots=True)
+class FactorTableRegistered:
+    version: str
+    factors: tuple[Factor, ...]
+    registered_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class PoolFunded:
+    """Credits moved from the buyer into the pool's own holding."""
+
+    pool_id: str
+    from_party_id: str
+    blocks: tuple[SerialBlock, ...]
+    quantity_kg: int
+
+
+@dataclass(frozen=True, slots=True)
+class PoolRemainderReturned:
+    pool_id: str
+    to_party_id: str
+    blocks: tuple[SerialBlock, ...]
+    quantity_kg: int
+
+
+@dataclass(frozen=True, slots=True)
+class PoolRemainderCarried:
+    pool_id: str
+    to_pool_id: str
+    blocks: tuple[SerialBlock, ...]
+    quantity_kg: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +276,10 @@ Event = (
     | DeliveryProposed
     | DeliveryResolved
     | ContributionsRecorded
+    | FactorTableRegistered
+    | PoolFunded
+    | PoolRemainderReturned
+    | PoolRemainderCarried
 )
 
 EVENT_TYPES: tuple[type[Event], ...] = (
@@ -258,4 +302,8 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     DeliveryProposed,
     DeliveryResolved,
     ContributionsRecorded,
+    FactorTableRegistered,
+    PoolFunded,
+    PoolRemainderReturned,
+    PoolRemainderCarried,
 )

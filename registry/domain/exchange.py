@@ -2,7 +2,8 @@
 parties sign, and two-phase deliveries of absorption value under it. A proposal reserves
 the provider's credits (pending: nobody can spend them); the user accepts (they move) or
 rejects (released); at its deadline an unanswered delivery can only expire (released).
-Whichever of these comes first in the log wins; a delivery resolves exactly once."""
+Whichever of these comes first in the log wins; a delivery resolves exactly once. A
+delivery is for one fiscal year of the agreement's term (fiscal.term_fiscal_years)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from registry.domain import commands as cmd
 from registry.domain import events as ev
 from registry.domain.checks import CheckCode, Rejection
+from registry.domain.fiscal import term_fiscal_years
 from registry.domain.ledger import Ledger
 from registry.domain.parties import TEXT_LENGTH_MAX, Party, Role, validate_name, validate_text
 from registry.domain.serials import SerialBlock
@@ -103,6 +105,12 @@ def propose_delivery(
         raise Rejection(CheckCode.INVALID_QUANTITY, f"{body.quantity_kg} kg")
     if not 1990 <= body.fiscal_year <= 2200:
         raise Rejection(CheckCode.INVALID_REPORTING_YEAR, str(body.fiscal_year))
+    term = term_fiscal_years(agreement.start_date, agreement.term_years)
+    if body.fiscal_year not in term:
+        raise Rejection(
+            CheckCode.OUTSIDE_AGREEMENT_TERM,
+            f"FY{body.fiscal_year}; {agreement.agreement_id} covers FY{term[0]} to FY{term[-1]}",
+        )
     blocks = take(ledger, actor.party_id, body.quantity_kg, body.batch_id)
     return [
         ev.DeliveryProposed(

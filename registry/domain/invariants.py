@@ -70,4 +70,24 @@ def invariant_violations(ledger: Ledger) -> list[str]:
             problems.append(
                 f"{batch_id}: serials end at {expected_start - 1}, issued {batch.quantity_kg}"
             )
+    problems += _pool_problems(ledger)
+    return problems
+
+
+def _pool_problems(ledger: Ledger) -> list[str]:
+    """A pool holds at least what it still owes its meetings, and its split adds up."""
+    problems = []
+    for pool in ledger.pools.values():
+        held_kg = ledger.tradable_kg(pool.holder_id)
+        if held_kg < pool.owed_kg:
+            problems.append(f"{pool.pool_id} holds {held_kg} kg but owes {pool.owed_kg} kg")
+        meetings = [
+            ledger.meetings[(pool.pool_id, meeting_id)]
+            for meeting_id in ledger.pool_meetings.get(pool.pool_id, ())
+        ]
+        if pool.allocated and sum(m.allocated_kg or 0 for m in meetings) != pool.allocated_kg:
+            problems.append(f"{pool.pool_id}: its meetings' shares do not add up to the split")
+        retired_kg = sum(m.allocated_kg or 0 for m in meetings if m.retired)
+        if retired_kg != pool.retired_kg:
+            problems.append(f"{pool.pool_id}: retired {pool.retired_kg} kg, meetings {retired_kg}")
     return problems

@@ -15,6 +15,7 @@ from typing import Any
 
 from registry.domain import events as ev
 from registry.domain.dispatch import EventDispatch
+from registry.domain.emissions import FactorTable
 from registry.domain.parties import KeyRecord, KeyStatus, Party, Role
 from registry.domain.records import (
     Agreement,
@@ -26,6 +27,7 @@ from registry.domain.records import (
     Pool,
     Project,
     Supply,
+    pool_holder,
 )
 from registry.domain.serials import Ranges, SerialBlock, add_ranges, subtract_ranges
 
@@ -62,6 +64,7 @@ class Ledger:
         self.agreements: dict[str, Agreement] = {}
         self.deliveries: dict[str, Delivery] = {}
         self.contributions: dict[str, tuple[ev.Contribution, ...]] = {}
+        self.factor_tables: dict[str, FactorTable] = {}
         self.head: dict[str, Any] = {"position": 0, "hash": GENESIS_HASH}
         self._journal: list[tuple[dict[Any, Any], Any, Any]] | None = None
         # Command ids are remembered until their command expires; a heap orders forgetting.
@@ -267,7 +270,8 @@ class Ledger:
         self._put(self.meetings, key, updated)
 
     def _apply_PoolAllocated(self, event: ev.PoolAllocated, position: int) -> None:
-        self._put(self.pools, event.pool_id, replace(self.pools[event.pool_id], allocated=True))
+        pool = replace(self.pools[event.pool_id], allocated=True, allocated_kg=event.pool_kg)
+        self._put(self.pools, event.pool_id, pool)
         for allocation in event.allocations:
             key = (event.pool_id, allocation.meeting_id)
             self._put(
@@ -279,6 +283,32 @@ class Ledger:
     def _apply_MeetingOffset(self, event: ev.MeetingOffset, position: int) -> None:
         key = (event.pool_id, event.meeting_id)
         self._put(self.meetings, key, replace(self.meetings[key], retired=True))
+        pool = self.pools[event.pool_id]
+        self._put(
+            self.pools, pool.pool_id, replace(pool, retired_kg=pool.retired_kg + event.retired_kg)
+        )
+
+    def _apply_FactorTableRegistered(self, event: ev.FactorTableRegistered, position: int) -> None:
+        self._put(self.factor_tables, event.version, FactorTable(event.version, event.factors))
+
+    def _apply_PoolFunded(self, event: ev.PoolFunded, position: int) -> None:
+        self._debit(event.from_party_id, event.blocks)
+        self._credit(pool_holder(event.pool_id), event.blocks)
+        pool = self.pools[event.pool_id]
+        funders = pool.funders | {event.from_party_id}
+        self._put(self.pools, pool.pool_id, replace(pool, funders=funders))
+
+    def _apply_PoolRemainderReturned(self, event: ev.PoolRemainderReturned, position: int) -> None:
+        self._debit(pool_holder(event.pool_id), event.blocks)
+        self._credit(event.to_party_id, event.blocks)
+
+    def _apply_PoolRemainderCarried(self, event: ev.PoolRemainderCarried, position: int) -> None:
+        self._debit(pool_holder(event.pool_id), event.blocks)
+        self._credit(pool_holder(event.to_pool_id), event.blocks)
+        # Whoever funded the credits may have them back from the later pool too.
+        source, target = self.pools[event.pool_id], self.pools[event.to_pool_id]
+        funders = target.funders | source.funders
+        self._put(self.pools, target.pool_id, replace(target, funders=funders))
 
     def _apply_AgreementSigned(self, event: ev.AgreementSigned, position: int) -> None:
         earlier = self.agreements.get(event.agreement_id)
@@ -402,6 +432,10 @@ _APPLIERS: EventDispatch[Callable[[Ledger, Any, int], None]] = EventDispatch(
         ev.DeliveryProposed: Ledger._apply_DeliveryProposed,
         ev.DeliveryResolved: Ledger._apply_DeliveryResolved,
         ev.ContributionsRecorded: Ledger._apply_ContributionsRecorded,
+        ev.FactorTableRegistered: Ledger._apply_FactorTableRegistered,
+        ev.PoolFunded: Ledger._apply_PoolFunded,
+        ev.PoolRemainderReturned: Ledger._apply_PoolRemainderReturned,
+        ev.PoolRemainderCarried: Ledger._apply_PoolRemainderCarried,
     },
 )
 

@@ -1,5 +1,7 @@
 """Rules of the joint purchase (model IV): pools, meetings with estimates before and
-calculations after, the exact split of the pool, and retirement on members' behalf."""
+calculations after (both decided by the calculator, see factors.py), the exact split of
+what the pool holds, and retirement from the pool's holding on members' behalf. Funding
+a pool and returning or carrying its remainder are in pool_holdings.py."""
 
 from __future__ import annotations
 
@@ -9,8 +11,11 @@ from registry.domain import commands as cmd
 from registry.domain import events as ev
 from registry.domain.allocation import RULE, largest_remainder
 from registry.domain.checks import CheckCode, Rejection
+from registry.domain.factors import decided_figure
+from registry.domain.fiscal import fiscal_year_span
 from registry.domain.ledger import Ledger
 from registry.domain.parties import TEXT_LENGTH_MAX, Party, Role, validate_name, validate_text
+from registry.domain.pool_holdings import Take
 from registry.domain.records import Meeting, Pool
 
 _POOL_OR_MEETING_ID = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,39}$")
@@ -92,9 +97,22 @@ def register_meeting(ledger: Ledger, actor: Party, body: cmd.RegisterMeeting) ->
         raise Rejection(
             CheckCode.MALFORMED_COMMAND, f"category {body.category!r}; one of {sorted(CATEGORIES)}"
         )
+    first_day, last_day = fiscal_year_span(pool.fiscal_year)
+    if not first_day <= body.held_on <= last_day:
+        raise Rejection(
+            CheckCode.OUTSIDE_FISCAL_YEAR,
+            f"{body.held_on} is not in FY{pool.fiscal_year} ({first_day} to {last_day})",
+        )
     _count("expected_participants", body.expected_participants, PARTICIPANTS_MAX)
     _count("estimate_kg", body.estimate_kg, MEETING_KG_MAX)
     validate_text("estimate_basis", body.estimate_basis, TEXT_LENGTH_MAX)
+    decided_figure(
+        ledger,
+        f"estimate of {body.meeting_id}",
+        body.factor_table_version,
+        body.estimate_inputs,
+        body.estimate_kg,
+    )
     return [
         ev.MeetingRegistered(
             body.pool_id,
@@ -106,6 +124,8 @@ def register_meeting(ledger: Ledger, actor: Party, body: cmd.RegisterMeeting) ->
             body.expected_participants,
             body.estimate_kg,
             body.estimate_basis,
+            body.factor_table_version,
+            body.estimate_inputs,
         )
     ]
 
@@ -122,13 +142,22 @@ def record_result(ledger: Ledger, actor: Party, body: cmd.RecordMeetingResult) -
     if not 0 < body.calculated_kg <= MEETING_KG_MAX:
         raise Rejection(CheckCode.INVALID_QUANTITY, f"calculated_kg {body.calculated_kg}")
     validate_text("calculation_basis", body.calculation_basis, TEXT_LENGTH_MAX)
+    calculation = decided_figure(
+        ledger,
+        f"calculation of {body.meeting_id}",
+        body.factor_table_version,
+        body.inputs,
+        body.calculated_kg,
+    )
     return [
         ev.MeetingCalculated(
             body.pool_id,
             body.meeting_id,
             body.actual_participants,
-            body.calculated_kg,
+            calculation.total_kg,  # the rules' figure (equal to the one sent)
             body.calculation_basis,
+            body.factor_table_version,
+            body.inputs,
         )
     ]
 
@@ -152,29 +181,30 @@ def allocate(ledger: Ledger, actor: Party, body: cmd.AllocatePool) -> list[ev.Ev
             CheckCode.POOL_STATE,
             f"not yet calculated after the event: {', '.join(uncalculated[:5])}",
         )
-    if body.pool_kg <= 0:
+    if not 0 < body.pool_kg <= MEETING_KG_MAX * len(meetings):
         raise Rejection(CheckCode.INVALID_QUANTITY, f"{body.pool_kg} kg")
-    held_kg = ledger.tradable_kg(actor.party_id)
+    # Only what the pool itself holds can be split: never the operator's other credits.
+    held_kg = ledger.tradable_kg(pool.holder_id)
     if held_kg < body.pool_kg:
         raise Rejection(
-            CheckCode.INSUFFICIENT_HOLDINGS,
-            f"{actor.party_id} holds {held_kg} kg, the pool needs {body.pool_kg} kg",
+            CheckCode.POOL_UNDERFUNDED,
+            f"{pool.pool_id} holds {held_kg} kg, {body.pool_kg} kg asked to be allocated",
         )
-    ordered = sorted(meetings, key=lambda m: m.meeting_id)
+    # Registration order (pool_meetings is in the order of the history): the tie order.
     shares = largest_remainder(
-        body.pool_kg, [(m.meeting_id, m.calculated_kg or 0) for m in ordered]
+        body.pool_kg, [(m.meeting_id, m.calculated_kg or 0) for m in meetings]
     )
     allocations = tuple(
         ev.MeetingAllocation(
             m.meeting_id, m.organiser_id, m.calculated_kg or 0, shares[m.meeting_id]
         )
-        for m in ordered
+        for m in meetings
     )
     return [ev.PoolAllocated(pool.pool_id, body.pool_kg, RULE, allocations)]
 
 
 def retire_for_meeting(
-    ledger: Ledger, actor: Party, body: cmd.RetireForMeeting, take: object
+    ledger: Ledger, actor: Party, body: cmd.RetireForMeeting, take: Take
 ) -> list[ev.Event]:
     pool = _pool(ledger, body.pool_id)
     if actor.party_id != pool.opened_by:
@@ -189,11 +219,11 @@ def retire_for_meeting(
     quantity_kg = meeting.allocated_kg or 0
     if quantity_kg <= 0:
         raise Rejection(CheckCode.POOL_STATE, f"{meeting.meeting_id} was allocated nothing")
-    assert callable(take)
-    blocks = take(ledger, actor.party_id, quantity_kg, None)
+    # From the pool's own holding, where the allocation is reserved (see pool_holdings.py).
+    blocks = take(ledger, pool.holder_id, quantity_kg, None)
     organiser = ledger.parties[meeting.organiser_id]
     retired = ev.CreditsRetired(
-        actor.party_id,
+        pool.holder_id,
         blocks,
         quantity_kg,
         ev.Beneficiary(organiser.name, organiser.party_id),

@@ -37,6 +37,15 @@ class Batch:
     quantity_kg: int
 
 
+# A pool's credits are held under a reserved holder id. Party ids are slugs or 6-digit
+# codes, never with a colon, so no party can ever be, or move credits as, a pool.
+POOL_HOLDER_PREFIX = "pool:"
+
+
+def pool_holder(pool_id: str) -> str:
+    return POOL_HOLDER_PREFIX + pool_id
+
+
 @dataclass(frozen=True, slots=True)
 class Pool:
     pool_id: str
@@ -45,6 +54,18 @@ class Pool:
     members: frozenset[str]
     opened_by: str
     allocated: bool = False
+    allocated_kg: int = 0  # the pool_kg of its allocation
+    retired_kg: int = 0  # retired for its meetings so far
+    funders: frozenset[str] = frozenset()  # who moved credits in: remainders go back to them
+
+    @property
+    def holder_id(self) -> str:
+        return pool_holder(self.pool_id)
+
+    @property
+    def owed_kg(self) -> int:
+        """Allocated to meetings and not yet retired for them: reserved in the holding."""
+        return self.allocated_kg - self.retired_kg
 
 
 @dataclass(frozen=True, slots=True)

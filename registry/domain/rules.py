@@ -7,11 +7,12 @@ against the key that `verifying_key` names; everything else is checked here."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from registry.domain import commands as cmd
 from registry.domain import events as ev
-from registry.domain import exchange, pools
+from registry.domain import exchange, factors, pool_holdings, pools
 from registry.domain.checks import CheckCode, Rejection
 from registry.domain.ledger import Ledger, key_id_for
 from registry.domain.parties import (
@@ -417,6 +418,10 @@ _HANDLERS: dict[type[Any], Callable[[Ledger, Party, Any], list[ev.Event]]] = {
     cmd.RetireForMeeting: _retire_for_meeting,
     cmd.SignAgreement: exchange.sign_agreement,
     cmd.IssueAggregated: _issue_aggregated,
+    cmd.RegisterFactorTable: factors.register_factor_table,
+    cmd.FundPool: partial(pool_holdings.fund_pool, take=_take),
+    cmd.ReturnPoolRemainder: partial(pool_holdings.return_remainder, take=_take),
+    cmd.CarryPoolRemainder: partial(pool_holdings.carry_remainder, take=_take),
 }
 _NOW_AWARE = {cmd.ProposeDelivery, cmd.ResolveDelivery}
 assert set(_HANDLERS) | _NOW_AWARE == set(cmd.COMMAND_TYPES)

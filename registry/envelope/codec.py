@@ -23,6 +23,7 @@ import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from registry.domain import commands as cmd
+from registry.domain import emissions
 from registry.domain import events as ev
 from registry.domain.checks import CheckCode, Rejection
 from registry.domain.serials import SerialBlock
@@ -115,6 +116,10 @@ _DOMAIN_TYPES: dict[str, type[Any]] = {
     "MeetingAllocation": ev.MeetingAllocation,
     "Contribution": ev.Contribution,
     "ContributionReport": cmd.ContributionReport,
+    "Factor": emissions.Factor,
+    "MeetingInputs": emissions.MeetingInputs,
+    "TravelLeg": emissions.TravelLeg,
+    "FuelUse": emissions.FuelUse,
 }
 
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 from functools import cache
 from importlib import resources
 
-from registry.domain.emissions import Factor, FactorTable
+from registry.domain.emissions import MG_PER_KG, Factor, FactorTable
 from registry.domain.parties import is_valid_municipality_code
 
 
@@ -56,15 +56,19 @@ def tokyo_62() -> tuple[Municipality, ...]:
 
 @cache
 def emission_factors() -> FactorTable:
-    """The shipped factor table (registry/reference/emission_factors.v1.json)."""
+    """The shipped factor table (registry/reference/emission_factors.v1.json), as the
+    operator registers it in the history: the published kg-CO2 per unit, converted exactly
+    to whole milligrams per unit (a factor with finer digits is refused, not rounded)."""
     text = (
         resources.files("registry.reference")
         .joinpath("emission_factors.v1.json")
         .read_text("utf-8")
     )
     raw = json.loads(text)
-    factors = {
-        item: Factor(item, spec["unit"], Decimal(spec["kg_per_unit"]), spec["source"])
-        for item, spec in raw["factors"].items()
-    }
-    return FactorTable(raw["version"], factors)
+    factors = []
+    for item, spec in raw["factors"].items():
+        mg = Decimal(spec["kg_per_unit"]) * MG_PER_KG
+        if mg != mg.to_integral_value():
+            raise ValueError(f"{item}: {spec['kg_per_unit']} kg is not a whole number of mg")
+        factors.append(Factor(item, spec["unit"], int(mg), spec["source"]))
+    return FactorTable(raw["version"], tuple(factors))

@@ -55,6 +55,15 @@ _STATUS: dict[CheckCode, grpc.StatusCode] = {
     CheckCode.DELIVERY_RESOLVED: grpc.StatusCode.FAILED_PRECONDITION,
     CheckCode.DELIVERY_EXPIRED: grpc.StatusCode.FAILED_PRECONDITION,
     CheckCode.DELIVERY_NOT_DUE: grpc.StatusCode.FAILED_PRECONDITION,
+    CheckCode.POOL_UNDERFUNDED: grpc.StatusCode.FAILED_PRECONDITION,
+    CheckCode.OUTSIDE_FISCAL_YEAR: grpc.StatusCode.FAILED_PRECONDITION,
+    CheckCode.CALCULATION_DIFFERS: grpc.StatusCode.FAILED_PRECONDITION,
+    CheckCode.FACTOR_TABLE_EXISTS: grpc.StatusCode.ALREADY_EXISTS,
+    CheckCode.UNKNOWN_FACTOR_TABLE: grpc.StatusCode.NOT_FOUND,
+    CheckCode.MISSING_FACTOR: grpc.StatusCode.FAILED_PRECONDITION,
+    CheckCode.OUTSIDE_AGREEMENT_TERM: grpc.StatusCode.FAILED_PRECONDITION,
+    CheckCode.NOT_A_FUNDER: grpc.StatusCode.FAILED_PRECONDITION,
+    CheckCode.INVALID_CARRY: grpc.StatusCode.FAILED_PRECONDITION,
 }
 
 

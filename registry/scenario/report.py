@@ -1,6 +1,8 @@
-"""The allocation report of a joint purchase: the 62-row table with subtotals and totals
-as text and CSV, a pie chart as SVG, and a retirement certificate per meeting that anyone
-can check against the log with `proof_verifier.py` and the registry's public key."""
+"""The allocation report of one joint-purchase pool: the table of its members with
+subtotals and totals as text and CSV (estimate before and calculation after side by side),
+its meetings in registration order, a pie chart as SVG, and a retirement certificate per
+meeting that anyone can check against the log with `proof_verifier.py` and the registry's
+public key."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
-from projections.queries import AllocationRow, AllocationTotals, MeetingView
+from projections.queries import AllocationRow, AllocationTotals, MeetingView, PoolView
 from registry.support.presentation import table, tonnes
 
 PIE_GROUPS = ("wards", "cities", "towns and villages", "project's own events")
@@ -21,8 +23,21 @@ COLOURS = ("#2e7d32", "#1565c0", "#ef6c00", "#6d4c41")
 
 
 def allocation_text(rows: Sequence[AllocationRow], totals: Sequence[AllocationTotals]) -> str:
+    """The member rows and the subtotals, estimate before and calculation after side by
+    side with their difference (calculated less estimated)."""
     body = table(
-        ("code", "municipality", "", "kind", "events", "allocated t", "offset t"),
+        (
+            "code",
+            "municipality",
+            "",
+            "kind",
+            "events",
+            "allocated t",
+            "offset t",
+            "estimate t",
+            "calculated t",
+            "difference t",
+        ),
         [
             (
                 r.member_code,
@@ -30,36 +45,110 @@ def allocation_text(rows: Sequence[AllocationRow], totals: Sequence[AllocationTo
                 r.name_en,
                 r.kind,
                 r.events_offset,
-                tonnes(r.allocated_kg),
-                tonnes(r.offset_kg),
+                *_tonnes(r.allocated_kg, r.offset_kg, r.estimate_kg),
+                *_tonnes(r.calculated_kg, r.difference_kg),
             )
             for r in rows
         ],
-        right=(4, 5, 6),
+        right=(4, 5, 6, 7, 8, 9),
     )
     summary = table(
-        ("group", "members", "participating", "events", "allocated t", "offset t"),
+        (
+            "group",
+            "members",
+            "participating",
+            "events",
+            "allocated t",
+            "offset t",
+            "estimate t",
+            "calculated t",
+            "difference t",
+        ),
         [
             (
                 s.label,
                 s.members or "",
                 s.participating or "",
                 s.events_offset,
-                tonnes(s.allocated_kg),
-                tonnes(s.offset_kg),
+                *_tonnes(s.allocated_kg, s.offset_kg, s.estimate_kg),
+                *_tonnes(s.calculated_kg, s.difference_kg),
             )
             for s in totals
         ],
-        right=(1, 2, 3, 4, 5),
+        right=(1, 2, 3, 4, 5, 6, 7, 8),
     )
     return body + "\n\n" + summary + "\n"
+
+
+def _tonnes(*quantities_kg: int) -> tuple[str, ...]:
+    return tuple(tonnes(kg) for kg in quantities_kg)
+
+
+def allocation_header(pool: PoolView) -> str:
+    """One pool's own holding: what came in, what the split and the retirements took."""
+    return (
+        f"pool {pool.pool_id} ({pool.name}), FY{pool.fiscal_year}: bought in"
+        f" {tonnes(pool.funded_kg)} t, carried in {tonnes(pool.carried_in_kg)} t;"
+        f" allocated {tonnes(pool.allocated_kg or 0)} t, retired {tonnes(pool.retired_kg)} t;"
+        f" returned {tonnes(pool.returned_kg)} t, carried out {tonnes(pool.carried_out_kg)} t;"
+        f" held now {tonnes(pool.held_kg)} t"
+    )
+
+
+def meetings_text(meetings: Sequence[MeetingView]) -> str:
+    """The pool's meetings in registration order (the order that breaks ties in the split)."""
+    return (
+        table(
+            (
+                "meeting",
+                "organiser",
+                "held on",
+                "estimate kg",
+                "calculated kg",
+                "difference kg",
+                "allocated kg",
+                "retired kg",
+            ),
+            [
+                (
+                    m.meeting_id,
+                    m.organiser_id,
+                    m.held_on,
+                    m.estimate_kg,
+                    _or_blank(m.calculated_kg),
+                    _or_blank(m.difference_kg),
+                    _or_blank(m.allocated_kg),
+                    _or_blank(m.retired_kg),
+                )
+                for m in meetings
+            ],
+            right=(3, 4, 5, 6, 7),
+        )
+        + "\n"
+    )
+
+
+def _or_blank(value: int | None) -> object:
+    return "" if value is None else value
 
 
 def allocation_csv(rows: Sequence[AllocationRow], totals: Sequence[AllocationTotals]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(
-        ["row", "code", "name_ja", "name_en", "kind", "events", "allocated_kg", "offset_kg"]
+        [
+            "row",
+            "code",
+            "name_ja",
+            "name_en",
+            "kind",
+            "events",
+            "allocated_kg",
+            "offset_kg",
+            "estimate_kg",
+            "calculated_kg",
+            "difference_kg",
+        ]
     )
     for r in rows:
         writer.writerow(
@@ -72,6 +161,9 @@ def allocation_csv(rows: Sequence[AllocationRow], totals: Sequence[AllocationTot
                 r.events_offset,
                 r.allocated_kg,
                 r.offset_kg,
+                r.estimate_kg,
+                r.calculated_kg,
+                r.difference_kg,
             ]
         )
     for s in totals:
@@ -85,6 +177,9 @@ def allocation_csv(rows: Sequence[AllocationRow], totals: Sequence[AllocationTot
                 s.events_offset,
                 s.allocated_kg,
                 s.offset_kg,
+                s.estimate_kg,
+                s.calculated_kg,
+                s.difference_kg,
             ]
         )
     return buffer.getvalue()
@@ -154,6 +249,7 @@ def certificate(
             "participants_actual": meeting.actual_participants,
             "estimate_before_kg": meeting.estimate_kg,
             "calculated_after_kg": meeting.calculated_kg,
+            "factor_table": meeting.calculation_table_version,
             "allocated_kg": meeting.allocated_kg,
             "retired_kg": meeting.retired_kg,
             "retired_t": tonnes(meeting.retired_kg or 0),
@@ -170,9 +266,13 @@ def write_report(
     totals: Sequence[AllocationTotals],
     certificates: Sequence[dict[str, Any]],
     title: str,
+    meetings: Sequence[MeetingView] = (),
 ) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "allocation.txt").write_text(allocation_text(rows, totals), "utf-8")
+    text = allocation_text(rows, totals)
+    if meetings:
+        text += "\n" + meetings_text(meetings)
+    (directory / "allocation.txt").write_text(text, "utf-8")
     (directory / "allocation.csv").write_text(allocation_csv(rows, totals), "utf-8")
     (directory / "allocation.svg").write_text(allocation_svg(totals, title), "utf-8")
     folder = directory / "certificates"

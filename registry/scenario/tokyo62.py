@@ -12,15 +12,24 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
-from decimal import Decimal
+from fractions import Fraction
 
 from registry import reference
 from registry.domain import commands as c
-from registry.domain.emissions import Calculation, FactorTable, MeetingInputs, calculate
+from registry.domain.emissions import (
+    MG_PER_KG,
+    Calculation,
+    FactorTable,
+    FuelUse,
+    MeetingInputs,
+    TravelLeg,
+    calculate,
+)
 
 POOL_ID = "TOKYO62-FY2011"
+POOL_NAME = "Green Tokyo joint carbon-offset purchase FY2011"
 FISCAL_YEAR = 2011
 OPERATOR = "tokyo-62-secretariat"
 PROVIDER = "jver-provider"
@@ -29,7 +38,8 @@ PURCHASE_KG = 100_000
 # Published totals, kg: the scenario is built to meet them, the tests read them back.
 TARGETS_KG = {"wards": 29_300, "cities": 23_000, "towns and villages": 7_700, "project": 40_000}
 EVENT_COUNTS = {"wards": 29, "cities": 15, "towns and villages": 3, "project": 33}
-TENTH_KWH = Decimal("0.1")
+# Each group's events are first scaled to land this far under the published total.
+SCALED_SHARE = Fraction(97, 100)
 
 
 @dataclass(frozen=True)
@@ -42,6 +52,8 @@ class PlannedMeeting:
     category: str
     expected_participants: int
     actual_participants: int
+    plan: MeetingInputs  # what the estimate is calculated from
+    done: MeetingInputs  # what happened
     before: Calculation  # 事前算定: from the plan
     after: Calculation  # 事後算定: from what happened
 
@@ -62,42 +74,45 @@ def participating_members() -> dict[str, list[tuple[str, int]]]:
 def _inputs(
     rng: random.Random, participants: int, distance_km: tuple[int, int], heavy: bool
 ) -> MeetingInputs:
-    rail = Decimal(participants * rng.randint(*distance_km))
-    bus = Decimal(participants * rng.randint(0, distance_km[0]) // 3)
-    car = Decimal(participants * rng.randint(0, distance_km[0]) // (2 if heavy else 6))
-    return MeetingInputs(
-        electricity_kwh=Decimal(rng.randint(40, 400)) * (3 if heavy else 1),
-        travel_passenger_km={"rail": rail, "bus": bus, "car": car},
-        paper_kg=Decimal(rng.randint(2, 40)),
-        waste_kg=Decimal(rng.randint(5, 80)),
-        heating={"kerosene": Decimal(rng.randint(0, 40))}
+    low, high = distance_km
+    heating = (
+        FuelUse("kerosene", rng.randint(0, 40))
         if rng.random() < 0.4
-        else {"city_gas": Decimal(rng.randint(0, 60))},
+        else FuelUse("city_gas", rng.randint(0, 60))
+    )
+    return MeetingInputs(
+        electricity_kwh=rng.randint(40, 400) * (3 if heavy else 1),
+        travel=(
+            TravelLeg("rail", participants, rng.randint(low, high)),
+            TravelLeg("bus", participants // 3, rng.randint(0, low)),
+            TravelLeg("car", participants // (2 if heavy else 6), rng.randint(0, low)),
+        ),
+        paper_kg=rng.randint(2, 40),
+        waste_kg=rng.randint(5, 80),
+        heating=(heating,),
     )
 
 
 def _top_up(inputs: MeetingInputs, needed_kg: int, table: FactorTable) -> MeetingInputs:
-    """Add venue electricity, in tenths of a kWh, until the calculated total is exactly needed_kg."""
-    base = calculate(inputs, table).exact_kg
-    per_kwh = table["electricity"].kg_per_unit
-    assert needed_kg > base, "the other events already exceed the group's published total"
-    extra = ((Decimal(needed_kg) - base) / per_kwh).quantize(TENTH_KWH)
-    for _ in range(100):
-        candidate = MeetingInputs(
-            inputs.electricity_kwh + extra,
-            inputs.travel_passenger_km,
-            inputs.paper_kg,
-            inputs.waste_kg,
-            inputs.heating,
-        )
-        total = calculate(candidate, table).total_kg
-        if total == needed_kg:
-            return candidate
-        extra += TENTH_KWH if total < needed_kg else -TENTH_KWH
-    raise AssertionError("no electricity top-up meets the total")
+    """Add venue electricity, in whole kWh, so that the calculated total is exactly
+    needed_kg: the fewest kWh that bring it to needed_kg - 0.5 kg or more, which rounds to
+    needed_kg as long as one kWh weighs less than a kilogram."""
+    factor = table.factor("electricity")
+    if factor is None or factor.mg_per_unit >= MG_PER_KG:
+        raise ValueError("the top-up needs an electricity factor under 1 kg per kWh")
+    base_mg = calculate(inputs, table).exact_mg
+    short_mg = needed_kg * MG_PER_KG - MG_PER_KG // 2 - base_mg
+    if short_mg <= 0:
+        raise ValueError("the other events already exceed the group's published total")
+    extra_kwh = -(-short_mg // factor.mg_per_unit)  # rounded up
+    topped = replace(inputs, electricity_kwh=inputs.electricity_kwh + extra_kwh)
+    if calculate(topped, table).total_kg != needed_kg:
+        raise ArithmeticError("the electricity top-up does not meet the total")
+    return topped
 
 
 def _dates(rng: random.Random) -> Iterator[date]:
+    """Days within FY2011 (1 June 2011 to 17 March 2012 at the latest)."""
     start = date(2011, 6, 1)
     while True:
         yield start + timedelta(days=rng.randint(0, 290))
@@ -182,8 +197,8 @@ def _meet_group_total(
 ) -> list[PlannedMeeting]:
     """Scale the group so its events land just under the published total, then size the
     last event's venue electricity to meet it exactly."""
-    natural = sum(calculate(done, table).exact_kg for *_rest, done in drafts)
-    factor = Decimal(TARGETS_KG[group]) * Decimal("0.97") / natural
+    natural_mg = sum(calculate(done, table).exact_mg for *_rest, done in drafts)
+    factor = Fraction(TARGETS_KG[group] * MG_PER_KG, natural_mg) * SCALED_SHARE
     planned = []
     group_total = 0
     for index, (organiser, name, category, expected, actual, plan, done) in enumerate(drafts):
@@ -203,41 +218,44 @@ def _meet_group_total(
                 category,
                 expected,
                 actual,
+                plan,
+                done,
                 calculate(plan, table),
                 after,
             )
         )
-    assert group_total == TARGETS_KG[group], (group, group_total)
+    if group_total != TARGETS_KG[group]:
+        raise ArithmeticError(f"{group}: {group_total} kg, published {TARGETS_KG[group]} kg")
     return planned
 
 
-def _scaled(inputs: MeetingInputs, factor: Decimal) -> MeetingInputs:
-    def scale(value: Decimal) -> Decimal:
-        return (value * factor).quantize(TENTH_KWH)
+def _scaled(inputs: MeetingInputs, factor: Fraction) -> MeetingInputs:
+    """Every quantity times `factor`, rounded to a whole unit (half up); travellers stay."""
+
+    def scale(value: int) -> int:
+        return int(value * factor + Fraction(1, 2))
 
     return MeetingInputs(
         scale(inputs.electricity_kwh),
-        {mode: scale(v) for mode, v in inputs.travel_passenger_km.items()},
+        tuple(replace(leg, distance_km=scale(leg.distance_km)) for leg in inputs.travel),
         scale(inputs.paper_kg),
         scale(inputs.waste_kg),
-        {fuel: scale(v) for fuel, v in inputs.heating.items()},
+        tuple(replace(use, amount=scale(use.amount)) for use in inputs.heating),
     )
 
 
 Send = Callable[[str, Sequence[c.CommandBody]], None]
 
 
-def commands(meetings: Sequence[PlannedMeeting]) -> Iterator[tuple[str, list[c.CommandBody]]]:
-    """The programme as (actor, commands) steps, in order; each step is one batch."""
+def commands(
+    meetings: Sequence[PlannedMeeting], table: FactorTable | None = None
+) -> Iterator[tuple[str, list[c.CommandBody]]]:
+    """The programme as (actor, commands) steps, in order; each step is one batch. The
+    factor table the meetings were planned with is registered first."""
+    table = table or reference.emission_factors()
     members = tuple(m.code for m in reference.tokyo_62())
-    yield (
-        OPERATOR,
-        [
-            c.OpenPool(
-                POOL_ID, "Green Tokyo joint carbon-offset purchase FY2011", FISCAL_YEAR, members
-            )
-        ],
-    )
+    yield OPERATOR, [c.RegisterFactorTable(table.version, table.factors)]
+    yield OPERATOR, [c.OpenPool(POOL_ID, POOL_NAME, FISCAL_YEAR, members)]
     yield (
         PROVIDER,
         [c.IssueCredits(PROJECT_ID, date(2011, 4, 1), date(2012, 3, 31), PURCHASE_KG, PROVIDER)],
@@ -246,6 +264,23 @@ def commands(meetings: Sequence[PlannedMeeting]) -> Iterator[tuple[str, list[c.C
         PROVIDER,
         [c.TransferCredits(PROVIDER, OPERATOR, PURCHASE_KG, memo=f"joint purchase for {POOL_ID}")],
     )
+    yield OPERATOR, [c.FundPool(POOL_ID, PURCHASE_KG)]  # bought into the pool's own holding
+    yield from meeting_commands(POOL_ID, meetings)
+    yield OPERATOR, [c.AllocatePool(POOL_ID, PURCHASE_KG)]
+    yield (
+        OPERATOR,
+        [
+            c.RetireForMeeting(POOL_ID, m.meeting_id)
+            for m in sorted(meetings, key=lambda m: m.meeting_id)
+        ],
+    )
+
+
+def meeting_commands(
+    pool_id: str, meetings: Sequence[PlannedMeeting]
+) -> Iterator[tuple[str, list[c.CommandBody]]]:
+    """Each organiser registers its meetings with their estimates, in the order given (the
+    registration order decides ties in the split), then records what happened."""
     by_organiser: dict[str, list[PlannedMeeting]] = {}
     for meeting in meetings:
         by_organiser.setdefault(meeting.organiser_id, []).append(meeting)
@@ -254,7 +289,7 @@ def commands(meetings: Sequence[PlannedMeeting]) -> Iterator[tuple[str, list[c.C
             organiser,
             [
                 c.RegisterMeeting(
-                    POOL_ID,
+                    pool_id,
                     m.meeting_id,
                     m.name,
                     m.held_on,
@@ -262,6 +297,8 @@ def commands(meetings: Sequence[PlannedMeeting]) -> Iterator[tuple[str, list[c.C
                     m.expected_participants,
                     m.before.total_kg,
                     m.before.basis(),
+                    m.before.table_version,
+                    m.plan,
                 )
                 for m in own
             ],
@@ -271,16 +308,14 @@ def commands(meetings: Sequence[PlannedMeeting]) -> Iterator[tuple[str, list[c.C
             organiser,
             [
                 c.RecordMeetingResult(
-                    POOL_ID, m.meeting_id, m.actual_participants, m.after.total_kg, m.after.basis()
+                    pool_id,
+                    m.meeting_id,
+                    m.actual_participants,
+                    m.after.total_kg,
+                    m.after.basis(),
+                    m.after.table_version,
+                    m.done,
                 )
                 for m in own
             ],
         )
-    yield OPERATOR, [c.AllocatePool(POOL_ID, PURCHASE_KG)]
-    yield (
-        OPERATOR,
-        [
-            c.RetireForMeeting(POOL_ID, m.meeting_id)
-            for m in sorted(meetings, key=lambda m: m.meeting_id)
-        ],
-    )

@@ -271,7 +271,9 @@ class QueryServicer(pb_grpc.QueryServiceServicer):  # type: ignore[misc]
     ) -> pb.AllocationResponse:
         self._wait_for(request.min_position, context)
         with self.store.engine.connect() as connection:
-            rows, totals = queries.allocation(connection)
+            rows, totals = queries.allocation(connection, request.pool_id)
+            meetings = queries.meetings(connection, request.pool_id)
+            pool = queries.pool(connection, request.pool_id)
         return pb.AllocationResponse(
             rows=[
                 pb.AllocationRow(
@@ -282,6 +284,8 @@ class QueryServicer(pb_grpc.QueryServiceServicer):  # type: ignore[misc]
                     events_offset=r.events_offset,
                     allocated_kg=r.allocated_kg,
                     offset_kg=r.offset_kg,
+                    estimate_kg=r.estimate_kg,
+                    calculated_kg=r.calculated_kg,
                 )
                 for r in rows
             ],
@@ -293,9 +297,13 @@ class QueryServicer(pb_grpc.QueryServiceServicer):  # type: ignore[misc]
                     events_offset=s.events_offset,
                     allocated_kg=s.allocated_kg,
                     offset_kg=s.offset_kg,
+                    estimate_kg=s.estimate_kg,
+                    calculated_kg=s.calculated_kg,
                 )
                 for s in totals
             ],
+            meetings=[_meeting_message(m) for m in meetings],
+            pool=_pool_message(pool) if pool else None,
         )
 
     def StreamEvents(
@@ -386,6 +394,9 @@ class ExchangeServicer(pb_grpc.ExchangeServiceServicer):  # type: ignore[misc]
             expired_kg=found.expired_kg,
             pending_kg=found.pending_kg,
             retired_by_user_kg=found.retired_by_user_kg,
+            in_term=found.in_term,
+            expected_kg=found.expected_kg,
+            difference_kg=found.difference_kg,
         )
 
     def ListDeliveries(
@@ -422,3 +433,31 @@ class ExchangeServicer(pb_grpc.ExchangeServiceServicer):  # type: ignore[misc]
             ],
             server_time_us=server_time_us,
         )
+
+
+def _meeting_message(meeting: queries.MeetingView) -> pb.AllocationMeeting:
+    return pb.AllocationMeeting(
+        meeting_id=meeting.meeting_id,
+        organiser_id=meeting.organiser_id or "",
+        name=meeting.name or "",
+        estimate_kg=meeting.estimate_kg or 0,
+        calculated_kg=meeting.calculated_kg or 0,
+        allocated_kg=meeting.allocated_kg or 0,
+        retired_kg=meeting.retired_kg or 0,
+        registered_position=meeting.registered_position or 0,
+    )
+
+
+def _pool_message(pool: queries.PoolView) -> pb.PoolSummary:
+    return pb.PoolSummary(
+        pool_id=pool.pool_id,
+        name=pool.name or "",
+        fiscal_year=pool.fiscal_year or 0,
+        allocated_kg=pool.allocated_kg or 0,
+        funded_kg=pool.funded_kg,
+        carried_in_kg=pool.carried_in_kg,
+        returned_kg=pool.returned_kg,
+        carried_out_kg=pool.carried_out_kg,
+        held_kg=pool.held_kg,
+        retired_kg=pool.retired_kg,
+    )

@@ -134,6 +134,7 @@ STRINGS: dict[str, tuple[str, str]] = {  # key: (ja, en)
     "organiser": ("主催", "Organiser"),
     "estimate": ("事前算定", "Estimate before"),
     "calculated": ("事後算定", "Calculation after"),
+    "difference": ("差（事後−事前）", "Difference (after − before)"),
     "participants": ("参加者数（予定／実績）", "Participants (expected / actual)"),
     "chart": ("オフセット量の内訳", "Split of the offsets"),
     "rule": ("配分の規則", "Allocation rule"),

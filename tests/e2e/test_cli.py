@@ -103,7 +103,8 @@ def setup_steps(home: Path) -> list[list[str]]:
 
 def test_demo_runs_and_verifies_clean(tmp_path: Path) -> None:
     """The README's main command: the FY2011 joint purchase through gRPC, published totals
-    read back from the projections, a clean audit, and verifiable certificates."""
+    read back from the projections, every FY2011 figure unchanged by a second, smaller FY2012
+    pool beside it (whose split has remainders), a clean audit, and verifiable certificates."""
     out = tmp_path / "report"
     result = subprocess.run(
         [*CLI, "demo", "--out", str(out)], capture_output=True, text=True, timeout=600
@@ -117,11 +118,23 @@ def test_demo_runs_and_verifies_clean(tmp_path: Path) -> None:
         "OK  project's own events    33 events   40.000 t",
         "OK  all offsets             80 events  100.000 t",
         "OK  municipalities taking part: 35",
+        "OK  every FY2011 figure unchanged by models I-III and the FY2012 pool",
+        "5. pool TOKYO62-FY2012: bought in 3.500 t, split 3.200 t over meetings calculated at"
+        " 3.085 t",
+        "retired 3.200 t, returned 0.300 t to the secretariat; held now 0.000 t",
         "Audit of the exported history: CLEAN",
     ):
         assert line in result.stdout, line
     assert "BAD_SIGNATURE (2005)" in result.stdout and "ALREADY_RETIRED (4015)" in result.stdout
     assert "DELIVERY_RESOLVED (4021)" in result.stdout
+    for refusal in (
+        "POOL_UNDERFUNDED (4025)",
+        "OUTSIDE_FISCAL_YEAR (4026)",
+        "CALCULATION_DIFFERS (4027)",
+        "FY2012 pool credits already in the FY2011 pool -> FAILED_PRECONDITION"
+        " INSUFFICIENT_HOLDINGS (4001)",
+    ):
+        assert refusal in result.stdout, refusal
     assert "Musashino retired 12.000 t against its city hall (FY2012)" in result.stdout
     assert (
         "delivered 13.000 t, accepted 10.000 t, declined 3.000 t, retired by Akishima 10.000 t"
@@ -130,15 +143,24 @@ def test_demo_runs_and_verifies_clean(tmp_path: Path) -> None:
     assert "40 HEMS household reports issued as one" in result.stdout
     csv_lines = (out / "allocation.csv").read_text(encoding="utf-8").splitlines()
     assert len([line for line in csv_lines if line.startswith("member,")]) == 62
-    assert "total,,all offsets,,,80,100000,100000" in csv_lines
+    assert any(line.startswith("total,,all offsets,,,80,100000,100000,") for line in csv_lines)
     text_lines = (out / "allocation.txt").read_text(encoding="utf-8").splitlines()
     assert len([line for line in text_lines if line[:6].isdigit()]) == 62  # every member
     assert any(line.startswith("131016  千代田区") for line in text_lines)
     subtotals = [line.split() for line in text_lines if line.startswith(("wards ", "total "))]
-    assert subtotals == [
+    # group, members, participating, events, allocated t, offset t, then the estimate
+    # before, the calculation after (the rules') and their difference
+    assert [row[:6] for row in subtotals] == [
         ["wards", "23", "20", "29", "29.300", "29.300"],
         ["total", "62", "35", "47", "60.000", "60.000"],
     ]
+    assert [row[7] for row in subtotals] == ["29.300", "60.000"]
+    for row in subtotals:
+        estimate, calculated, difference = (int(cell.replace(".", "")) for cell in row[6:9])
+        assert difference == calculated - estimate
+    second = (out / "TOKYO62-FY2012" / "allocation.csv").read_text(encoding="utf-8").splitlines()
+    assert any(line.startswith("total,,all offsets,,,7,3200,3200,") for line in second)
+    assert len(list((out / "TOKYO62-FY2012" / "certificates").glob("*.json"))) == 7
     chart = (out / "allocation.svg").read_text(encoding="utf-8")
     assert chart.startswith("<svg") and chart.count("<path ") == 4  # one slice per group
     for legend in (

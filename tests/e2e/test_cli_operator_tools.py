@@ -52,11 +52,13 @@ def test_projection_commands_and_a_consistency_proof(tmp_path: Path) -> None:
     assert rebuilt.returncode == 0 and f"applied {new_size} envelopes" in rebuilt.stdout
     again = run(home, "projections", "rebuild", "--projection-url", fresh)
     assert again.returncode == 2 and "needs a fresh database" in again.stderr
-    live = run(home, "projections", "allocation").stdout
-    assert live == run(home, "projections", "allocation", "--projection-url", fresh).stdout
-    # Members come from pools in the history, and this one opens none: totals, no rows.
+    table = ("projections", "allocation", "--pool", "TOKYO62-FY2011")
+    live = run(home, *table).stdout
+    assert live == run(home, *table, "--projection-url", fresh).stdout
+    # Members come from the pool in the history, and this one opens none: totals, no rows.
+    assert live.startswith("pool TOKYO62-FY2011: not in the projections")
     assert re.findall(r"^[0-9]{6} ", live, re.MULTILINE) == []
-    assert re.search(r"^total +0 +0 +0 ", live, re.MULTILINE), live
+    assert re.search(r"^total +0 +0\.000 +0\.000 ", live, re.MULTILINE), live  # events, t
 
     # The log only grew between the two checkpoints: the verifier checks it offline.
     proof = tmp_path / "consistency.json"

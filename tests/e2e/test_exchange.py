@@ -137,6 +137,34 @@ def test_accepted_rejected_and_expired_deliveries(
     assert invariant_violations(server.app.ledger) == []
 
 
+def test_deliveries_stay_within_the_term_and_the_statement_compares_expected_absorption(
+    world: GrpcWorld, client: RegistryClient
+) -> None:
+    # Signed on 2011-12-20 for 5 years: FY2011 (which 2011-12-20 falls in) to FY2015.
+    deadline = now_us() + 3_600 * 1_000_000
+
+    def propose_for(delivery_id: str, fiscal_year: int) -> CheckCode | None:
+        body = c.ProposeDelivery(AGREEMENT, delivery_id, fiscal_year, 4_000, deadline)
+        return code_of(lambda: client.execute(world.signer(IWAIZUMI), body))
+
+    assert propose_for("BEFORE", 2010) is CheckCode.OUTSIDE_AGREEMENT_TERM
+    assert propose_for("AFTER", 2016) is CheckCode.OUTSIDE_AGREEMENT_TERM
+    assert propose_for("LAST", 2015) is None
+    assert propose_for("FIRST", 2011) is None
+    client.execute(world.signer(AKISHIMA), c.ResolveDelivery("FIRST", "accepted"))
+    accepted = client.execute(world.signer(AKISHIMA), c.ResolveDelivery("LAST", "accepted"))
+    first = client.statement(AGREEMENT, 2011, min_position=accepted.position)
+    assert (first.in_term, first.expected_kg, first.accepted_kg, first.difference_kg) == (
+        True,
+        10_000,
+        4_000,
+        -6_000,  # a shortfall against the expected annual absorption
+    )
+    after = client.statement(AGREEMENT, 2016, min_position=accepted.position)
+    assert (after.in_term, after.expected_kg, after.delivered_kg) == (False, 0, 0)
+    assert after.expected_annual_kg == 10_000  # the agreement's figure, whatever the year
+
+
 def test_reserved_credits_cannot_be_spent_by_the_provider(
     world: GrpcWorld, client: RegistryClient
 ) -> None:

@@ -11,6 +11,7 @@ from registry.client.commands import CommandSigner
 from registry.client.grpc_client import CommandRejected
 from registry.domain import commands as c
 from registry.domain.checks import CheckCode
+from registry.domain.emissions import Factor
 from registry.envelope.keys import SigningKey
 from registry.support.clock import now_us
 from tests.conftest import ROOT
@@ -72,6 +73,7 @@ MATRIX: dict[str, tuple[str, ...]] = {
     "RetireCredits (own credits)": (A, A, A, A, ROLE, UNKNOWN),
     "CancelCredits (a batch the issuer issued)": (A, A, ROLE, ROLE, ROLE, UNKNOWN),
     "Submit OpenPool": (A, ROLE, ROLE, ROLE, ROLE, UNKNOWN),
+    "Submit RegisterFactorTable": (A, ROLE, ROLE, ROLE, ROLE, UNKNOWN),
     "SignAgreement (as its provider)": (A, A, A, A, ROLE, UNKNOWN),
     "ProposeDelivery (Iwaizumi's agreement)": (OWNER, OWNER, A, OWNER, OWNER, UNKNOWN),
     "ResolveDelivery accept (Akishima's delivery)": (OWNER, OWNER, A, OWNER, OWNER, UNKNOWN),
@@ -124,6 +126,9 @@ def _bodies(hostile: HostileWorld, rotations: dict[str, SigningKey]) -> dict[str
             IWAIZUMI, batch, 1, "double counting"
         ),
         "Submit OpenPool": lambda actor, n: c.OpenPool(f"POOL-{n}", "共同購入", 2012, (AKISHIMA,)),
+        "Submit RegisterFactorTable": lambda actor, n: c.RegisterFactorTable(
+            f"matrix-{n}", (Factor("electricity", "kWh", 375_000, "電力会社の排出係数"),)
+        ),
         "SignAgreement (as its provider)": lambda actor, n: c.SignAgreement(
             f"AGREEMENT-{n}", actor, AKISHIMA, date(2012, 4, 1), 3, 1_000, "森林吸収"
         ),

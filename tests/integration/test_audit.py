@@ -27,6 +27,7 @@ from registry.client.commands import CommandSigner
 from registry.domain import commands as c
 from registry.domain import events as ev
 from registry.domain import rules
+from registry.domain.emissions import Factor, MeetingInputs
 from registry.domain.serials import SerialBlock
 from registry.envelope.keys import SigningKey
 from registry.envelope.sealing import (
@@ -373,9 +374,34 @@ class Forgery:
     recorded_at_us: int
 
 
+POOL = "AUDIT-FY2011"
+KWH_TABLE = c.RegisterFactorTable(
+    "audit-one-kg-per-kwh", (Factor("electricity", "kWh", 10**6, "1 kg"),)
+)
+MEETING_INPUTS = MeetingInputs(electricity_kwh=120)  # 120 kg under KWH_TABLE
+
+
 def small_world(sqlite_url: str, registry_key: SigningKey) -> World:
-    """Parties, one batch of 50 t at Akishima, and a 5 t transfer to Iwaizumi at the head."""
+    """Parties, a factor table, a pool with one meeting of Akishima's (estimated, not yet
+    calculated), one batch of 50 t at Akishima, and a 5 t transfer to Iwaizumi at the head."""
     world = build_world(RegistryApplication(sqlite_url, registry_key))
+    world.ok(OPERATOR, KWH_TABLE)
+    world.ok(OPERATOR, c.OpenPool(POOL, "Audited pool", 2011, (AKISHIMA,)))
+    world.ok(
+        AKISHIMA,
+        c.RegisterMeeting(
+            POOL,
+            "A1",
+            "Forum",
+            date(2011, 7, 1),
+            "event",
+            10,
+            120,
+            "",
+            KWH_TABLE.version,
+            MEETING_INPUTS,
+        ),
+    )
     world.issue(50_000, AKISHIMA)
     world.ok(AKISHIMA, c.TransferCredits(AKISHIMA, IWAIZUMI, 5_000, memo="first"))
     world.app.record_checkpoint()
@@ -449,6 +475,25 @@ def someone_elses_credits(world: World, head: OpenedEnvelope, now: int) -> Forge
     return Forgery(signer.sign_command(command), decide(world, as_owner, now), now)
 
 
+def calculation_recorded_larger(world: World, head: OpenedEnvelope, now: int) -> Forgery:
+    # Akishima signs its meeting's inputs and the 120 kg they give; the registry records 150.
+    signer = world.signer(AKISHIMA)
+    body = c.RecordMeetingResult(POOL, "A1", 10, 120, "after", KWH_TABLE.version, MEETING_INPUTS)
+    command = signer.command(body)
+    (calculated,) = decide(world, command, now)
+    assert isinstance(calculated, ev.MeetingCalculated)
+    return Forgery(signer.sign_command(command), [replace(calculated, calculated_kg=150)], now)
+
+
+def calculation_taken_as_sent(world: World, head: OpenedEnvelope, now: int) -> Forgery:
+    # Akishima signs 150 kg for inputs that give 120 kg; the registry records it as sent.
+    signer = world.signer(AKISHIMA)
+    version = KWH_TABLE.version
+    body = c.RecordMeetingResult(POOL, "A1", 10, 150, "after", version, MEETING_INPUTS)
+    recorded = ev.MeetingCalculated(POOL, "A1", 10, 150, "after", version, MEETING_INPUTS)
+    return Forgery(signer.sign_command(signer.command(body)), [recorded], now)
+
+
 FORGERIES: dict[str, tuple[Callable[[World, OpenedEnvelope, int], Forgery], tuple[str, ...]]] = {
     "altered_effects": (
         altered_effects,
@@ -471,6 +516,14 @@ FORGERIES: dict[str, tuple[Callable[[World, OpenedEnvelope, int], Forgery], tupl
     "someone_elses_credits": (
         someone_elses_credits,
         ("a rule rejects this command", "may not move 132071's credits"),
+    ),
+    "calculation_recorded_larger": (
+        calculation_recorded_larger,
+        ("recorded effects differ from the effects the rules give",),
+    ),
+    "calculation_taken_as_sent": (
+        calculation_taken_as_sent,
+        ("a rule rejects this command", "differs from the one the rules calculate"),
     ),
 }
 

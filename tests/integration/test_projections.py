@@ -231,8 +231,8 @@ def test_projected_balances_equal_the_write_side(
     assert_matches_write_side(store, world.app)
     assert catch_up_embedded(store, log) == 0  # idempotent: nothing new, nothing twice
     with store.engine.connect() as connection:
-        rows, totals = queries.allocation(connection)
-    # The pool's members and nobody else (not Iwaizumi, whose meetings count all the same).
+        rows, totals = queries.allocation(connection, "RANDOM-FY2012")
+    # The pool's members and nobody else (not Iwaizumi).
     assert [(row.member_code, row.kind) for row in rows] == [
         ("131016", "ward"),
         ("131121", "ward"),
@@ -246,9 +246,9 @@ def test_projected_balances_equal_the_write_side(
         if row[7] == "meeting_event" and row[6] in pool:
             offsets[row[6]][0] += 1
             offsets[row[6]][1] += row[3]
-    assert {
-        row.member_code: [row.events_offset, row.offset_kg] for row in rows if row.events_offset
-    } == offsets
+    # Members retired "for meetings" outside the pool, many times; none of it is the pool's.
+    assert len(offsets) >= 4
+    assert [(row.events_offset, row.offset_kg) for row in rows] == [(0, 0)] * len(rows)
     labels = [
         "wards",
         "cities",
@@ -259,12 +259,7 @@ def test_projected_balances_equal_the_write_side(
     ]
     assert [s.label for s in totals] == labels
     assert [s.members for s in totals] == [2, 1, 1, 6, 0, 6]  # unknown kinds: the total only
-    by_label = {s.label: s for s in totals}
-    assert (
-        by_label["total"].offset_kg
-        == sum(row.offset_kg for row in rows)
-        > sum(s.offset_kg for s in totals[:3])
-    )
+    assert [(s.events_offset, s.offset_kg) for s in totals] == [(0, 0)] * len(labels)
 
 
 def publish(world: World, sqlite_url: str, bootstrap: str, topic: str) -> int:
@@ -404,7 +399,7 @@ def test_several_workers_build_the_programme_and_exchange_tables_as_one(
     )
     # The history holds what this test is about, so a changed scenario cannot hollow it out.
     with single.engine.connect() as connection:
-        _rows, totals = queries.allocation(connection)
+        _rows, totals = queries.allocation(connection, tokyo62.POOL_ID)
         meetings = queries.meetings(connection, tokyo62.POOL_ID)
         d = tables.deliveries.c
         outcomes: dict[str, str | None] = {
@@ -415,10 +410,12 @@ def test_several_workers_build_the_programme_and_exchange_tables_as_one(
         contributions = connection.scalar(
             sa.select(sa.func.count()).select_from(tables.contributions)
         )
-        pool_rule = connection.scalar(sa.select(tables.pools.c.rule))
+        pool_rule = connection.scalar(
+            sa.select(tables.pools.c.rule).where(tables.pools.c.pool_id == tokyo62.POOL_ID)
+        )
     by_label = {total.label: total for total in totals}
     assert by_label["project's own events"].offset_kg == 40_000
-    assert by_label["total"].offset_kg >= 60_000  # random meeting retirements add to it
+    assert by_label["total"].offset_kg == 60_000  # random meeting retirements are not the pool's
     assert len(meetings) == 80 and all(m.retired_kg for m in meetings) and pool_rule
     assert outcomes == DELIVERY_OUTCOMES
     assert iwaizumi.pending_kg == OPEN_DELIVERY_KG

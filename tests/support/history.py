@@ -13,7 +13,7 @@ from registry import reference
 from registry.domain import commands as c
 from registry.domain.events import Beneficiary
 from registry.envelope.keys import SigningKey
-from registry.scenario import partners, tokyo62
+from registry.scenario import fy2012, partners, tokyo62
 from registry.support.clock import now_us
 from tests.support.helpers import ISSUER, OPERATOR, PROJECT, World
 
@@ -117,8 +117,9 @@ def send(world: World, actor: str, bodies: Sequence[c.CommandBody]) -> None:
 
 def programme_history(world: World, commands: int, seed: int = 7) -> int:
     """`random_history` (about `commands` commands, in five chunks) interleaved with the
-    FY2011 joint purchase (pool, meetings estimated and calculated, allocation, a
-    retirement per meeting) and the partner models (local classes, a signed agreement,
+    FY2011 joint purchase (factor table, pool bought into, meetings estimated and
+    calculated, allocation, a retirement per meeting), the FY2012 pool after it (a split
+    with remainders, the rest returned) and the partner models (local classes, a signed agreement,
     deliveries accepted, rejected, expired and one still pending, an aggregated issuance
     with its contributions). Every scenario command must be accepted; returns how many
     random commands were. Takes at least three seconds: a delivery must reach its deadline."""
@@ -167,4 +168,8 @@ def programme_history(world: World, commands: int, seed: int = 7) -> int:
     time.sleep(max(0.0, (soon_us - now_us()) / 1_000_000 + 0.01))
     send(world, partners.AKISHIMA, [c.ResolveDelivery("FY2012-1", "expired", "no answer")])
     accepted += random_history(world, commands - 4 * chunk, seed=seed + 4)
+    # Last, the second pool (FY2012): it returns what is left to the secretariat, which
+    # would then hold credits a random transfer of its could spend.
+    for actor, bodies in fy2012.commands(fy2012.plan_meetings(reference.emission_factors())):
+        send(world, actor, bodies)
     return accepted

@@ -53,12 +53,18 @@ SHIPPED_FINGERPRINTS = {
     "events/key_registered.v1.avsc": "7b9b6f2a887b2364",
     "events/key_revoked.v1.avsc": "d7ed2de74140983d",
     "events/key_rotated.v1.avsc": "f5fb86d3bb774b49",
+    "events/factor_table_registered.v1.avsc": "c1f90495ef860d56",
     "events/meeting_calculated.v1.avsc": "c3bf80fbbe42d135",
+    "events/meeting_calculated.v2.avsc": "7469393f695d325a",
     "events/meeting_offset.v1.avsc": "a6a661df9b81177b",
     "events/meeting_registered.v1.avsc": "1a956e991bdd6c1d",
+    "events/meeting_registered.v2.avsc": "caa24fa63e5f24df",
     "events/party_registered.v1.avsc": "e3cc05cc728a9ec6",
     "events/pool_allocated.v1.avsc": "6e6b6e38c3fc49ce",
+    "events/pool_funded.v1.avsc": "7acd8abe8ec88a42",
     "events/pool_opened.v1.avsc": "fb016107aba3ddfd",
+    "events/pool_remainder_carried.v1.avsc": "03880d925c5683ad",
+    "events/pool_remainder_returned.v1.avsc": "2a5f8e02ac30486f",
     "events/project_registered.v1.avsc": "4b562afe267cd27d",
     "sealed_envelope.v1.avsc": "6d1a8c0eb1cc4a72",
 }
@@ -143,6 +149,39 @@ def test_history_written_with_v1_reads_under_v2() -> None:
     fastavro.schemaless_writer(buffer, v1.parsed, record)
     decoded = Codec(registry).decode_event(buffer.getvalue())
     assert decoded == RETIRED and decoded.reference is None  # type: ignore[union-attr]
+
+
+def test_meetings_written_before_the_calculator_inputs_read_with_none() -> None:
+    """MeetingCalculated v1 and a v3 RecordMeetingResult carry no inputs: they read as None
+    (and the rules, deciding such a command today, refuse it for want of its inputs)."""
+    registry = SchemaRegistry()
+    calculated = ev.MeetingCalculated("POOL", "M1", 10, 181, "by hand")
+    v1 = next(
+        k
+        for k in registry.by_fingerprint.values()
+        if k.name.endswith("MeetingCalculated") and k.version == 1
+    )
+    record = {
+        k: v
+        for k, v in to_record(calculated).items()
+        if k not in ("factor_table_version", "inputs")
+    }
+    buffer = io.BytesIO()
+    buffer.write(b"\xc3\x01" + v1.fingerprint)
+    fastavro.schemaless_writer(buffer, v1.parsed, record)
+    assert Codec(registry).decode_event(buffer.getvalue()) == calculated
+    v3 = next(k for k in registry.by_fingerprint.values() if k.path.name == "command.v3.avsc")
+    body = c.RecordMeetingResult("POOL", "M1", 10, 181, "by hand")
+    command = c.Command("id-1", "132071", "ed25519:ab", 1, 2, body)
+    record = to_record(command)
+    record["body"] = (
+        "credit_registry.v1.RecordMeetingResult",
+        {k: v for k, v in record["body"].items() if k not in ("factor_table_version", "inputs")},
+    )
+    buffer = io.BytesIO()
+    buffer.write(b"\xc3\x01" + v3.fingerprint)
+    fastavro.schemaless_writer(buffer, v3.parsed, record)
+    assert Codec(registry).decode_command(buffer.getvalue()) == command
 
 
 @pytest.mark.parametrize(

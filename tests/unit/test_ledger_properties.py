@@ -3,7 +3,10 @@
 The model keeps only totals per party; the ledger keeps serial blocks. They must agree,
 and the ledger's own invariants (supply rule, serial uniqueness) must hold after every step.
 Deliveries under a partner agreement reserve credits (pending) on a simulated clock, so the
-supply rule is checked with all four terms: issued = tradable + pending + retired + cancelled."""
+supply rule is checked with all four terms: issued = tradable + pending + retired + cancelled.
+Two joint-purchase pools hold credits of their own (funded by members, split among their
+meetings, retired for them, returned or carried on), so the rule is checked with pool
+holdings among the tradable ones, and the pools against a model of their own."""
 
 from __future__ import annotations
 
@@ -15,10 +18,13 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from registry.domain import commands as c
 from registry.domain import rules
+from registry.domain.allocation import largest_remainder
 from registry.domain.checks import CheckCode, Rejection
+from registry.domain.emissions import Factor, MeetingInputs
 from registry.domain.events import Beneficiary
 from registry.domain.invariants import invariant_violations
 from registry.domain.ledger import Ledger, key_id_for
+from registry.domain.records import pool_holder
 
 OPERATOR = "operator"
 ISSUER = "issuer"
@@ -27,6 +33,11 @@ PROVIDER, USER = "034835", "132071"  # Iwaizumi delivers forest absorption to Ak
 AGREEMENT = "AKISHIMA-IWAIZUMI"
 NOW_US = 1_700_000_000_000_000
 SECOND_US = 1_000_000
+# Two pools of the operator's: an earlier one may carry what is left into the later one.
+POOLS = {"POOL-A": 2011, "POOL-B": 2012}
+TABLE = "one-kg-per-kwh"
+# Pool quantities as a share of what is there: mostly within it, sometimes just beyond.
+PERCENT = st.integers(0, 110)
 
 
 def _key(index: int) -> bytes:
@@ -57,6 +68,11 @@ class LedgerMachine(RuleBasedStateMachine):
             AGREEMENT, PROVIDER, USER, date(2011, 12, 20), 10, 50_000, "森林吸収"
         )
         assert self.run(PROVIDER, terms) is None and self.run(USER, terms) is None
+        self.pools = PoolModel()
+        factor = Factor("electricity", "kWh", 1_000_000, "1 kg per kWh")
+        assert self.run(OPERATOR, c.RegisterFactorTable(TABLE, (factor,))) is None
+        for pool_id, year in POOLS.items():
+            assert self.run(OPERATOR, c.OpenPool(pool_id, pool_id, year, HOLDERS)) is None
 
     def run(self, actor: str, body: c.CommandBody) -> CheckCode | None:
         key_id = key_id_for(_key(1)) if actor == OPERATOR else ""
@@ -211,6 +227,124 @@ class LedgerMachine(RuleBasedStateMachine):
             code = self.run(thief, c.TransferCredits(victim, thief, 1))
             assert code is CheckCode.NOT_THE_OWNER
 
+    # -- joint-purchase pools ------------------------------------------------------------
+    @rule(pick=st.integers(0, 100), pool_id=st.sampled_from(sorted(POOLS)), percent=PERCENT)
+    def fund_pool(self, pick: int, pool_id: str, percent: int) -> None:
+        holding = [holder for holder in HOLDERS if self.tradable_kg[holder]] or list(HOLDERS)
+        funder = holding[pick % len(holding)]
+        quantity_kg = max(1, self.tradable_kg[funder] * percent // 100)
+        code = self.run(funder, c.FundPool(pool_id, quantity_kg))
+        if pool_id in self.pools.shares:
+            assert code is CheckCode.POOL_STATE
+        elif quantity_kg > self.tradable_kg[funder]:
+            assert code is CheckCode.INSUFFICIENT_HOLDINGS
+        else:
+            assert code is None
+            self.tradable_kg[funder] -= quantity_kg
+            self.pools.held_kg[pool_id] += quantity_kg
+            self.pools.funders[pool_id].add(funder)
+
+    @rule(
+        organiser=st.sampled_from(HOLDERS),
+        pool_id=st.sampled_from(sorted(POOLS)),
+        calculated_kg=st.integers(1, 5_000),
+    )
+    def hold_meeting(self, organiser: str, pool_id: str, calculated_kg: int) -> None:
+        meeting_id = f"M{sum(map(len, self.pools.meetings.values())) + 1}"
+        held_on = date(POOLS[pool_id], 10, 1)
+        inputs = MeetingInputs(electricity_kwh=calculated_kg)
+        register = c.RegisterMeeting(
+            pool_id, meeting_id, "Meeting", held_on, "event", 10, calculated_kg, "", TABLE, inputs
+        )
+        result = c.RecordMeetingResult(pool_id, meeting_id, 10, calculated_kg, "", TABLE, inputs)
+        codes = (self.run(organiser, register), self.run(organiser, result))
+        if pool_id in self.pools.shares:
+            assert codes == (CheckCode.POOL_STATE, CheckCode.POOL_STATE)
+        else:
+            assert codes == (None, None)
+            self.pools.meetings[pool_id].append((meeting_id, calculated_kg))
+
+    @precondition(lambda self: any(self.pools.meetings.values()))
+    @rule(pick=st.integers(0, 100), percent=PERCENT)
+    def allocate_pool(self, pick: int, percent: int) -> None:
+        ready = [
+            pool_id
+            for pool_id in sorted(POOLS)
+            if self.pools.held_kg[pool_id] and pool_id not in self.pools.shares
+        ]
+        choices = ready if ready and pick % 4 else sorted(POOLS)
+        pool_id = choices[pick % len(choices)]
+        quantity_kg = self.pools.held_kg[pool_id] * percent // 100
+        code = self.run(OPERATOR, c.AllocatePool(pool_id, quantity_kg))
+        meetings = self.pools.meetings[pool_id]
+        if pool_id in self.pools.shares or not meetings:
+            assert code is CheckCode.POOL_STATE
+        elif quantity_kg <= 0:
+            assert code is CheckCode.INVALID_QUANTITY
+        elif quantity_kg > self.pools.held_kg[pool_id]:
+            assert code is CheckCode.POOL_UNDERFUNDED  # never more than the pool holds
+        else:
+            assert code is None
+            self.pools.shares[pool_id] = largest_remainder(quantity_kg, meetings)
+            self.pools.owed_kg[pool_id] = quantity_kg
+
+    @precondition(lambda self: bool(self.pools.shares))
+    @rule(pool_id=st.sampled_from(sorted(POOLS)), pick=st.integers(0, 1_000))
+    def retire_for_meeting(self, pool_id: str, pick: int) -> None:
+        meetings = self.pools.meetings[pool_id]
+        if not meetings:
+            return
+        meeting_id, _kg = meetings[pick % len(meetings)]
+        code = self.run(OPERATOR, c.RetireForMeeting(pool_id, meeting_id))
+        shares = self.pools.shares.get(pool_id)
+        if shares is None:
+            assert code is CheckCode.POOL_STATE
+        elif meeting_id in self.pools.retired:
+            assert code is CheckCode.ALREADY_RETIRED
+        elif shares[meeting_id] == 0:
+            assert code is CheckCode.POOL_STATE
+        else:
+            assert code is None  # the share was reserved: the pool always has it
+            self.pools.retired.add(meeting_id)
+            self.pools.held_kg[pool_id] -= shares[meeting_id]
+            self.pools.owed_kg[pool_id] -= shares[meeting_id]
+            self.retired_kg += shares[meeting_id]
+
+    @rule(pool_id=st.sampled_from(sorted(POOLS)), pick=st.integers(0, 100), percent=PERCENT)
+    def return_remainder(self, pool_id: str, pick: int, percent: int) -> None:
+        to = HOLDERS[pick % len(HOLDERS)] if pick % 4 == 0 else self._a_funder(pool_id, pick)
+        quantity_kg = self.pools.free_kg(pool_id) * percent // 100
+        code = self.run(OPERATOR, c.ReturnPoolRemainder(pool_id, to, quantity_kg))
+        if to not in self.pools.funders[pool_id]:
+            assert code is CheckCode.NOT_A_FUNDER
+        elif quantity_kg <= 0:
+            assert code is CheckCode.INVALID_QUANTITY
+        elif quantity_kg > self.pools.free_kg(pool_id):
+            assert code is CheckCode.POOL_UNDERFUNDED
+        else:
+            assert code is None
+            self.pools.held_kg[pool_id] -= quantity_kg
+            self.tradable_kg[to] += quantity_kg
+
+    @rule(forward=st.booleans(), percent=PERCENT)
+    def carry_remainder(self, forward: bool, percent: int) -> None:
+        source, target = ("POOL-A", "POOL-B") if forward else ("POOL-B", "POOL-A")
+        quantity_kg = max(1, self.pools.free_kg(source) * percent // 100)
+        code = self.run(OPERATOR, c.CarryPoolRemainder(source, target, quantity_kg))
+        if not forward or target in self.pools.shares:
+            assert code is CheckCode.INVALID_CARRY  # only into a later, open pool
+        elif quantity_kg > self.pools.free_kg(source):
+            assert code is CheckCode.POOL_UNDERFUNDED
+        else:
+            assert code is None
+            self.pools.held_kg[source] -= quantity_kg
+            self.pools.held_kg[target] += quantity_kg
+            self.pools.funders[target] |= self.pools.funders[source]
+
+    def _a_funder(self, pool_id: str, pick: int) -> str:
+        funders = sorted(self.pools.funders[pool_id]) or list(HOLDERS)
+        return funders[pick % len(funders)]
+
     def _some_batch(self, holder: str) -> str | None:
         batches = self.ledger.party_batches.get(holder, ())
         return batches[len(batches) // 2] if batches else None
@@ -222,6 +356,13 @@ class LedgerMachine(RuleBasedStateMachine):
             assert all(
                 block.serial_start <= block.serial_end for block in self.ledger.holdings_of(holder)
             )
+
+    @invariant()
+    def pools_hold_what_the_model_says(self) -> None:
+        for pool_id in POOLS:
+            assert self.ledger.tradable_kg(pool_holder(pool_id)) == self.pools.held_kg[pool_id]
+            assert self.pools.held_kg[pool_id] >= self.pools.owed_kg[pool_id]
+            assert self.ledger.pools[pool_id].owed_kg == self.pools.owed_kg[pool_id]
 
     @invariant()
     def supply_rule_and_unique_serials(self) -> None:
@@ -241,6 +382,22 @@ class LedgerMachine(RuleBasedStateMachine):
             now = self.ledger.retired[batch_id]
             assert all(any(s <= start and end <= e for s, e in now) for start, end in before)
         self.retired_before = dict(self.ledger.retired)
+
+
+class PoolModel:
+    """What the pools should hold: per pool, kg held, kg owed to meetings, funders, the
+    meetings in registration order with their calculated kg, and the split once made."""
+
+    def __init__(self) -> None:
+        self.held_kg = dict.fromkeys(POOLS, 0)
+        self.owed_kg = dict.fromkeys(POOLS, 0)
+        self.funders: dict[str, set[str]] = {pool_id: set() for pool_id in POOLS}
+        self.meetings: dict[str, list[tuple[str, int]]] = {pool_id: [] for pool_id in POOLS}
+        self.shares: dict[str, dict[str, int]] = {}
+        self.retired: set[str] = set()
+
+    def free_kg(self, pool_id: str) -> int:
+        return self.held_kg[pool_id] - self.owed_kg[pool_id]
 
 
 LedgerMachine.TestCase.settings = settings(max_examples=300, stateful_step_count=50, deadline=None)

@@ -201,13 +201,15 @@ class RetirementsResponse(_message.Message):
     def __init__(self, retirements: _Optional[_Iterable[_Union[Retirement, _Mapping]]] = ...) -> None: ...
 
 class AllocationRequest(_message.Message):
-    __slots__ = ("min_position",)
+    __slots__ = ("min_position", "pool_id")
     MIN_POSITION_FIELD_NUMBER: _ClassVar[int]
+    POOL_ID_FIELD_NUMBER: _ClassVar[int]
     min_position: int
-    def __init__(self, min_position: _Optional[int] = ...) -> None: ...
+    pool_id: str
+    def __init__(self, min_position: _Optional[int] = ..., pool_id: _Optional[str] = ...) -> None: ...
 
 class AllocationRow(_message.Message):
-    __slots__ = ("member_code", "name_ja", "name_en", "kind", "events_offset", "allocated_kg", "offset_kg")
+    __slots__ = ("member_code", "name_ja", "name_en", "kind", "events_offset", "allocated_kg", "offset_kg", "estimate_kg", "calculated_kg")
     MEMBER_CODE_FIELD_NUMBER: _ClassVar[int]
     NAME_JA_FIELD_NUMBER: _ClassVar[int]
     NAME_EN_FIELD_NUMBER: _ClassVar[int]
@@ -215,6 +217,8 @@ class AllocationRow(_message.Message):
     EVENTS_OFFSET_FIELD_NUMBER: _ClassVar[int]
     ALLOCATED_KG_FIELD_NUMBER: _ClassVar[int]
     OFFSET_KG_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATE_KG_FIELD_NUMBER: _ClassVar[int]
+    CALCULATED_KG_FIELD_NUMBER: _ClassVar[int]
     member_code: str
     name_ja: str
     name_en: str
@@ -222,31 +226,85 @@ class AllocationRow(_message.Message):
     events_offset: int
     allocated_kg: int
     offset_kg: int
-    def __init__(self, member_code: _Optional[str] = ..., name_ja: _Optional[str] = ..., name_en: _Optional[str] = ..., kind: _Optional[str] = ..., events_offset: _Optional[int] = ..., allocated_kg: _Optional[int] = ..., offset_kg: _Optional[int] = ...) -> None: ...
+    estimate_kg: int
+    calculated_kg: int
+    def __init__(self, member_code: _Optional[str] = ..., name_ja: _Optional[str] = ..., name_en: _Optional[str] = ..., kind: _Optional[str] = ..., events_offset: _Optional[int] = ..., allocated_kg: _Optional[int] = ..., offset_kg: _Optional[int] = ..., estimate_kg: _Optional[int] = ..., calculated_kg: _Optional[int] = ...) -> None: ...
 
 class AllocationTotal(_message.Message):
-    __slots__ = ("label", "members", "participating", "events_offset", "allocated_kg", "offset_kg")
+    __slots__ = ("label", "members", "participating", "events_offset", "allocated_kg", "offset_kg", "estimate_kg", "calculated_kg")
     LABEL_FIELD_NUMBER: _ClassVar[int]
     MEMBERS_FIELD_NUMBER: _ClassVar[int]
     PARTICIPATING_FIELD_NUMBER: _ClassVar[int]
     EVENTS_OFFSET_FIELD_NUMBER: _ClassVar[int]
     ALLOCATED_KG_FIELD_NUMBER: _ClassVar[int]
     OFFSET_KG_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATE_KG_FIELD_NUMBER: _ClassVar[int]
+    CALCULATED_KG_FIELD_NUMBER: _ClassVar[int]
     label: str
     members: int
     participating: int
     events_offset: int
     allocated_kg: int
     offset_kg: int
-    def __init__(self, label: _Optional[str] = ..., members: _Optional[int] = ..., participating: _Optional[int] = ..., events_offset: _Optional[int] = ..., allocated_kg: _Optional[int] = ..., offset_kg: _Optional[int] = ...) -> None: ...
+    estimate_kg: int
+    calculated_kg: int
+    def __init__(self, label: _Optional[str] = ..., members: _Optional[int] = ..., participating: _Optional[int] = ..., events_offset: _Optional[int] = ..., allocated_kg: _Optional[int] = ..., offset_kg: _Optional[int] = ..., estimate_kg: _Optional[int] = ..., calculated_kg: _Optional[int] = ...) -> None: ...
+
+class AllocationMeeting(_message.Message):
+    __slots__ = ("meeting_id", "organiser_id", "name", "estimate_kg", "calculated_kg", "allocated_kg", "retired_kg", "registered_position")
+    MEETING_ID_FIELD_NUMBER: _ClassVar[int]
+    ORGANISER_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATE_KG_FIELD_NUMBER: _ClassVar[int]
+    CALCULATED_KG_FIELD_NUMBER: _ClassVar[int]
+    ALLOCATED_KG_FIELD_NUMBER: _ClassVar[int]
+    RETIRED_KG_FIELD_NUMBER: _ClassVar[int]
+    REGISTERED_POSITION_FIELD_NUMBER: _ClassVar[int]
+    meeting_id: str
+    organiser_id: str
+    name: str
+    estimate_kg: int
+    calculated_kg: int
+    allocated_kg: int
+    retired_kg: int
+    registered_position: int
+    def __init__(self, meeting_id: _Optional[str] = ..., organiser_id: _Optional[str] = ..., name: _Optional[str] = ..., estimate_kg: _Optional[int] = ..., calculated_kg: _Optional[int] = ..., allocated_kg: _Optional[int] = ..., retired_kg: _Optional[int] = ..., registered_position: _Optional[int] = ...) -> None: ...
+
+class PoolSummary(_message.Message):
+    __slots__ = ("pool_id", "name", "fiscal_year", "allocated_kg", "funded_kg", "carried_in_kg", "returned_kg", "carried_out_kg", "held_kg", "retired_kg")
+    POOL_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    FISCAL_YEAR_FIELD_NUMBER: _ClassVar[int]
+    ALLOCATED_KG_FIELD_NUMBER: _ClassVar[int]
+    FUNDED_KG_FIELD_NUMBER: _ClassVar[int]
+    CARRIED_IN_KG_FIELD_NUMBER: _ClassVar[int]
+    RETURNED_KG_FIELD_NUMBER: _ClassVar[int]
+    CARRIED_OUT_KG_FIELD_NUMBER: _ClassVar[int]
+    HELD_KG_FIELD_NUMBER: _ClassVar[int]
+    RETIRED_KG_FIELD_NUMBER: _ClassVar[int]
+    pool_id: str
+    name: str
+    fiscal_year: int
+    allocated_kg: int
+    funded_kg: int
+    carried_in_kg: int
+    returned_kg: int
+    carried_out_kg: int
+    held_kg: int
+    retired_kg: int
+    def __init__(self, pool_id: _Optional[str] = ..., name: _Optional[str] = ..., fiscal_year: _Optional[int] = ..., allocated_kg: _Optional[int] = ..., funded_kg: _Optional[int] = ..., carried_in_kg: _Optional[int] = ..., returned_kg: _Optional[int] = ..., carried_out_kg: _Optional[int] = ..., held_kg: _Optional[int] = ..., retired_kg: _Optional[int] = ...) -> None: ...
 
 class AllocationResponse(_message.Message):
-    __slots__ = ("rows", "totals")
+    __slots__ = ("rows", "totals", "meetings", "pool")
     ROWS_FIELD_NUMBER: _ClassVar[int]
     TOTALS_FIELD_NUMBER: _ClassVar[int]
+    MEETINGS_FIELD_NUMBER: _ClassVar[int]
+    POOL_FIELD_NUMBER: _ClassVar[int]
     rows: _containers.RepeatedCompositeFieldContainer[AllocationRow]
     totals: _containers.RepeatedCompositeFieldContainer[AllocationTotal]
-    def __init__(self, rows: _Optional[_Iterable[_Union[AllocationRow, _Mapping]]] = ..., totals: _Optional[_Iterable[_Union[AllocationTotal, _Mapping]]] = ...) -> None: ...
+    meetings: _containers.RepeatedCompositeFieldContainer[AllocationMeeting]
+    pool: PoolSummary
+    def __init__(self, rows: _Optional[_Iterable[_Union[AllocationRow, _Mapping]]] = ..., totals: _Optional[_Iterable[_Union[AllocationTotal, _Mapping]]] = ..., meetings: _Optional[_Iterable[_Union[AllocationMeeting, _Mapping]]] = ..., pool: _Optional[_Union[PoolSummary, _Mapping]] = ...) -> None: ...
 
 class StreamEventsRequest(_message.Message):
     __slots__ = ("after_position", "follow")
@@ -287,7 +345,7 @@ class StatementRequest(_message.Message):
     def __init__(self, agreement_id: _Optional[str] = ..., fiscal_year: _Optional[int] = ..., min_position: _Optional[int] = ...) -> None: ...
 
 class StatementResponse(_message.Message):
-    __slots__ = ("agreement_id", "fiscal_year", "provider_id", "user_id", "expected_annual_kg", "in_force", "delivered_kg", "accepted_kg", "rejected_kg", "expired_kg", "pending_kg", "retired_by_user_kg")
+    __slots__ = ("agreement_id", "fiscal_year", "provider_id", "user_id", "expected_annual_kg", "in_force", "delivered_kg", "accepted_kg", "rejected_kg", "expired_kg", "pending_kg", "retired_by_user_kg", "in_term", "expected_kg", "difference_kg")
     AGREEMENT_ID_FIELD_NUMBER: _ClassVar[int]
     FISCAL_YEAR_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -300,6 +358,9 @@ class StatementResponse(_message.Message):
     EXPIRED_KG_FIELD_NUMBER: _ClassVar[int]
     PENDING_KG_FIELD_NUMBER: _ClassVar[int]
     RETIRED_BY_USER_KG_FIELD_NUMBER: _ClassVar[int]
+    IN_TERM_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_KG_FIELD_NUMBER: _ClassVar[int]
+    DIFFERENCE_KG_FIELD_NUMBER: _ClassVar[int]
     agreement_id: str
     fiscal_year: int
     provider_id: str
@@ -312,7 +373,10 @@ class StatementResponse(_message.Message):
     expired_kg: int
     pending_kg: int
     retired_by_user_kg: int
-    def __init__(self, agreement_id: _Optional[str] = ..., fiscal_year: _Optional[int] = ..., provider_id: _Optional[str] = ..., user_id: _Optional[str] = ..., expected_annual_kg: _Optional[int] = ..., in_force: _Optional[bool] = ..., delivered_kg: _Optional[int] = ..., accepted_kg: _Optional[int] = ..., rejected_kg: _Optional[int] = ..., expired_kg: _Optional[int] = ..., pending_kg: _Optional[int] = ..., retired_by_user_kg: _Optional[int] = ...) -> None: ...
+    in_term: bool
+    expected_kg: int
+    difference_kg: int
+    def __init__(self, agreement_id: _Optional[str] = ..., fiscal_year: _Optional[int] = ..., provider_id: _Optional[str] = ..., user_id: _Optional[str] = ..., expected_annual_kg: _Optional[int] = ..., in_force: _Optional[bool] = ..., delivered_kg: _Optional[int] = ..., accepted_kg: _Optional[int] = ..., rejected_kg: _Optional[int] = ..., expired_kg: _Optional[int] = ..., pending_kg: _Optional[int] = ..., retired_by_user_kg: _Optional[int] = ..., in_term: _Optional[bool] = ..., expected_kg: _Optional[int] = ..., difference_kg: _Optional[int] = ...) -> None: ...
 
 class DeliveriesRequest(_message.Message):
     __slots__ = ("party_id", "agreement_id", "due_only", "after_position", "limit", "min_position")
