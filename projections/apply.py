@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from projections import tables as t
 from projections.pending import PendingRows
 from registry.domain import events as ev
+from registry.domain.checks import InvariantViolation
 from registry.domain.dispatch import EventDispatch
 from registry.domain.serials import SerialBlock
 from registry.envelope.codec import Codec
@@ -49,7 +50,9 @@ class Projector:
         rows = PendingRows()
         for envelope in envelopes:
             body = envelope.body
-            assert len(body.effects) <= EFFECTS_PER_ENVELOPE_MAX
+            # Stamps order serial-range writes: more effects would collide with the next position.
+            if len(body.effects) > EFFECTS_PER_ENVELOPE_MAX:
+                raise InvariantViolation(f"position {body.position}: {len(body.effects)} effects")
             for index, effect in enumerate(body.effects):
                 event = self.codec.decode_event(effect)
                 collect = _COLLECTORS.handler(event)

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from projections import tables as t
 from projections.apply import Projector, applied_positions
 from projections.write import write
+from registry.domain.checks import InvariantViolation
 from registry.envelope.sealing import OpenedEnvelope
 from registry.support.observability import PROJECTED
 from registry.write.database import schema_creation_lock
@@ -145,7 +146,10 @@ class ProjectionStore:
                 )
             )
             return
-        assert next_offset >= current.next_offset, "a partition's offset never goes back"
+        if next_offset < current.next_offset:
+            raise InvariantViolation(
+                f"{source} partition {partition}: offset {next_offset} < {current.next_offset}"
+            )
         connection.execute(
             t.progress.update()
             .where(p.source == source, p.partition == partition)

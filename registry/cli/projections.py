@@ -88,7 +88,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     common(lag)
     lag.set_defaults(handler=_lag)
 
-    allocation = group.add_parser("allocation", help="the joint-purchase table: one row per pool member, with subtotals")
+    allocation = group.add_parser(
+        "allocation", help="the joint-purchase table: one row per pool member, with subtotals"
+    )
     common(allocation)
     allocation.set_defaults(handler=_allocation)
 

@@ -78,15 +78,18 @@ class Calculation:
 def calculate(inputs: MeetingInputs, table: FactorTable) -> Calculation:
     quantities: list[tuple[str, Decimal]] = [("electricity", inputs.electricity_kwh)]
     for mode, passenger_km in sorted(inputs.travel_passenger_km.items()):
-        assert mode in TRAVEL_MODES, mode
+        if mode not in TRAVEL_MODES:
+            raise ValueError(f"unknown travel mode {mode!r}")
         quantities.append((mode, passenger_km))
     quantities += [("paper", inputs.paper_kg), ("waste", inputs.waste_kg)]
     for fuel, amount in sorted(inputs.heating.items()):
-        assert fuel in FUELS, fuel
+        if fuel not in FUELS:
+            raise ValueError(f"unknown fuel {fuel!r}")
         quantities.append((fuel, amount))
     lines = []
     for item, quantity in quantities:
-        assert quantity >= 0, (item, quantity)
+        if quantity < 0:
+            raise ValueError(f"{item}: a negative quantity {quantity}")
         factor = table[item]
         lines.append(
             EmissionLine(

@@ -8,7 +8,7 @@ import re
 from registry.domain import commands as cmd
 from registry.domain import events as ev
 from registry.domain.allocation import RULE, largest_remainder
-from registry.domain.checks import CheckCode, Rejection
+from registry.domain.checks import CheckCode, InvariantViolation, Rejection
 from registry.domain.ledger import Ledger
 from registry.domain.parties import TEXT_LENGTH_MAX, Party, Role, validate_name, validate_text
 from registry.domain.records import Meeting, Pool
@@ -189,7 +189,8 @@ def retire_for_meeting(
     quantity_kg = meeting.allocated_kg or 0
     if quantity_kg <= 0:
         raise Rejection(CheckCode.POOL_STATE, f"{meeting.meeting_id} was allocated nothing")
-    assert callable(take)
+    if not callable(take):
+        raise InvariantViolation("retiring for a meeting needs a way to take serials")
     blocks = take(ledger, actor.party_id, quantity_kg, None)
     organiser = ledger.parties[meeting.organiser_id]
     retired = ev.CreditsRetired(
