@@ -11,6 +11,7 @@ import pytest
 from registry.audit.replay import verify_history
 from registry.client.commands import CommandSigner
 from registry.domain import commands as c
+from registry.domain import rules
 from registry.domain.checks import CheckCode
 from registry.domain.events import Beneficiary
 from registry.domain.invariants import invariant_violations
@@ -328,3 +329,48 @@ def test_recorded_time_never_goes_back_when_the_host_clock_does(
     assert stepped.code is CheckCode.CLOCK_BEHIND, stepped
     assert "clock is 7200.0 s behind the chain's recorded time" in stepped.message
     assert stored_count(world.app) == before
+
+
+def test_a_failing_command_in_a_group_leaves_the_others_committed(
+    world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One command of a group fails unexpectedly twice over: while deciding (a handler that
+    raises) and after its effects were applied to the ledger (sealing it into the tree). Each
+    time only that command is refused, with INTERNAL_ERROR; its tentative changes are undone
+    and the others of the group are committed, at consecutive positions of a clean chain."""
+    world.issue(1_000, IWAIZUMI)
+    signer = world.signer(IWAIZUMI)
+    monkeypatch.setitem(
+        rules._HANDLERS, c.CancelCredits, lambda *_: (_ for _ in ()).throw(KeyError("boom"))
+    )
+    grow_tree = world.app._grow_tree
+    failing = signer.sign(c.TransferCredits(IWAIZUMI, AKISHIMA, 300, memo="fails late"))
+
+    def grow_or_fail(sealed: bytes) -> None:
+        if failing.command_bytes in sealed:
+            raise RuntimeError("disk full")
+        grow_tree(sealed)
+
+    monkeypatch.setattr(world.app, "_grow_tree", grow_or_fail)
+    batch = [
+        signer.sign(c.TransferCredits(IWAIZUMI, AKISHIMA, 100)),
+        world.signer(ISSUER).sign(c.CancelCredits(IWAIZUMI, "JVER-X", 1, "fails early")),
+        failing,
+        signer.sign(c.TransferCredits(IWAIZUMI, MUSASHINO, 50)),
+    ]
+    head = world.app.ledger.position
+    results = world.app.submit_batch(batch)
+    assert [r.code for r in results] == [
+        None,
+        CheckCode.INTERNAL_ERROR,
+        CheckCode.INTERNAL_ERROR,
+        None,
+    ], results
+    assert [r.position for r in results] == [head + 1, None, None, head + 2]
+    assert world.app.ledger.tradable_kg(AKISHIMA) == 100  # the late failure's 300 kg undone
+    assert world.app.ledger.tradable_kg(MUSASHINO) == 50
+    assert stored_count(world.app) == head + 2
+    assert "failed unexpectedly (RuntimeError)" in caplog.text
+    assert "failed unexpectedly (KeyError)" in caplog.text
+    report = verify_history(world.app.read_envelopes(), world.app.registry_public_keys)
+    assert report.clean, report.discrepancies
