@@ -238,6 +238,7 @@ class RegistryApplication(Application[UUID]):
         if len(items) > BATCH_COMMANDS_MAX:
             rejection = Rejection(CheckCode.BATCH_TOO_LARGE, f"{len(items)} > {BATCH_COMMANDS_MAX}")
             return [CommandResult.rejected("", rejection) for _ in items]
+        known_kept: dict[bytes, refusals.KeptRefusal] = {}  # learnt from lost races
         with self._lock:
             for attempt in range(COMMIT_ATTEMPTS_MAX):
                 self.catch_up()
@@ -247,11 +248,13 @@ class RegistryApplication(Application[UUID]):
                 self.ledger.begin()
                 tree_state, due_count = self.tree.snapshot(), len(self._due_checkpoints)
                 try:
-                    decided = self._decide_all(items)
+                    decided = self._decide_all(items, dict(known_kept))
                     self._store(decided)
                 except LOST_RACE as error:
                     # Another writer took the position first, held the database lock, or
                     # kept a refusal of one of these commands: decide again from its state.
+                    if isinstance(error, refusals.KeptMeanwhile):
+                        known_kept.update(error.found)
                     self.ledger.rollback()
                     self.tree.restore(tree_state)
                     del self._due_checkpoints[due_count:]
@@ -287,15 +290,20 @@ class RegistryApplication(Application[UUID]):
                 session.execute(
                     sqlalchemy.text(f"LOCK TABLE {recorder.events_table_name} IN EXCLUSIVE MODE")
                 )
-            refusals.keep(
+            kept = refusals.settle(
                 session,
                 decided.refusals,
                 decided.accepted_digests,
-                lambda: self._stored_head(session),
-                decided.head + len(decided.sequenced),
+                None if decided.sequenced else lambda: self._stored_head(session),
+                decided.head,
                 decided.now_us,
             )
         self._confirm_stored(decided)
+        for refusal in decided.refusals:
+            earlier = kept.get(refusal.digest)
+            if earlier is not None:  # refused before, by another replica: that answer stands
+                index = decided.refusal_index[refusal.digest]
+                decided.results[index] = _kept_result(earlier)
 
     def _stored_head(self, session: Session) -> int:
         record = self._sql_recorder.events_record_cls
@@ -323,21 +331,26 @@ class RegistryApplication(Application[UUID]):
                 if len(refusals.find(connection, digests)) != len(digests):
                     raise OperationalError("kept refusals were not stored")
 
-    def _decide_all(self, items: Sequence[tuple[SignedCommand, type[Any] | None]]) -> _Decided:
+    def _decide_all(
+        self,
+        items: Sequence[tuple[SignedCommand, type[Any] | None]],
+        kept: dict[bytes, refusals.KeptRefusal],
+    ) -> _Decided:
+        """Decide each command in order. `kept`: refusals known to stand (the store is read
+        once, when the group is stored; see refusals.settle)."""
         now = self._now_us()
         decided = _Decided(self.ledger.position, now)
-        digests = [hashlib.sha256(signed.command_bytes).digest() for signed, _body in items]
-        with self._engine.connect() as connection:
-            kept = refusals.find(connection, digests)
-        for (signed, expected_body), digest in zip(items, digests, strict=True):
+        for signed, expected_body in items:
+            digest = hashlib.sha256(signed.command_bytes).digest()
             outcome = self._decide_isolated(signed, digest, now, expected_body, kept.get(digest))
-            decided.results.append(outcome.result)
             if outcome.event is not None:
                 decided.sequenced.append(outcome.event)
                 decided.accepted_digests.append(digest)
             if outcome.refusal is not None:
+                decided.refusal_index[digest] = len(decided.results)
                 decided.refusals.append(outcome.refusal)
                 kept[digest] = outcome.refusal  # the same bytes again in this group
+            decided.results.append(outcome.result)
         return decided
 
     def _decide_isolated(
@@ -397,9 +410,7 @@ class RegistryApplication(Application[UUID]):
                 raise Rejection(CheckCode.BAD_SIGNATURE, f"{signed.actor_id}/{signed.key_id}")
             if kept is not None and kept.command_id == command_id:
                 # The first refusal stands, whatever the state is now.
-                return _Outcome(
-                    CommandResult(command_id, False, code=kept.code, message=kept.message)
-                )
+                return _Outcome(_kept_result(kept))
             authentic = True
             effects = rules.decide(self.ledger, command, now)
         except Rejection as rejection:
@@ -466,6 +477,7 @@ class _Decided:
     sequenced: list[Sequenced] = field(default_factory=list)
     accepted_digests: list[bytes] = field(default_factory=list)
     refusals: list[refusals.KeptRefusal] = field(default_factory=list)
+    refusal_index: dict[bytes, int] = field(default_factory=dict)  # digest -> its result
 
 
 @dataclass(frozen=True)
@@ -473,6 +485,10 @@ class _Outcome:
     result: CommandResult
     event: Sequenced | None = None
     refusal: refusals.KeptRefusal | None = None
+
+
+def _kept_result(kept: refusals.KeptRefusal) -> CommandResult:
+    return CommandResult(kept.command_id, False, code=kept.code, message=kept.message)
 
 
 def _command_id_or_blank(codec: Codec, signed: SignedCommand) -> str:

@@ -12,8 +12,10 @@ What is kept, and when:
   replica's clock, whose wrong clock must not make its answer everyone's, nor transient ones;
 - in the same transaction as the group's envelopes, under the chain's write lock, and only
   if the chain has not moved since the group was decided; a group that lost that race is
-  decided again. An accepted command whose bytes were refused meanwhile by another replica
-  loses the race the same way, so one command never has both results.
+  decided again. The table is read there too, once per group: an accepted command whose
+  bytes were refused, by another replica or earlier, loses the race the same way and is
+  decided again knowing the refusal, which then stands; so one command never has both
+  results, and a group pays one indexed read for it.
 Rows are forgotten `FORGET_MARGIN_US` after their command expires: by then the command
 would be refused as expired anyway, so the table stays bounded by one lifetime of refusals.
 """
@@ -45,6 +47,14 @@ first_refusals = sa.Table(
 
 class LostRace(Exception):
     """The chain moved, or another replica kept a refusal, between deciding and storing."""
+
+
+class KeptMeanwhile(LostRace):
+    """A command the group accepted has a kept refusal: it is decided again knowing it."""
+
+    def __init__(self, found: dict[bytes, KeptRefusal]) -> None:
+        self.found = found
+        super().__init__(f"{len(found)} commands of the group have kept refusals")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,36 +89,43 @@ def find(connection: sa.Connection | Session, digests: Sequence[bytes]) -> dict[
     return found
 
 
-def keep(
+def settle(
     session: Session,
     refusals: Sequence[KeptRefusal],
     accepted_digests: Sequence[bytes],
-    chain_head: Callable[[], int],
+    chain_head: Callable[[], int] | None,
     expected_head: int,
     now_us: int,
-) -> None:
-    """Inside the transaction that stores the group, once it holds the write lock (the
-    group's envelopes inserted, or on PostgreSQL the chain's table locked): keep the
-    refusals, then refuse to go on if the chain moved or one of the accepted commands was
-    refused meanwhile. SQLite takes its write lock at the first insert, so the chain's head
-    is read after the inserts, when no other writer can move it."""
-    if refusals:
-        session.execute(
-            first_refusals.insert(),
-            [
-                {
-                    "digest": refusal.digest,
-                    "command_id": refusal.command_id,
-                    "code": refusal.code.name,
-                    "message": refusal.message,
-                    "forget_after_us": refusal.forget_after_us,
-                }
-                for refusal in refusals
-            ],
-        )
-        session.execute(first_refusals.delete().where(first_refusals.c.forget_after_us < now_us))
-    head = chain_head()
-    if head != expected_head:
-        raise LostRace(f"the chain moved to {head} while the group expected {expected_head}")
-    if accepted_digests and find(session, accepted_digests):
-        raise LostRace("a command of the group was refused meanwhile by another writer")
+) -> dict[bytes, KeptRefusal]:
+    """Inside the transaction that stores the group, once it holds the chain's write lock
+    where it has envelopes to store (or on PostgreSQL, the table locked): one look at what
+    is kept for the group's commands. An accepted command that another writer refused
+    meanwhile loses the race (`KeptMeanwhile`). The group's own refusals are kept unless one
+    already is, which then stands instead (returned). With no envelopes of its own the group
+    reads the chain's head (`chain_head`) after its inserts, when SQLite holds its write lock
+    too: a chain that moved since the group was decided may have accepted what it refused."""
+    found = find(session, [*accepted_digests, *(refusal.digest for refusal in refusals)])
+    if any(digest in found for digest in accepted_digests):
+        raise KeptMeanwhile(found)
+    fresh = [refusal for refusal in refusals if refusal.digest not in found]
+    if not fresh:
+        return found
+    session.execute(
+        first_refusals.insert(),
+        [
+            {
+                "digest": refusal.digest,
+                "command_id": refusal.command_id,
+                "code": refusal.code.name,
+                "message": refusal.message,
+                "forget_after_us": refusal.forget_after_us,
+            }
+            for refusal in fresh
+        ],
+    )
+    session.execute(first_refusals.delete().where(first_refusals.c.forget_after_us < now_us))
+    if chain_head is not None:
+        head = chain_head()
+        if head != expected_head:
+            raise LostRace(f"the chain moved to {head} while the group expected {expected_head}")
+    return found
