@@ -457,6 +457,17 @@ def someone_elses_credits(world: World, head: OpenedEnvelope, now: int) -> Forge
     return Forgery(signer.sign_command(command), decide(world, as_owner, now), now)
 
 
+def recorded_long_after_creation(world: World, head: OpenedEnvelope, now: int) -> Forgery:
+    # A command signed an hour ago (to live two days), recorded now at the rules' effects of
+    # then: a registry whose clock ran ahead, or that held the command back. The bound on
+    # recording time applies in the audit as in the write side.
+    signer = world.signer(AKISHIMA)
+    hour_us, two_days_us = 3_600 * 1_000_000, 2 * 24 * 3_600 * 1_000_000
+    body = c.TransferCredits(AKISHIMA, IWAIZUMI, 1_000)
+    command = signer.command(body, created_at_us=now - hour_us, lifetime_us=two_days_us)
+    return Forgery(signer.sign_command(command), decide(world, command, now - hour_us), now)
+
+
 FORGERIES: dict[str, tuple[Callable[[World, OpenedEnvelope, int], Forgery], tuple[str, ...]]] = {
     "altered_effects": (
         altered_effects,
@@ -479,6 +490,10 @@ FORGERIES: dict[str, tuple[Callable[[World, OpenedEnvelope, int], Forgery], tupl
     "someone_elses_credits": (
         someone_elses_credits,
         ("a rule rejects this command", "may not move 132071's credits"),
+    ),
+    "recorded_long_after_creation": (
+        recorded_long_after_creation,
+        ("a rule rejects this command", "created 3600 s before the registry's time"),
     ),
 }
 
