@@ -14,7 +14,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -27,7 +26,6 @@ from eventsourcing.persistence import (
     OperationalError,
 )
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
-from sqlalchemy.orm import Session
 
 from registry.domain import rules
 from registry.domain.checks import CheckCode, Rejection
@@ -59,6 +57,7 @@ from registry.write import refusals
 from registry.write.database import schema_creation_lock_for_url
 from registry.write.group_commit import GroupCommit
 from registry.write.persistence import CHAIN_ID, EnvelopeMapper, Sequenced, database_environment
+from registry.write.storing import DecidedGroup, GroupStore, Outcome, kept_result
 
 BATCH_COMMANDS_MAX = 1_000
 COMMIT_ATTEMPTS_MAX = 8
@@ -118,12 +117,11 @@ class RegistryApplication(Application[UUID]):
         )
         if not isinstance(self.recorder, SQLAlchemyApplicationRecorder):
             raise TypeError("the registry stores its chain through SQLAlchemy")
-        self._sql_recorder = self.recorder
         engine = self.recorder.datastore.engine
         if not isinstance(engine, sqlalchemy.Engine):
             raise TypeError("the event store needs an engine, not a bare connection")
-        self._engine = engine
         refusals.create_table(engine)
+        self._group_store = GroupStore(self.recorder, self.mapper, engine)
         self.catch_up()
 
     def construct_mapper(self) -> Mapper[UUID]:
@@ -249,7 +247,7 @@ class RegistryApplication(Application[UUID]):
                 tree_state, due_count = self.tree.snapshot(), len(self._due_checkpoints)
                 try:
                     decided = self._decide_all(items, dict(known_kept))
-                    self._store(decided)
+                    self._group_store.store(decided)
                 except LOST_RACE as error:
                     # Another writer took the position first, held the database lock, or
                     # kept a refusal of one of these commands: decide again from its state.
@@ -276,70 +274,15 @@ class RegistryApplication(Application[UUID]):
         conflict = Rejection(CheckCode.CONFLICT, f"gave up after {COMMIT_ATTEMPTS_MAX} attempts")
         return [CommandResult.rejected("", conflict) for _ in items]
 
-    def _store(self, decided: _Decided) -> None:
-        """The group's envelopes and kept refusals in one transaction (see refusals.py)."""
-        if not decided.sequenced and not decided.refusals:
-            return
-        recorder = self._sql_recorder
-        with recorder.transaction(commit=True) as session:
-            if decided.sequenced:
-                stored = [self.mapper.to_stored_event(event) for event in decided.sequenced]
-                recorder.insert_events(stored, session=session)
-            elif not self.is_sqlite:
-                # The lock every chain writer takes on insert (eventsourcing does the same).
-                session.execute(
-                    sqlalchemy.text(f"LOCK TABLE {recorder.events_table_name} IN EXCLUSIVE MODE")
-                )
-            kept = refusals.settle(
-                session,
-                decided.refusals,
-                decided.accepted_digests,
-                None if decided.sequenced else lambda: self._stored_head(session),
-                decided.head,
-                decided.now_us,
-            )
-        self._confirm_stored(decided)
-        for refusal in decided.refusals:
-            earlier = kept.get(refusal.digest)
-            if earlier is not None:  # refused before, by another replica: that answer stands
-                index = decided.refusal_index[refusal.digest]
-                decided.results[index] = _kept_result(earlier)
-
-    def _stored_head(self, session: Session) -> int:
-        record = self._sql_recorder.events_record_cls
-        head = session.scalar(
-            sqlalchemy.select(sqlalchemy.func.max(record.originator_version)).where(
-                record.originator_id == CHAIN_ID
-            )
-        )
-        return int(head or 0)
-
-    def _confirm_stored(self, decided: _Decided) -> None:
-        """SQLite only: the SQLAlchemy recorder can swallow a 'database is locked' error on
-        commit, so read the positions back and treat a mismatch as a lost race."""
-        if not self.is_sqlite:
-            return
-        sequenced = decided.sequenced
-        if sequenced:
-            first, last = sequenced[0].originator_version, sequenced[-1].originator_version
-            stored = self.recorder.select_events(CHAIN_ID, gt=first - 1, lte=last)
-            if [event.state for event in stored] != [event.sealed for event in sequenced]:
-                raise OperationalError("stored envelopes differ from the ones just written")
-        if decided.refusals:
-            digests = [refusal.digest for refusal in decided.refusals]
-            with self._engine.connect() as connection:
-                if len(refusals.find(connection, digests)) != len(digests):
-                    raise OperationalError("kept refusals were not stored")
-
     def _decide_all(
         self,
         items: Sequence[tuple[SignedCommand, type[Any] | None]],
         kept: dict[bytes, refusals.KeptRefusal],
-    ) -> _Decided:
+    ) -> DecidedGroup:
         """Decide each command in order. `kept`: refusals known to stand (the store is read
         once, when the group is stored; see refusals.settle)."""
         now = self._now_us()
-        decided = _Decided(self.ledger.position, now)
+        decided = DecidedGroup(self.ledger.position, now)
         for signed, expected_body in items:
             digest = hashlib.sha256(signed.command_bytes).digest()
             outcome = self._decide_isolated(signed, digest, now, expected_body, kept.get(digest))
@@ -360,7 +303,7 @@ class RegistryApplication(Application[UUID]):
         now: int,
         expected_body: type[Any] | None,
         kept: refusals.KeptRefusal | None,
-    ) -> _Outcome:
+    ) -> Outcome:
         """One command's decision, with its tentative changes undone should it fail
         unexpectedly: that command is refused with INTERNAL_ERROR, its group goes on."""
         savepoint = self.ledger.savepoint()
@@ -379,7 +322,7 @@ class RegistryApplication(Application[UUID]):
                 type(error).__name__,
             )
             internal = Rejection(CheckCode.INTERNAL_ERROR, type(error).__name__)
-            return _Outcome(CommandResult.rejected(command_id, internal))
+            return Outcome(CommandResult.rejected(command_id, internal))
 
     def _decide_one(
         self,
@@ -388,7 +331,7 @@ class RegistryApplication(Application[UUID]):
         now: int,
         expected_body: type[Any] | None,
         kept: refusals.KeptRefusal | None,
-    ) -> _Outcome:
+    ) -> Outcome:
         command_id = ""
         authentic = False
         try:
@@ -404,25 +347,25 @@ class RegistryApplication(Application[UUID]):
                 raise Rejection(CheckCode.ACTOR_MISMATCH, f"{signed.actor_id}/{signed.key_id}")
             replay = self._replayed(command_id, digest, now)
             if replay is not None:
-                return _Outcome(replay)
+                return Outcome(replay)
             public_key = rules.verifying_key(self.ledger, command)
             if not verify_actor_signature(signed, public_key):
                 raise Rejection(CheckCode.BAD_SIGNATURE, f"{signed.actor_id}/{signed.key_id}")
             if kept is not None and kept.command_id == command_id:
                 # The first refusal stands, whatever the state is now.
-                return _Outcome(_kept_result(kept))
+                return Outcome(kept_result(kept))
             authentic = True
             effects = rules.decide(self.ledger, command, now)
         except Rejection as rejection:
             result = CommandResult.rejected(command_id, rejection)
             if not (authentic and rejection.lasting):
-                return _Outcome(result)
+                return Outcome(result)
             forget_after_us = command.expires_at_us + rules.FORGET_MARGIN_US
             keep = refusals.KeptRefusal(
                 digest, command_id, rejection.code, rejection.message, forget_after_us
             )
-            return _Outcome(result, refusal=keep)
-        return _Outcome(*self._record_one(signed, command, digest, effects, now))
+            return Outcome(result, refusal=keep)
+        return Outcome(*self._record_one(signed, command, digest, effects, now))
 
     def _replayed(self, command_id: str, digest: bytes, now: int) -> CommandResult | None:
         earlier = self.ledger.live_command(command_id, now)
@@ -465,30 +408,6 @@ class RegistryApplication(Application[UUID]):
         return CommandResult(command.command_id, True, position), Sequenced(
             CHAIN_ID, position, timestamp, sealed
         )
-
-
-@dataclass
-class _Decided:
-    """A group's decisions: what to store, and the chain's head they were decided at."""
-
-    head: int
-    now_us: int
-    results: list[CommandResult] = field(default_factory=list)
-    sequenced: list[Sequenced] = field(default_factory=list)
-    accepted_digests: list[bytes] = field(default_factory=list)
-    refusals: list[refusals.KeptRefusal] = field(default_factory=list)
-    refusal_index: dict[bytes, int] = field(default_factory=dict)  # digest -> its result
-
-
-@dataclass(frozen=True)
-class _Outcome:
-    result: CommandResult
-    event: Sequenced | None = None
-    refusal: refusals.KeptRefusal | None = None
-
-
-def _kept_result(kept: refusals.KeptRefusal) -> CommandResult:
-    return CommandResult(kept.command_id, False, code=kept.code, message=kept.message)
 
 
 def _command_id_or_blank(codec: Codec, signed: SignedCommand) -> str:

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -48,7 +49,11 @@ def run_audit(command: str, environment: dict[str, str]) -> subprocess.Completed
         text=True,
         cwd=ROOT,
         timeout=300,
-        env={**os.environ, **environment, "PATH": f"{ROOT / '.venv/bin'}:{os.environ['PATH']}"},
+        env={
+            **os.environ,
+            **environment,
+            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        },
     )
 
 

@@ -82,7 +82,7 @@ def test_transient_answers_are_not_kept(
     def always_lose(decided: object) -> None:
         raise refusals.LostRace("another writer won")
 
-    monkeypatch.setattr(losing, "_store", always_lose)
+    monkeypatch.setattr(losing._group_store, "store", always_lose)
     monkeypatch.setattr("registry.write.application.time.sleep", lambda _seconds: None)
     assert losing.submit(transfer).code is CheckCode.CONFLICT
     result = world.app.submit(transfer)
