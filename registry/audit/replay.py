@@ -156,7 +156,8 @@ class Replayer:
         if previous is not None and position == previous.body.position:
             if envelope.sealed_bytes == previous.sealed_bytes:
                 finding = Discrepancy(position, f"{error.reason}: identical bytes, skipped")
-                return Step([], self._work(envelope, None), [finding], applied=False)
+                work = self._work(envelope, None, self.event_names(envelope))
+                return Step([], work, [finding], applied=False)
         elif previous is not None and position == previous.body.position + 1:
             self._require_sealed(previous)  # it was applied; its signature was deferred
         where = error.position or position
@@ -179,16 +180,17 @@ class Replayer:
             if skipped is not None:
                 return skipped
         command, recorded = self._decode(envelope)
-        findings, public_key = self._judge_actor(envelope, command, check_signatures)
+        names = ",".join(type(event).__name__ for event in recorded)
+        findings, public_key = self._judge_actor(envelope, command, names, check_signatures)
         if not findings:
-            findings = self._judge_rules(envelope, command, recorded)
+            findings = self._judge_rules(envelope, command, recorded, names)
         if findings and not check_signatures:
             self._require_sealed(envelope)  # never accuse the registry of an altered envelope
         try:
             self._apply(envelope, command, recorded, guarded=bool(findings))
         except Unanchored as unanchored:
             raise Unanchored(findings + unanchored.findings, unanchored.stop) from None
-        return Step(recorded, self._work(envelope, public_key), findings)
+        return Step(recorded, self._work(envelope, public_key, names), findings)
 
     def _decode(self, envelope: OpenedEnvelope) -> tuple[Command, list[ev.Event]]:
         body = envelope.body
@@ -205,12 +207,11 @@ class Replayer:
         return command, recorded
 
     def _judge_actor(
-        self, envelope: OpenedEnvelope, command: Command, check_signatures: bool
+        self, envelope: OpenedEnvelope, command: Command, names: str, check_signatures: bool
     ) -> tuple[list[Discrepancy], bytes | None]:
         """Who signed: the actor named inside the command, its key at this point of the
         history, and (when checked in order) its signature."""
         body = envelope.body
-        names = self.event_names(envelope)
         if (command.actor_id, command.key_id) != (body.command.actor_id, body.command.key_id):
             reason = "signed actor differs from the command's actor"
             return [Discrepancy(body.position, reason, names)], None
@@ -225,10 +226,9 @@ class Replayer:
         return [], public_key
 
     def _judge_rules(
-        self, envelope: OpenedEnvelope, command: Command, recorded: list[ev.Event]
+        self, envelope: OpenedEnvelope, command: Command, recorded: list[ev.Event], names: str
     ) -> list[Discrepancy]:
         body = envelope.body
-        names = self.event_names(envelope)
         if body.recorded_at_us < self.latest_time_us - rules.FORGET_MARGIN_US:
             # Ids of commands expired before (latest time - margin) are forgotten; a time
             # further back would make a forgotten command look live and let it run twice.
@@ -281,11 +281,13 @@ class Replayer:
         if body.position % 1_000 == 0:
             ledger.forget_expired(self.latest_time_us - rules.FORGET_MARGIN_US)
 
-    def _work(self, envelope: OpenedEnvelope, actor_public_key: bytes | None) -> SignatureWork:
+    def _work(
+        self, envelope: OpenedEnvelope, actor_public_key: bytes | None, names: str
+    ) -> SignatureWork:
         body = envelope.body
         return SignatureWork(
             body.position,
-            self.event_names(envelope),
+            names,
             self.registry_key_for(envelope) or b"",
             envelope.body_bytes,
             envelope.registry_signature,
