@@ -14,6 +14,7 @@ from projections import tables as t
 from projections.pending import PendingRows
 from projections.public_apply import collect_envelope, collect_event
 from registry.domain import events as ev
+from registry.domain.checks import InvariantViolation
 from registry.domain.dispatch import EventDispatch
 from registry.domain.records import pool_holder
 from registry.domain.serials import SerialBlock
@@ -51,7 +52,9 @@ class Projector:
         rows = PendingRows()
         for envelope in envelopes:
             body = envelope.body
-            assert len(body.effects) <= EFFECTS_PER_ENVELOPE_MAX
+            # Stamps order serial-range writes: more effects would collide with the next position.
+            if len(body.effects) > EFFECTS_PER_ENVELOPE_MAX:
+                raise InvariantViolation(f"position {body.position}: {len(body.effects)} effects")
             event_types = []
             for index, effect in enumerate(body.effects):
                 event = self.codec.decode_event(effect)

@@ -11,6 +11,8 @@ from bisect import bisect_left
 from collections.abc import Iterable
 from typing import NamedTuple
 
+from registry.domain.checks import InvariantViolation
+
 
 class Piece(NamedTuple):
     start: int
@@ -22,7 +24,8 @@ class Piece(NamedTuple):
 
 def apply_op(pieces: list[Piece], op: Piece) -> list[Piece]:
     """`pieces` sorted and disjoint; returns a new sorted, disjoint list."""
-    assert op.start <= op.end
+    if op.start > op.end:
+        raise InvariantViolation(f"an empty serial range {op.start}-{op.end}")
     # The first piece that may overlap: the one before the first start >= op.start.
     first = max(bisect_left(pieces, (op.start,)) - 1, 0)
     if first < len(pieces) and pieces[first].end < op.start:

@@ -129,7 +129,8 @@ def catch_up_kafka(
             TopicPartition(topic, number)
             for number in sorted(consumer.partitions_for_topic(topic) or ())
         ]
-        assert partitions, f"topic {topic} does not exist"
+        if not partitions:
+            raise RuntimeError(f"topic {topic} does not exist")
         consumer.assign(partitions)
         progress = store.progress(source)
         for partition in partitions:

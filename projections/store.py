@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
 
 from projections import tables as t
 from projections.apply import Projector, applied_positions
 from projections.write import write
+from registry.domain.checks import InvariantViolation
 from registry.envelope.sealing import OpenedEnvelope
 from registry.support.database import schema_creation_lock
 from registry.support.observability import PROJECTED
@@ -37,6 +39,37 @@ def projection_engine(url: str) -> sa.Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def snapshot_engine(url: str) -> sa.Engine:
+    """An engine whose transactions read one consistent state: REPEATABLE READ on
+    PostgreSQL; on SQLite an explicit deferred BEGIN, so every read of the transaction sees
+    the one write-ahead-log snapshot its first read took (and takes no write lock)."""
+    if not url.startswith("sqlite"):
+        return sa.create_engine(url, isolation_level="REPEATABLE READ", poolclass=NullPool)
+    engine = sa.create_engine(url, connect_args={"timeout": 60}, poolclass=NullPool)
+
+    @sa.event.listens_for(engine, "connect")
+    def _no_implicit_begin(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin_deferred(connection: sa.Connection) -> None:
+        connection.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Every read-model row and the positions they were built from, read at one instant."""
+
+    positions: list[tuple[int, int]]  # applied positions as inclusive ranges, in order
+    tables: dict[str, list[tuple[Any, ...]]]
+
+    @property
+    def position_count(self) -> int:
+        return sum(last - first + 1 for first, last in self.positions)
 
 
 @dataclass(frozen=True)
@@ -145,7 +178,10 @@ class ProjectionStore:
                 )
             )
             return
-        assert next_offset >= current.next_offset, "a partition's offset never goes back"
+        if next_offset < current.next_offset:
+            raise InvariantViolation(
+                f"{source} partition {partition}: offset {next_offset} < {current.next_offset}"
+            )
         connection.execute(
             t.progress.update()
             .where(p.source == source, p.partition == partition)
@@ -158,9 +194,30 @@ class ProjectionStore:
 
     def dump(self) -> dict[str, list[tuple[Any, ...]]]:
         """Every read-model row, sorted: two stores with equal dumps are identical."""
-        result = {}
         with self.engine.connect() as connection:
-            for table in t.READ_MODEL_TABLES:
-                rows = connection.execute(sa.select(table)).all()
-                result[table.name] = sorted(tuple(row) for row in rows)
-        return result
+            return _tables(connection)
+
+    def snapshot(self) -> Snapshot:
+        """The rows and the applied positions in one consistent read, while workers may
+        go on applying: what a comparison with a rebuild of exactly those positions needs."""
+        engine = snapshot_engine(self.url)
+        try:
+            with engine.begin() as connection:
+                column = applied_positions.c.position
+                positions: list[tuple[int, int]] = []
+                for position in connection.scalars(sa.select(column).order_by(column)):
+                    if positions and positions[-1][1] == position - 1:
+                        positions[-1] = (positions[-1][0], position)
+                    else:
+                        positions.append((position, position))
+                return Snapshot(positions, _tables(connection))
+        finally:
+            engine.dispose()
+
+
+def _tables(connection: sa.Connection) -> dict[str, list[tuple[Any, ...]]]:
+    result = {}
+    for table in t.READ_MODEL_TABLES:
+        rows = connection.execute(sa.select(table)).all()
+        result[table.name] = sorted(tuple(row) for row in rows)
+    return result

@@ -10,6 +10,7 @@ import os
 import sys
 import tempfile
 import time
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -17,14 +18,21 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from projections.store import ProjectionStore
+from projections.store import ProjectionStore, Snapshot
 from registry.audit.rebuild import ProjectionRebuild
-from registry.audit.replay import Discrepancy, Replayer, SignatureWork
+from registry.audit.replay import (
+    FINDINGS_MAX,
+    Discrepancy,
+    Replayer,
+    SignatureWork,
+    Stop,
+    Unanchored,
+)
 from registry.audit.sources import Broken, Source
 from registry.domain import events as ev
 from registry.domain.dispatch import EventDispatch
 from registry.domain.invariants import invariant_violations
-from registry.envelope.sealing import EnvelopeError, OpenedEnvelope
+from registry.envelope.sealing import OpenedEnvelope
 from registry.support.presentation import tonnes
 from registry.support.worker_pool import spawn_pool
 from registry.transparency.checkpoints import Checkpoint
@@ -50,10 +58,21 @@ class AuditReport:
     summary: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
+    stopped: Stop | None = None  # None: the audit read the source to its end
+    _seen: set[tuple[int, str]] = field(default_factory=set, repr=False)
 
     @property
     def clean(self) -> bool:
-        return not self.discrepancies
+        return not self.discrepancies and self.stopped is None
+
+    def add(self, findings: Iterable[Discrepancy]) -> None:
+        """Record findings once each: an envelope found altered in order is found again
+        when its deferred signature check comes back."""
+        for finding in findings:
+            key = (finding.position, finding.reason)
+            if key not in self._seen:
+                self._seen.add(key)
+                self.discrepancies.append(finding)
 
     def to_json(self) -> dict[str, Any]:
         first = sorted(self.discrepancies, key=lambda d: d.position)
@@ -65,6 +84,9 @@ class AuditReport:
             "envelopes_per_s": round(self.envelopes / self.elapsed_s) if self.elapsed_s else None,
             "summary": self.summary,
             "notes": self.notes,
+            "stopped_at": None
+            if self.stopped is None
+            else {"position": self.stopped.position, "reason": self.stopped.reason},
             "discrepancies": [
                 {"position": d.position, "event": d.event, "reason": d.reason} for d in first
             ],
@@ -121,6 +143,14 @@ class Auditor:
     def run(self, source: Source) -> AuditReport:
         started = time.perf_counter()
         report = AuditReport(source.description)
+        # The live read models first, at one consistent position: every position they hold
+        # was in the log before, so the replay meets them all, and the rebuild takes exactly
+        # those. Workers may go on applying meanwhile; what they add later is not compared.
+        live = (
+            ProjectionStore(self.compare_projection_url).snapshot()
+            if self.compare_projection_url
+            else None
+        )
         with tempfile.TemporaryDirectory(dir=self.scratch_directory, prefix="audit-") as scratch:
             rebuilt = self.keep_projection or Path(scratch) / "rebuilt.sqlite"
             projection = ProjectionStore(f"sqlite:///{rebuilt}")  # creates the tables
@@ -129,11 +159,11 @@ class Auditor:
             rebuild = ProjectionRebuild(projection.url, context)
             try:
                 with spawn_pool(self.workers) as pool:
-                    self._replay(source, report, pool, rebuild)
+                    self._replay(source, report, pool, rebuild, live)
             finally:
                 rebuild.finish()
-            if self.compare_projection_url and report.clean:
-                self._compare(projection, report)
+            if live is not None and report.clean:
+                self._compare(projection, live, report)
         report.notes.extend(source.notes)
         report.elapsed_s = time.perf_counter() - started
         return report
@@ -144,6 +174,7 @@ class Auditor:
         report: AuditReport,
         pool: ProcessPoolExecutor,
         rebuild: ProjectionRebuild,
+        live: Snapshot | None,
     ) -> None:
         run = _Pass(
             Replayer(self.registry_public_keys),
@@ -152,37 +183,48 @@ class Auditor:
             self.workers,
             Progress(source.total, enabled=self.progress_enabled),
             _by_tree_size(source.checkpoints),
+            None if live is None else _Positions(live.positions),
         )
         for item in source.items():
             if not self._step(run, item, report):
-                break  # what follows an untrustworthy envelope is unanchored
+                break  # what follows is unanchored, or the findings are too many
         run.flush_chunk(report)
         while run.in_flight:
-            report.discrepancies.extend(run.in_flight.popleft().result())
+            report.add(run.in_flight.popleft().result())
         run.progress.update(report.envelopes, final=True)
-        report.discrepancies.extend(_unmatched_checkpoints(run.checkpoints, run.tree.size))
-        ledger = run.replayer.ledger
-        if report.clean:
-            report.discrepancies.extend(
+        report.discrepancies.extend(
+            _unmatched_checkpoints(run.checkpoints, run.tree.size, report.stopped)
+        )
+        if report.stopped is None:
+            ledger = run.replayer.ledger
+            report.add(
                 Discrepancy(ledger.position, problem) for problem in invariant_violations(ledger)
             )
         report.summary = _summary(run)
 
     def _step(self, run: _Pass, item: OpenedEnvelope | Broken, report: AuditReport) -> bool:
-        """Replay one envelope in order and queue its signatures; False when it is broken."""
+        """Replay one envelope in order and queue its signatures; False where the audit
+        stops (the history cannot be followed further, or too much is wrong)."""
         if isinstance(item, Broken):
-            report.discrepancies.append(Discrepancy(item.position, item.reason))
+            report.add([Discrepancy(item.position, item.reason)])
+            report.stopped = Stop(
+                item.position, "a record that cannot be opened: its effects are unknown"
+            )
             return False
         report.envelopes += 1
         try:
-            events, work = run.replayer.step(item, check_signatures=False)
-        except EnvelopeError as error:
-            report.discrepancies.append(
-                Discrepancy(
-                    error.position or item.body.position, error.reason, _names(item, run.replayer)
-                )
-            )
+            step = run.replayer.step(item, check_signatures=False)
+        except Unanchored as unanchored:
+            report.add(unanchored.findings)
+            report.stopped = unanchored.stop
             return False
+        report.add(step.findings)
+        if len(report.discrepancies) > FINDINGS_MAX:
+            report.stopped = Stop(item.body.position, f"more than {FINDINGS_MAX} findings")
+            return False
+        if not step.applied:
+            return True
+        events, work = step.events, step.work
         run.chunk.append(work)
         if len(run.chunk) >= CHUNK_ENVELOPES:
             run.flush_chunk(report)
@@ -194,7 +236,9 @@ class Auditor:
         for checkpoint in run.checkpoints.pop(run.tree.size, []):
             self._check_checkpoint(checkpoint, run.tree, report)
             run.totals.checkpoints_verified += 1
-        run.rebuild.add(item.sealed_bytes)
+        if run.live_positions is None or item.body.position in run.live_positions:
+            run.rebuild.add(item.sealed_bytes)
+            run.rebuilt_positions += 1
         run.progress.update(report.envelopes)
         return True
 
@@ -210,9 +254,19 @@ class Auditor:
                 Discrepancy(checkpoint.tree_size, "checkpoint root differs from the log's tree")
             )
 
-    def _compare(self, rebuilt: ProjectionStore, report: AuditReport) -> None:
-        assert self.compare_projection_url is not None
-        live = ProjectionStore(self.compare_projection_url).dump()
+    def _compare(self, rebuilt: ProjectionStore, snapshot: Snapshot, report: AuditReport) -> None:
+        """The live rows against a rebuild of exactly the positions they were built from."""
+        if rebuilt.applied_count() != snapshot.position_count:
+            report.add(
+                [
+                    Discrepancy(
+                        0,
+                        f"the live read models hold {snapshot.position_count} positions, "
+                        f"the log gave {rebuilt.applied_count()} of them",
+                    )
+                ]
+            )
+        live = snapshot.tables
         for table, rows in rebuilt.dump().items():
             if live.get(table) != rows:
                 live_rows = set(live.get(table, []))
@@ -226,7 +280,11 @@ class Auditor:
                         f"{len(extra)} unexpected, e.g. {sample}",
                     )
                 )
-        report.notes.append("live projections compared with a rebuild from the log")
+        last = snapshot.positions[-1][1] if snapshot.positions else 0
+        report.notes.append(
+            f"live projections compared with a rebuild from the log, at the {snapshot.position_count}"
+            f" positions they held when read (up to {last})"
+        )
 
 
 @dataclass(slots=True)
@@ -293,10 +351,12 @@ class _Pass:
     workers: int
     progress: Progress
     checkpoints: dict[int, list[Checkpoint]]  # by tree size, popped as the tree reaches it
+    live_positions: _Positions | None = None  # rebuild only these, to compare with the live rows
     tree: CompactTree = field(default_factory=CompactTree)
     in_flight: deque[Future[list[Discrepancy]]] = field(default_factory=deque)
     chunk: list[SignatureWork] = field(default_factory=list)
     totals: Totals = field(default_factory=Totals)
+    rebuilt_positions: int = 0
 
     def flush_chunk(self, report: AuditReport) -> None:
         """Send the gathered signature work to the pool, then wait while too much is out."""
@@ -304,7 +364,7 @@ class _Pass:
             self.in_flight.append(self.pool.submit(_verify_chunk, list(self.chunk)))
             self.chunk.clear()
         while len(self.in_flight) > 2 * self.workers:  # bounded: memory stays flat
-            report.discrepancies.extend(self.in_flight.popleft().result())
+            report.add(self.in_flight.popleft().result())
 
 
 def _by_tree_size(checkpoints: Iterable[Checkpoint]) -> dict[int, list[Checkpoint]]:
@@ -315,8 +375,12 @@ def _by_tree_size(checkpoints: Iterable[Checkpoint]) -> dict[int, list[Checkpoin
 
 
 def _unmatched_checkpoints(
-    checkpoints: Mapping[int, list[Checkpoint]], log_size: int
+    checkpoints: Mapping[int, list[Checkpoint]], log_size: int, stopped: Stop | None
 ) -> list[Discrepancy]:
+    """Checkpoints the replay never reached. Past a stop they were simply not checked (the
+    stop is the finding); otherwise the log is shorter than the registry once signed."""
+    if stopped is not None:
+        return []
     return [
         Discrepancy(
             size, f"a signed checkpoint covers {size} envelopes; the log ends at {log_size}"
@@ -324,6 +388,18 @@ def _unmatched_checkpoints(
         for size, unmatched in sorted(checkpoints.items())
         for _checkpoint in unmatched
     ]
+
+
+class _Positions:
+    """A set of positions held as sorted inclusive ranges (flat memory for millions)."""
+
+    def __init__(self, ranges: list[tuple[int, int]]) -> None:
+        self.firsts = [first for first, _last in ranges]
+        self.ranges = ranges
+
+    def __contains__(self, position: int) -> bool:
+        index = bisect_right(self.firsts, position) - 1
+        return index >= 0 and position <= self.ranges[index][1]
 
 
 def _summary(run: _Pass) -> dict[str, Any]:
@@ -339,12 +415,3 @@ def _summary(run: _Pass) -> dict[str, Any]:
         "tree_size": run.tree.size,
         "root": run.tree.root().hex(),
     }
-
-
-def _names(envelope: OpenedEnvelope, replayer: Replayer) -> str:
-    try:
-        return ",".join(
-            type(replayer.codec.decode_event(effect)).__name__ for effect in envelope.body.effects
-        )
-    except Exception:
-        return ""

@@ -79,7 +79,8 @@ def write_export(
 def read_export(path: Path) -> Iterator[ExportRecord]:
     with path.open("rb") as file:
         for record in fastavro.reader(file):
-            assert isinstance(record, dict)
+            if not isinstance(record, dict):
+                raise ValueError(f"{path}: not an export record")
             yield ExportRecord(record["kind"], record["position"], record["data"])
 
 

@@ -145,6 +145,10 @@ def _audit(arguments: argparse.Namespace) -> int:
             f"  DISCREPANCY at position {discrepancy['position']}{event}: {discrepancy['reason']}",
             file=out,
         )
+    if len(document["discrepancies"]) > 20:
+        print(f"  … {len(document['discrepancies']) - 20} more in the report", file=out)
+    if report.stopped is not None:
+        print(f"  stopped at {report.stopped.position}: {report.stopped.reason}", file=out)
     print(f"  report: {'stdout' if to_stdout else arguments.report}", file=out)
     return 0 if report.clean else 1
 

@@ -23,6 +23,10 @@ class CheckCode(Enum):
     INVALID_ROLE = (1010, "unknown role")
     INVALID_PURPOSE = (1011, "unknown retirement purpose code")
     INVALID_REPORTING_YEAR = (1012, "reporting year is out of range")
+    COMMAND_STALE = (
+        1013,
+        "the command was created too long before the registry's time (a clock ahead, or a late retry)",
+    )
     INVALID_FACTOR = (
         1017,
         "a factor names a known item in its unit, a source, and whole mg CO2e per unit",
@@ -98,6 +102,15 @@ class CheckCode(Enum):
     DUPLICATE_COMMAND_ID = (5001, "this command id was already used; the first result stands")
     CONFLICT = (5002, "another writer kept winning the race for the next position; retry")
     BATCH_TOO_LARGE = (5003, "too many commands in one batch")
+    CLOCK_BEHIND = (
+        5004,
+        "this replica's clock is behind the chain's recorded time; it decides nothing until it "
+        "catches up (another replica may answer)",
+    )
+    INTERNAL_ERROR = (
+        5005,
+        "the registry failed on this command unexpectedly; nothing was recorded",
+    )
 
     @property
     def number(self) -> int:
@@ -108,13 +121,45 @@ class CheckCode(Enum):
         return self.value[1]
 
 
-class Rejection(Exception):
-    """A rule said no. Carries a stable code and a message that names the values involved."""
+# Refusals another replica, or the same one a moment later, may rightly answer otherwise:
+# those that depend on the deciding replica's clock, and those about the attempt rather than
+# the command. They are never kept as a command's first result (see registry/write/refusals.py):
+# a replica whose clock is wrong must not make its refusals everyone's.
+CLOCK_DEPENDENT = frozenset(
+    {
+        CheckCode.COMMAND_EXPIRED,
+        CheckCode.COMMAND_FROM_FUTURE,
+        CheckCode.COMMAND_STALE,
+        CheckCode.DELIVERY_NOT_DUE,
+        CheckCode.DELIVERY_EXPIRED,
+    }
+)
+TRANSIENT = frozenset(
+    {
+        CheckCode.CONFLICT,
+        CheckCode.CLOCK_BEHIND,
+        CheckCode.INTERNAL_ERROR,
+        CheckCode.BATCH_TOO_LARGE,
+        CheckCode.DUPLICATE_COMMAND_ID,  # the chain itself keeps the answer
+    }
+)
 
-    def __init__(self, code: CheckCode, detail: str = "") -> None:
+
+class Rejection(Exception):
+    """A rule said no. Carries a stable code and a message that names the values involved.
+    `depends_on_clock` marks a refusal whose code does not say so itself (a deadline that
+    must lie in the future is MALFORMED_COMMAND, but only by this replica's clock)."""
+
+    def __init__(self, code: CheckCode, detail: str = "", depends_on_clock: bool = False) -> None:
         self.code = code
         self.detail = detail
+        self.depends_on_clock = depends_on_clock or code in CLOCK_DEPENDENT
         super().__init__(self.message)
+
+    @property
+    def lasting(self) -> bool:
+        """True when the same command decided again later, anywhere, must get this answer."""
+        return not self.depends_on_clock and self.code not in TRANSIENT
 
     @property
     def message(self) -> str:
@@ -122,3 +167,14 @@ class Rejection(Exception):
 
     def __repr__(self) -> str:
         return f"Rejection({self.code.name}, {self.detail!r})"
+
+
+class InvariantViolation(Exception):
+    """A check that protects credits or the chain failed: a bug or corrupted state, never a
+    user's error (those are Rejections). Raised by explicit checks that `python -O` keeps."""
+
+
+def require(condition: bool, what: str) -> None:
+    """Raise InvariantViolation(what) unless `condition`: for guards on credits and the chain."""
+    if not condition:
+        raise InvariantViolation(what)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from registry.domain import commands as cmd
 from registry.domain import events as ev
-from registry.domain.checks import CheckCode, Rejection
+from registry.domain.checks import CheckCode, Rejection, require
 from registry.domain.fiscal import term_fiscal_years
 from registry.domain.ledger import Ledger
 from registry.domain.parties import TEXT_LENGTH_MAX, Party, Role, validate_name, validate_text
@@ -99,7 +99,9 @@ def propose_delivery(
         raise Rejection(CheckCode.DELIVERY_EXISTS, repr(body.delivery_id))
     if not now_us < body.deadline_us <= now_us + DEADLINE_US_MAX:
         raise Rejection(
-            CheckCode.MALFORMED_COMMAND, "the deadline must lie in the future, within 400 days"
+            CheckCode.MALFORMED_COMMAND,
+            "the deadline must lie in the future, within 400 days",
+            depends_on_clock=True,
         )
     if not 0 < body.quantity_kg <= 10**12:
         raise Rejection(CheckCode.INVALID_QUANTITY, f"{body.quantity_kg} kg")
@@ -177,7 +179,7 @@ def contributions(issued: ev.CreditsIssued, body: cmd.IssueAggregated) -> ev.Con
     for report in body.contributions:
         ranges.append(ev.Contribution(report.contributor, start, start + report.quantity_kg - 1))
         start += report.quantity_kg
-    assert start - 1 == issued.serial_end
+    require(start - 1 == issued.serial_end, "contributions must cover the batch's serials exactly")
     return ev.ContributionsRecorded(issued.batch_id, tuple(ranges))
 
 

@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from registry.domain import events as ev
+from registry.domain.checks import InvariantViolation, require
 from registry.domain.dispatch import EventDispatch
 from registry.domain.emissions import FactorTable
 from registry.domain.parties import KeyRecord, KeyStatus, Party, Role
@@ -72,7 +73,7 @@ class Ledger:
 
     # -- journal ------------------------------------------------------------------------
     def begin(self) -> None:
-        assert self._journal is None, "nested ledger transactions are not supported"
+        require(self._journal is None, "nested ledger transactions are not supported")
         self._journal = []
 
     @property
@@ -80,17 +81,30 @@ class Ledger:
         return self._journal is not None
 
     def commit(self) -> None:
-        assert self._journal is not None
+        require(self._journal is not None, "commit outside a ledger transaction")
         self._journal = None
 
     def rollback(self) -> None:
-        assert self._journal is not None
-        for table, key, old in reversed(self._journal):
+        self.rollback_to(0)
+        self._journal = None
+
+    def savepoint(self) -> int:
+        """A mark inside the transaction to undo back to: one command's changes in a group."""
+        if self._journal is None:
+            raise InvariantViolation("a savepoint outside a ledger transaction")
+        return len(self._journal)
+
+    def rollback_to(self, savepoint: int) -> None:
+        """Undo every change made since `savepoint`; the transaction stays open."""
+        journal = self._journal
+        if journal is None:
+            raise InvariantViolation("rollback outside a ledger transaction")
+        for table, key, old in reversed(journal[savepoint:]):
             if old is _MISSING:
                 del table[key]
             else:
                 table[key] = old
-        self._journal = None
+        del journal[savepoint:]
 
     def _put(self, table: dict[Any, Any], key: Any, value: Any) -> None:
         if self._journal is not None:
@@ -112,7 +126,8 @@ class Ledger:
         return bytes(self.head["hash"])
 
     def advance(self, position: int, envelope_hash: bytes) -> None:
-        assert position == self.position + 1, (position, self.position)
+        if position != self.position + 1:
+            raise InvariantViolation(f"position {position} does not follow {self.position}")
         self._put(self.head, "position", position)
         self._put(self.head, "hash", envelope_hash)
 
@@ -131,7 +146,7 @@ class Ledger:
     def forget_expired(self, before_us: int) -> int:
         """Drop ids of commands that expired before `before_us`: memory stays bounded by the
         commands of one lifetime, however long the history. Outside transactions only."""
-        assert self._journal is None
+        require(self._journal is None, "forgetting ids inside a ledger transaction")
         forgotten = 0
         while self._expiries and self._expiries[0][0] < before_us:
             _expiry, position, command_id = heapq.heappop(self._expiries)
@@ -446,11 +461,13 @@ _APPLIERS: EventDispatch[Callable[[Ledger, Any, int], None]] = EventDispatch(
 # were a fifth of the audit of a million envelopes.
 def _inserted(batch_ids: tuple[str, ...], batch_id: str) -> tuple[str, ...]:
     index = bisect_left(batch_ids, batch_id)
-    assert index == len(batch_ids) or batch_ids[index] != batch_id, "batch already listed"
+    if index < len(batch_ids) and batch_ids[index] == batch_id:
+        raise InvariantViolation(f"batch {batch_id} already listed")
     return (*batch_ids[:index], batch_id, *batch_ids[index:])
 
 
 def _removed(batch_ids: tuple[str, ...], batch_id: str) -> tuple[str, ...]:
     index = bisect_left(batch_ids, batch_id)
-    assert index < len(batch_ids) and batch_ids[index] == batch_id, "batch not listed"
+    if not (index < len(batch_ids) and batch_ids[index] == batch_id):
+        raise InvariantViolation(f"batch {batch_id} not listed")
     return batch_ids[:index] + batch_ids[index + 1 :]

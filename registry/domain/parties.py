@@ -38,7 +38,8 @@ def municipality_check_digit(code5: str) -> int:
     """Check digit of a 5-digit local government code (JIS X 0401/0402).
 
     Weights 6,5,4,3,2; the digit is the last digit of 11 minus the sum modulo 11."""
-    assert len(code5) == 5 and code5.isdigit(), code5
+    if not (len(code5) == 5 and code5.isdigit()):
+        raise ValueError(f"a check digit needs 5 digits, not {code5!r}")
     total = sum(int(digit) * weight for digit, weight in zip(code5, (6, 5, 4, 3, 2), strict=True))
     return (11 - total % 11) % 10
 

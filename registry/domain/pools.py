@@ -10,7 +10,7 @@ import re
 from registry.domain import commands as cmd
 from registry.domain import events as ev
 from registry.domain.allocation import RULE, largest_remainder
-from registry.domain.checks import CheckCode, Rejection
+from registry.domain.checks import CheckCode, InvariantViolation, Rejection
 from registry.domain.factors import decided_figure
 from registry.domain.fiscal import fiscal_year_span
 from registry.domain.ledger import Ledger
@@ -220,6 +220,8 @@ def retire_for_meeting(
     if quantity_kg <= 0:
         raise Rejection(CheckCode.POOL_STATE, f"{meeting.meeting_id} was allocated nothing")
     # From the pool's own holding, where the allocation is reserved (see pool_holdings.py).
+    if not callable(take):
+        raise InvariantViolation("retiring for a meeting needs a way to take serials")
     blocks = take(ledger, pool.holder_id, quantity_kg, None)
     organiser = ledger.parties[meeting.organiser_id]
     retired = ev.CreditsRetired(

@@ -13,7 +13,7 @@ from typing import Any
 from registry.domain import commands as cmd
 from registry.domain import events as ev
 from registry.domain import exchange, factors, pool_holdings, pools
-from registry.domain.checks import CheckCode, Rejection
+from registry.domain.checks import CheckCode, InvariantViolation, Rejection, require
 from registry.domain.ledger import Ledger, key_id_for
 from registry.domain.parties import (
     PUBLIC_KEY_LENGTH,
@@ -32,6 +32,11 @@ from registry.domain.serials import SerialBlock, take_lowest
 QUANTITY_KG_MAX = 10**12  # one gigatonne: far above any real batch, far below int64
 CLOCK_SKEW_US_MAX = 5 * 60 * 1_000_000
 COMMAND_LIFETIME_US_MAX = 7 * 24 * 3600 * 1_000_000
+# A command is recorded no later than this after its signed creation time, whatever its
+# lifetime. It bounds the chain's time by the clients' clocks: a replica whose clock runs
+# ahead by more than this finds every honest command stale and records nothing, instead of
+# recording times that would make every other replica refuse fresh commands as expired.
+RECORDING_DELAY_US_MAX = 15 * 60 * 1_000_000
 COMMAND_ID_LENGTH_MAX = 128  # a UUID has 36 characters; readable ids fit easily
 BENEFICIARY_ID_LENGTH_MAX = 64
 # Expired command ids are forgotten this long after expiry: far more than any clock skew
@@ -40,6 +45,7 @@ FORGET_MARGIN_US = 3_600 * 1_000_000
 # Limits that depend on each other, checked once where they are defined.
 assert FORGET_MARGIN_US > 2 * CLOCK_SKEW_US_MAX, "ids must outlive any skew between replicas"
 assert CLOCK_SKEW_US_MAX < COMMAND_LIFETIME_US_MAX
+assert CLOCK_SKEW_US_MAX < RECORDING_DELAY_US_MAX < FORGET_MARGIN_US
 PURPOSES = frozenset(
     {"facility", "meeting_event", "residual_emissions", "product", "voluntary", "other"}
 )
@@ -81,6 +87,12 @@ def decide(ledger: Ledger, command: cmd.Command, now_us: int) -> list[ev.Event]:
         raise Rejection(CheckCode.COMMAND_EXPIRED, f"expired at {command.expires_at_us} us")
     if command.created_at_us > now_us + CLOCK_SKEW_US_MAX:
         raise Rejection(CheckCode.COMMAND_FROM_FUTURE, f"created at {command.created_at_us} us")
+    if now_us - command.created_at_us > RECORDING_DELAY_US_MAX:
+        raise Rejection(
+            CheckCode.COMMAND_STALE,
+            f"created {(now_us - command.created_at_us) // 1_000_000} s before the registry's "
+            f"time; a command is recorded within {RECORDING_DELAY_US_MAX // 1_000_000} s",
+        )
     if command.expires_at_us - command.created_at_us > COMMAND_LIFETIME_US_MAX:
         raise Rejection(CheckCode.MALFORMED_COMMAND, "a command may live at most 7 days")
     # The id is recorded with the command and echoed in results and logs: found by fuzzing,
@@ -88,7 +100,7 @@ def decide(ledger: Ledger, command: cmd.Command, now_us: int) -> list[ev.Event]:
     _require_command_id(command.command_id)
     actor = ledger.parties.get(command.actor_id)
     if actor is None:
-        assert not ledger.parties, "authentication precedes decision"
+        require(not ledger.parties, "authentication precedes decision")
         actor = Party(command.actor_id, Role.OPERATOR, "genesis", None)
     body = command.body
     if isinstance(body, cmd.ProposeDelivery):
@@ -161,7 +173,10 @@ def _take(
         needed_kg -= portion_kg
         if needed_kg == 0:
             break
-    assert needed_kg == 0
+    # The serials taken must add up to the quantity moved, or credits would appear or vanish.
+    require(
+        needed_kg == 0, f"{needed_kg} kg of {quantity_kg} kg not found in {holder_id}'s serials"
+    )
     return tuple(blocks)
 
 
@@ -348,7 +363,8 @@ def _issue_aggregated(ledger: Ledger, actor: Party, body: cmd.IssueAggregated) -
             body.project_id, body.vintage_start, body.vintage_end, quantity_kg, body.recipient_id
         ),
     )
-    assert isinstance(issued, ev.CreditsIssued)
+    if not isinstance(issued, ev.CreditsIssued):
+        raise InvariantViolation(f"issuing gave {type(issued).__name__}")
     return [issued, exchange.contributions(issued, body)]
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 
+from registry.domain.checks import InvariantViolation, require
+
 Range = tuple[int, int]  # (serial_start, serial_end), both inclusive
 Ranges = tuple[Range, ...]
 _BEYOND = 2**63  # larger than any serial
@@ -29,12 +31,12 @@ def total_kg(ranges: Ranges) -> int:
 
 def take_lowest(ranges: Ranges, quantity_kg: int) -> tuple[Ranges, Ranges]:
     """Split off the lowest `quantity_kg` serials. Returns (taken, remaining)."""
-    assert quantity_kg > 0
+    require(quantity_kg > 0, f"taking {quantity_kg} kg")
     taken: list[Range] = []
     needed_kg = quantity_kg
     index = 0
     while needed_kg > 0:
-        assert index < len(ranges), "caller must check the balance first"
+        require(index < len(ranges), "taking more serials than are held")
         start, end = ranges[index]
         size_kg = end - start + 1
         if size_kg <= needed_kg:
@@ -54,8 +56,10 @@ def add_ranges(ranges: Ranges, added: Ranges) -> Ranges:
     for start, end in added:
         position = bisect_left(result, (start, end))
         # An overlap would mean one serial in two places: a broken invariant, not bad input.
-        assert position == 0 or result[position - 1][1] < start, "serial overlap"
-        assert position == len(result) or result[position][0] > end, "serial overlap"
+        if position > 0 and result[position - 1][1] >= start:
+            raise InvariantViolation(f"serial overlap: {start}-{end} and {result[position - 1]}")
+        if position < len(result) and result[position][0] <= end:
+            raise InvariantViolation(f"serial overlap: {start}-{end} and {result[position]}")
         result.insert(position, (start, end))
         if position + 1 < len(result) and result[position + 1][0] == end + 1:
             result[position] = (start, result[position + 1][1])
@@ -67,14 +71,16 @@ def add_ranges(ranges: Ranges, added: Ranges) -> Ranges:
 
 
 def subtract_ranges(ranges: Ranges, removed: Ranges) -> Ranges:
-    """Remove ranges that must be fully contained in `ranges` (asserted)."""
+    """Remove ranges that must be fully contained in `ranges` (checked)."""
     result = list(ranges)
     for start, end in removed:
         # The last held range starting at or before `start` must contain the removed range.
         position = bisect_right(result, (start, _BEYOND)) - 1
-        assert position >= 0, "removing serials that are not held"
+        if position < 0:
+            raise InvariantViolation(f"removing serials {start}-{end} that are not held")
         held_start, held_end = result[position]
-        assert held_start <= start and end <= held_end, "removing serials that are not held"
+        if not (held_start <= start and end <= held_end):
+            raise InvariantViolation(f"removing serials {start}-{end} that are not held")
         pieces = []
         if held_start < start:
             pieces.append((held_start, start - 1))

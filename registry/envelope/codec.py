@@ -59,12 +59,14 @@ class SchemaRegistry:
         self.latest: dict[str, KnownSchema] = {}
         for path in sorted(directory.rglob("*.avsc")):
             match = _FILE_NAME.match(path.name)
-            assert match, f"schema file name must be <name>.v<N>.avsc: {path}"
+            if not match:
+                raise ValueError(f"schema file name must be <name>.v<N>.avsc: {path}")
             raw = json.loads(path.read_text(encoding="utf-8"))
             parsed = fastavro.parse_schema(
                 raw
             )  # the parsed hint spares fastavro a re-parse per call
-            assert isinstance(parsed, dict), path
+            if not isinstance(parsed, dict):
+                raise ValueError(f"{path}: a schema file holds one named record")
             name = parsed["name"]
             known = KnownSchema(
                 name, int(match["version"]), schema_fingerprint(parsed), parsed, path
@@ -102,7 +104,8 @@ class SchemaRegistry:
             ) from None
         if stream.tell() != len(data):
             raise Rejection(CheckCode.MALFORMED_COMMAND, f"trailing bytes after {writer.name}")
-        assert isinstance(record, dict)
+        if not isinstance(record, dict):
+            raise Rejection(CheckCode.MALFORMED_COMMAND, f"{writer.name} is not a record")
         return writer.name, record
 
 

@@ -76,7 +76,8 @@ class SigningKey:
             raise ValueError(
                 f"cannot open key file {path}: wrong passphrase or not a key"
             ) from error
-        assert isinstance(private, Ed25519PrivateKey), "only Ed25519 keys are used"
+        if not isinstance(private, Ed25519PrivateKey):
+            raise ValueError(f"{path} is not an Ed25519 key; only Ed25519 keys are used")
         return cls.from_private_key(private)
 
 

@@ -128,7 +128,8 @@ def verify_sealed(
     if not verify(public_key, envelope.registry_signature, envelope.body_bytes):
         raise EnvelopeError("registry countersignature does not verify", position)
     if expected_position is not None:
-        assert expected_previous_hash is not None
+        if expected_previous_hash is None:
+            raise TypeError("an expected position needs the expected previous hash")
         check_place(envelope, expected_position, expected_previous_hash)
 
 

@@ -241,9 +241,8 @@ class KafkaLogReader:
                         continue
                     heapq.heappush(pending, (position, envelope))
                     pending_values[position] = digest
-                    assert len(pending) <= PENDING_RECORDS_MAX, (
-                        "a partition is too far behind the others"
-                    )
+                    if len(pending) > PENDING_RECORDS_MAX:
+                        raise RuntimeError("a partition is too far behind the others")
             while pending and pending[0][0] == next_position:
                 position, ready = heapq.heappop(pending)
                 recent[position] = pending_values.pop(position)

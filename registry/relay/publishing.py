@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 from eventsourcing.persistence import ApplicationRecorder, StoredEvent
 
+from registry.domain.checks import InvariantViolation
 from registry.envelope.codec import SchemaRegistry
 from registry.log import LogRecord, Publisher, record_for
 from registry.relay.positions import RelayPositions
@@ -44,7 +45,8 @@ class Relay:
         pause_before_commit_ms: int = 0,
         checkpoints: CheckpointStore | None = None,
     ) -> None:
-        assert 0 < batch_events <= 100_000
+        if not 0 < batch_events <= 100_000:
+            raise ValueError(f"batch_events {batch_events}: 1 to 100,000")
         self.recorder = recorder
         self.publisher = publisher
         self.positions = positions
@@ -74,9 +76,8 @@ class Relay:
             self.published_position = after
             return 0
         records: list[LogRecord] = [record_for(self.schemas, event.state) for event in stored]
-        assert [r.position for r in records] == list(range(after + 1, after + 1 + len(records))), (
-            "chain gap"
-        )
+        if [r.position for r in records] != list(range(after + 1, after + 1 + len(records))):
+            raise InvariantViolation(f"chain gap after position {after}: nothing published")
         self.publisher.publish(records)
         if self.pause_before_commit_ms:
             logger.warning(

@@ -39,6 +39,10 @@ _STATUS: dict[CheckCode, grpc.StatusCode] = {
     CheckCode.NOT_GENESIS: grpc.StatusCode.FAILED_PRECONDITION,
     CheckCode.DUPLICATE_COMMAND_ID: grpc.StatusCode.ALREADY_EXISTS,
     CheckCode.CONFLICT: grpc.StatusCode.ABORTED,
+    # Not a verdict on the command: this replica cannot decide now; send the same bytes again
+    # (to another replica, or later).
+    CheckCode.CLOCK_BEHIND: grpc.StatusCode.UNAVAILABLE,
+    CheckCode.INTERNAL_ERROR: grpc.StatusCode.INTERNAL,
     CheckCode.NOT_A_MEMBER: grpc.StatusCode.PERMISSION_DENIED,
     CheckCode.UNKNOWN_POOL: grpc.StatusCode.NOT_FOUND,
     CheckCode.UNKNOWN_MEETING: grpc.StatusCode.NOT_FOUND,

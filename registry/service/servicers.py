@@ -129,8 +129,8 @@ class CommandServicer(pb_grpc.CommandServiceServicer):  # type: ignore[misc]
             if not result.replayed:
                 self.on_commit()
             return
-        assert result.code is not None
-        context.abort_with_status(rich_status(result.code, result.message))
+        code = result.code if result.code is not None else CheckCode.INTERNAL_ERROR
+        context.abort_with_status(rich_status(code, result.message))
 
     def SubmitBatch(
         self, request: pb.CommandBatchRequest, context: grpc.ServicerContext

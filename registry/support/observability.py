@@ -33,6 +33,11 @@ COMMANDS = Counter(
     "Commands by type of result (check code, or ACCEPTED)",
     ["result"],
 )
+CLOCK_BEHIND_SECONDS = Gauge(
+    "credit_registry_clock_behind_seconds",
+    "How far this replica's clock reads behind the chain's latest recorded time (0: not behind);"
+    " past 60 s it decides nothing and answers UNAVAILABLE",
+)
 HEAD_POSITION = Gauge("credit_registry_head_position", "Highest global position in the event store")
 RELAY_LAG = Gauge(
     "credit_registry_relay_lag_positions", "Envelopes stored but not yet published", ["relay"]

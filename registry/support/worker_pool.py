@@ -25,7 +25,8 @@ def exit_with_parent(parent_pid: int) -> None:
 
 
 def spawn_pool(workers: int) -> ProcessPoolExecutor:
-    assert workers > 0
+    if workers <= 0:
+        raise ValueError(f"{workers} workers: at least 1")
     return ProcessPoolExecutor(
         max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),

@@ -25,9 +25,12 @@ from eventsourcing.persistence import (
     Mapper,
     OperationalError,
 )
+from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
 
 from registry.domain import rules
 from registry.domain.checks import CheckCode, Rejection
+from registry.domain.commands import Command
+from registry.domain.events import Event
 from registry.domain.ledger import Ledger
 from registry.domain.results import CommandResult
 from registry.envelope.codec import Codec
@@ -44,18 +47,37 @@ from registry.envelope.sealing import (
 )
 from registry.support.clock import now_us
 from registry.support.database import schema_creation_lock_for_url
+from registry.support.observability import CLOCK_BEHIND_SECONDS
 from registry.transparency.checkpoints import (
     CHECKPOINT_INTERVAL_ENVELOPES,
     Checkpoint,
     CheckpointStore,
 )
 from registry.transparency.merkle import CompactTree, leaf_hash
+from registry.write import refusals
 from registry.write.group_commit import GroupCommit
 from registry.write.persistence import CHAIN_ID, EnvelopeMapper, Sequenced, database_environment
+from registry.write.storing import DecidedGroup, GroupStore, Outcome, kept_result
 
 BATCH_COMMANDS_MAX = 1_000
 COMMIT_ATTEMPTS_MAX = 8
 CATCH_UP_PAGE_EVENTS = 1_000
+# A replica decides at its clock, held at the chain's latest recorded time when that reads
+# later. Held by more than this, it would judge fresh commands older than they are and carry
+# another replica's fast clock on as its own: it refuses to decide instead (CLOCK_BEHIND,
+# gRPC UNAVAILABLE) and its gauge says by how much. Far above the offsets of hosts kept by
+# NTP (milliseconds), far below what a command tolerates: a ten-minute command loses at most
+# this much of its lifetime, and a client's skew allowance is larger still.
+CLOCK_BEHIND_US_MAX = 60 * 1_000_000
+assert CLOCK_BEHIND_US_MAX < rules.CLOCK_SKEW_US_MAX < rules.RECORDING_DELAY_US_MAX
+# What makes a group's commit try again from the winner's state.
+LOST_RACE = (
+    IntegrityError,
+    OperationalError,
+    sqlalchemy.exc.IntegrityError,
+    sqlalchemy.exc.OperationalError,
+    refusals.LostRace,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +119,13 @@ class RegistryApplication(Application[UUID]):
         self._group_commit: GroupCommit[CommandResult] = GroupCommit(
             self._submit_items, self._lock, BATCH_COMMANDS_MAX
         )
+        if not isinstance(self.recorder, SQLAlchemyApplicationRecorder):
+            raise TypeError("the registry stores its chain through SQLAlchemy")
+        engine = self.recorder.datastore.engine
+        if not isinstance(engine, sqlalchemy.Engine):
+            raise TypeError("the event store needs an engine, not a bare connection")
+        refusals.create_table(engine)
+        self._group_store = GroupStore(self.recorder, self.mapper, engine)
         if not defer_catch_up:
             self.catch_up()
 
@@ -203,24 +232,43 @@ class RegistryApplication(Application[UUID]):
         Each command is all-or-nothing; a rejected command does not stop the others."""
         return self._submit_items([(signed, expected_body) for signed in signed_commands])
 
+    def clock_behind(self) -> Rejection | None:
+        """A refusal to decide anything while the chain's recorded time is further ahead of
+        this replica's clock than CLOCK_BEHIND_US_MAX; the gauge shows how far it is."""
+        behind_us = self.latest_recorded_us - self.clock_us()
+        CLOCK_BEHIND_SECONDS.set(max(behind_us, 0) / 1_000_000)
+        if behind_us <= CLOCK_BEHIND_US_MAX:
+            return None
+        logger.warning("clock %.1f s behind the chain's recorded time", behind_us / 1_000_000)
+        return Rejection(
+            CheckCode.CLOCK_BEHIND,
+            f"this replica's clock is {behind_us / 1_000_000:.1f} s behind the chain's recorded "
+            f"time (at most {CLOCK_BEHIND_US_MAX // 1_000_000} s): nothing decided",
+        )
+
     def _submit_items(
         self, items: Sequence[tuple[SignedCommand, type[Any] | None]]
     ) -> list[CommandResult]:
         if len(items) > BATCH_COMMANDS_MAX:
             rejection = Rejection(CheckCode.BATCH_TOO_LARGE, f"{len(items)} > {BATCH_COMMANDS_MAX}")
             return [CommandResult.rejected("", rejection) for _ in items]
+        known_kept: dict[bytes, refusals.KeptRefusal] = {}  # learnt from lost races
         with self._lock:
             for attempt in range(COMMIT_ATTEMPTS_MAX):
                 self.catch_up()
+                behind = self.clock_behind()
+                if behind is not None:
+                    return [CommandResult.rejected("", behind) for _ in items]
                 self.ledger.begin()
                 tree_state, due_count = self.tree.snapshot(), len(self._due_checkpoints)
                 try:
-                    results, sequenced = self._decide_all(items)
-                    if sequenced:
-                        self.save(*sequenced)
-                        self._confirm_stored(sequenced)
-                except (IntegrityError, OperationalError) as error:
-                    # Another writer took the position first (or held the database lock).
+                    decided = self._decide_all(items, dict(known_kept))
+                    self._group_store.store(decided)
+                except LOST_RACE as error:
+                    # Another writer took the position first, held the database lock, or
+                    # kept a refusal of one of these commands: decide again from its state.
+                    if isinstance(error, refusals.KeptMeanwhile):
+                        known_kept.update(error.found)
                     self.ledger.rollback()
                     self.tree.restore(tree_state)
                     del self._due_checkpoints[due_count:]
@@ -238,37 +286,70 @@ class RegistryApplication(Application[UUID]):
                 self.ledger.commit()
                 self._record_due_checkpoints()
                 self.ledger.forget_expired(self._now_us() - rules.FORGET_MARGIN_US)
-                return results
+                return decided.results
         conflict = Rejection(CheckCode.CONFLICT, f"gave up after {COMMIT_ATTEMPTS_MAX} attempts")
         return [CommandResult.rejected("", conflict) for _ in items]
 
-    def _confirm_stored(self, sequenced: list[Sequenced]) -> None:
-        """SQLite only: the SQLAlchemy recorder can swallow a 'database is locked' error on
-        commit, so read the positions back and treat a mismatch as a lost race."""
-        if not self.is_sqlite:
-            return
-        first, last = sequenced[0].originator_version, sequenced[-1].originator_version
-        stored = self.recorder.select_events(CHAIN_ID, gt=first - 1, lte=last)
-        if [event.state for event in stored] != [event.sealed for event in sequenced]:
-            raise OperationalError("stored envelopes differ from the ones just written")
-
     def _decide_all(
-        self, items: Sequence[tuple[SignedCommand, type[Any] | None]]
-    ) -> tuple[list[CommandResult], list[Sequenced]]:
+        self,
+        items: Sequence[tuple[SignedCommand, type[Any] | None]],
+        kept: dict[bytes, refusals.KeptRefusal],
+    ) -> DecidedGroup:
+        """Decide each command in order. `kept`: refusals known to stand (the store is read
+        once, when the group is stored; see refusals.settle)."""
         now = self._now_us()
-        results: list[CommandResult] = []
-        sequenced: list[Sequenced] = []
+        decided = DecidedGroup(self.ledger.position, now)
         for signed, expected_body in items:
-            result, event = self._decide_one(signed, now, expected_body)
-            results.append(result)
-            if event is not None:
-                sequenced.append(event)
-        return results, sequenced
+            digest = hashlib.sha256(signed.command_bytes).digest()
+            outcome = self._decide_isolated(signed, digest, now, expected_body, kept.get(digest))
+            if outcome.event is not None:
+                decided.sequenced.append(outcome.event)
+                decided.accepted_digests.append(digest)
+            if outcome.refusal is not None:
+                decided.refusal_index[digest] = len(decided.results)
+                decided.refusals.append(outcome.refusal)
+                kept[digest] = outcome.refusal  # the same bytes again in this group
+            decided.results.append(outcome.result)
+        return decided
+
+    def _decide_isolated(
+        self,
+        signed: SignedCommand,
+        digest: bytes,
+        now: int,
+        expected_body: type[Any] | None,
+        kept: refusals.KeptRefusal | None,
+    ) -> Outcome:
+        """One command's decision, with its tentative changes undone should it fail
+        unexpectedly: that command is refused with INTERNAL_ERROR, its group goes on."""
+        savepoint = self.ledger.savepoint()
+        tree_state, due_count = self.tree.snapshot(), len(self._due_checkpoints)
+        try:
+            return self._decide_one(signed, digest, now, expected_body, kept)
+        except Exception as error:
+            self.ledger.rollback_to(savepoint)
+            self.tree.restore(tree_state)
+            del self._due_checkpoints[due_count:]
+            command_id = _command_id_or_blank(self.codec, signed)
+            # The id and the exception's type only: messages may quote command content.
+            logger.error(
+                "command %r failed unexpectedly (%s): refused, the rest of its group goes on",
+                command_id,
+                type(error).__name__,
+            )
+            internal = Rejection(CheckCode.INTERNAL_ERROR, type(error).__name__)
+            return Outcome(CommandResult.rejected(command_id, internal))
 
     def _decide_one(
-        self, signed: SignedCommand, now: int, expected_body: type[Any] | None = None
-    ) -> tuple[CommandResult, Sequenced | None]:
+        self,
+        signed: SignedCommand,
+        digest: bytes,
+        now: int,
+        expected_body: type[Any] | None,
+        kept: refusals.KeptRefusal | None,
+    ) -> Outcome:
         command_id = ""
+        authentic = False
         try:
             command = self.codec.decode_command(signed.command_bytes)
             command_id = command.command_id
@@ -280,30 +361,55 @@ class RegistryApplication(Application[UUID]):
                 )
             if (command.actor_id, command.key_id) != (signed.actor_id, signed.key_id):
                 raise Rejection(CheckCode.ACTOR_MISMATCH, f"{signed.actor_id}/{signed.key_id}")
-            digest = hashlib.sha256(signed.command_bytes).digest()
-            earlier = self.ledger.live_command(command_id, now)
-            if earlier is not None:
-                if earlier.digest != digest:
-                    raise Rejection(
-                        CheckCode.DUPLICATE_COMMAND_ID,
-                        f"{command_id!r} differs from position {earlier.position}",
-                    )
-                # The same bytes again: idempotent, the first result stands, nothing recorded.
-                replay = CommandResult(
-                    command_id,
-                    True,
-                    earlier.position,
-                    CheckCode.DUPLICATE_COMMAND_ID,
-                    CheckCode.DUPLICATE_COMMAND_ID.summary,
-                    replayed=True,
-                )
-                return replay, None
+            replay = self._replayed(command_id, digest, now)
+            if replay is not None:
+                return Outcome(replay)
             public_key = rules.verifying_key(self.ledger, command)
             if not verify_actor_signature(signed, public_key):
                 raise Rejection(CheckCode.BAD_SIGNATURE, f"{signed.actor_id}/{signed.key_id}")
+            if kept is not None and kept.command_id == command_id:
+                # The first refusal stands, whatever the state is now.
+                return Outcome(kept_result(kept))
+            authentic = True
             effects = rules.decide(self.ledger, command, now)
         except Rejection as rejection:
-            return CommandResult.rejected(command_id, rejection), None
+            result = CommandResult.rejected(command_id, rejection)
+            if not (authentic and rejection.lasting):
+                return Outcome(result)
+            forget_after_us = command.expires_at_us + rules.FORGET_MARGIN_US
+            keep = refusals.KeptRefusal(
+                digest, command_id, rejection.code, rejection.message, forget_after_us
+            )
+            return Outcome(result, refusal=keep)
+        return Outcome(*self._record_one(signed, command, digest, effects, now))
+
+    def _replayed(self, command_id: str, digest: bytes, now: int) -> CommandResult | None:
+        earlier = self.ledger.live_command(command_id, now)
+        if earlier is None:
+            return None
+        if earlier.digest != digest:
+            raise Rejection(
+                CheckCode.DUPLICATE_COMMAND_ID,
+                f"{command_id!r} differs from position {earlier.position}",
+            )
+        # The same bytes again: idempotent, the first result stands, nothing recorded.
+        return CommandResult(
+            command_id,
+            True,
+            earlier.position,
+            CheckCode.DUPLICATE_COMMAND_ID,
+            CheckCode.DUPLICATE_COMMAND_ID.summary,
+            replayed=True,
+        )
+
+    def _record_one(
+        self,
+        signed: SignedCommand,
+        command: Command,
+        digest: bytes,
+        effects: list[Event],
+        now: int,
+    ) -> tuple[CommandResult, Sequenced]:
         position = self.ledger.position + 1
         body = EnvelopeBody(
             position, now, self.ledger.head_hash, signed, tuple(self.codec.encode_events(effects))
@@ -311,10 +417,17 @@ class RegistryApplication(Application[UUID]):
         sealed = seal(self.codec.schemas, body, self.registry_key)
         for effect in effects:
             self.ledger.apply(effect, position)
-        self.ledger.record_command(command_id, position, digest, command.expires_at_us)
+        self.ledger.record_command(command.command_id, position, digest, command.expires_at_us)
         self.ledger.advance(position, envelope_hash(sealed))
         self._grow_tree(sealed)
         timestamp = datetime.fromtimestamp(now / 1_000_000, tz=UTC)
-        return CommandResult(command_id, True, position), Sequenced(
+        return CommandResult(command.command_id, True, position), Sequenced(
             CHAIN_ID, position, timestamp, sealed
         )
+
+
+def _command_id_or_blank(codec: Codec, signed: SignedCommand) -> str:
+    try:
+        return codec.decode_command(signed.command_bytes).command_id
+    except Exception:  # the id is only for the log line; the failure itself is reported
+        return ""

@@ -5,10 +5,16 @@ clients each send one transfer, the first to reach the writer lock commits every
 that is waiting by then, in arrival order; the others find their result already decided and
 return. Each command stays all-or-nothing with its own result, exactly as in a batch; what a
 caller gains is that it no longer pays a flush of its own. The wait queue holds at most one
-entry per calling thread, and one group at most `max_group` commands."""
+entry per calling thread, and one group at most `max_group` commands.
+
+One caller's failure stays its own. The commit function already turns an unexpected error in
+one command into that command's result (INTERNAL_ERROR); should the group's commit itself
+raise, each command of the group is committed again on its own, so only the ones that fail
+alone see the error."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -17,6 +23,8 @@ from typing import Any, Generic, TypeVar
 
 Result = TypeVar("Result")
 Item = tuple[Any, type[Any] | None]  # a signed command and the body type its entry point takes
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -37,7 +45,8 @@ class GroupCommit(Generic[Result]):
         writer_lock: threading.RLock,
         max_group: int,
     ) -> None:
-        assert max_group >= 1
+        if max_group < 1:
+            raise ValueError(f"max_group {max_group}: at least 1")
         self._commit = commit
         self._writer_lock = writer_lock
         self._queue_lock = threading.Lock()
@@ -55,20 +64,45 @@ class GroupCommit(Generic[Result]):
                 self._commit_next_group()
         if waiting.error is not None:
             raise waiting.error
-        assert waiting.result is not None
+        if waiting.result is None:
+            raise RuntimeError("a settled entry has a result or an error")
         return waiting.result
 
     def _commit_next_group(self) -> None:
         with self._queue_lock:
             size = min(len(self._queue), self.max_group)
             group = [self._queue.popleft() for _ in range(size)]
-        assert group, "our own entry is queued until settled"
+        if not group:
+            raise RuntimeError("our own entry is queued until settled")
         try:
             results = self._commit([waiting.item for waiting in group])
-        except BaseException as error:  # every caller of the group sees the failure
+        except Exception as error:
+            if len(group) == 1:
+                group[0].error = error
+                return
+            logger.warning(
+                "a group of %d commands failed (%s); committing each on its own",
+                len(group),
+                type(error).__name__,
+            )
+            for waiting in group:
+                self._commit_alone(waiting)
+            return
+        except BaseException as error:  # an interrupt: nobody's command may be taken as done
             for waiting in group:
                 waiting.error = error
+            raise
+        self._settle(group, results)
+
+    def _commit_alone(self, waiting: _Waiting[Result]) -> None:
+        try:
+            results = self._commit([waiting.item])
+        except Exception as error:
+            waiting.error = error
             return
+        self._settle([waiting], results)
+
+    def _settle(self, group: list[_Waiting[Result]], results: list[Result]) -> None:
         self.groups_committed += 1
         for waiting, result in zip(group, results, strict=True):
             waiting.result = result

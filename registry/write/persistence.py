@@ -18,6 +18,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import Environment
 
+from registry.domain.checks import InvariantViolation
 from registry.support.database import schema_creation_lock_for_url
 
 CHAIN_ID = uuid5(NAMESPACE_URL, "credit-registry:chain:v1")
@@ -52,7 +53,8 @@ class EnvelopeMapper(Mapper[UUID]):
         super().__init__(transcoder=_NoTranscoder())
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
-        assert isinstance(domain_event, Sequenced)
+        if not isinstance(domain_event, Sequenced):
+            raise InvariantViolation(f"the chain stores envelopes, not {type(domain_event)}")
         return StoredEvent(
             originator_id=domain_event.originator_id,
             originator_version=domain_event.originator_version,
@@ -61,7 +63,8 @@ class EnvelopeMapper(Mapper[UUID]):
         )
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
-        assert stored_event.topic == ENVELOPE_TOPIC, stored_event.topic
+        if stored_event.topic != ENVELOPE_TOPIC:
+            raise InvariantViolation(f"the chain holds envelopes, not {stored_event.topic}")
         return Sequenced(
             originator_id=UUID(str(stored_event.originator_id)),
             originator_version=stored_event.originator_version,
@@ -84,5 +87,6 @@ def event_store_recorder(database_url: str) -> ApplicationRecorder:
     environment = Environment(APPLICATION_NAME, database_environment(database_url))
     with schema_creation_lock_for_url(database_url):
         recorder = InfrastructureFactory.construct(environment).application_recorder()
-    assert isinstance(recorder, ApplicationRecorder)
+    if not isinstance(recorder, ApplicationRecorder):
+        raise TypeError(f"expected an application recorder, got {type(recorder).__name__}")
     return recorder

@@ -16,7 +16,11 @@ from registry.client.commands import LIFETIME_US_DEFAULT
 from registry.domain import commands as c
 from registry.domain.checks import CheckCode
 from registry.domain.parties import TEXT_LENGTH_MAX
-from registry.domain.rules import CLOCK_SKEW_US_MAX, COMMAND_LIFETIME_US_MAX
+from registry.domain.rules import (
+    CLOCK_SKEW_US_MAX,
+    COMMAND_LIFETIME_US_MAX,
+    RECORDING_DELAY_US_MAX,
+)
 from registry.envelope.codec import to_record
 from registry.envelope.keys import SigningKey
 from registry.envelope.sealing import SignedCommand
@@ -72,14 +76,18 @@ class CommandCase:
         """The time check this case must fail, None if it passes, "edge" if too close to say."""
         created = self.created_offset_us
         expires = created + self.lifetime_us
-        if abs(expires) < BOUNDARY_MARGIN_US or abs(created - CLOCK_SKEW_US_MAX) < (
-            BOUNDARY_MARGIN_US
+        if (
+            abs(expires) < BOUNDARY_MARGIN_US
+            or abs(created - CLOCK_SKEW_US_MAX) < BOUNDARY_MARGIN_US
+            or abs(created + RECORDING_DELAY_US_MAX) < BOUNDARY_MARGIN_US
         ):
             return "edge"
         if expires < 0:
             return CheckCode.COMMAND_EXPIRED
         if created > CLOCK_SKEW_US_MAX:
             return CheckCode.COMMAND_FROM_FUTURE
+        if created < -RECORDING_DELAY_US_MAX:
+            return CheckCode.COMMAND_STALE
         if self.lifetime_us > COMMAND_LIFETIME_US_MAX:
             return CheckCode.MALFORMED_COMMAND
         return None

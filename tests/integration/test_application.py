@@ -11,6 +11,7 @@ import pytest
 from registry.audit.replay import verify_history
 from registry.client.commands import CommandSigner
 from registry.domain import commands as c
+from registry.domain import rules
 from registry.domain.checks import CheckCode
 from registry.domain.events import Beneficiary
 from registry.domain.invariants import invariant_violations
@@ -298,14 +299,15 @@ def test_envelope_carries_the_exact_signed_bytes(world: World) -> None:
 def test_recorded_time_never_goes_back_when_the_host_clock_does(
     sqlite_url: str, registry_key: SigningKey
 ) -> None:
-    """An NTP step of two hours back: the registry keeps recording at its latest time (an
+    """An NTP step of thirty seconds back: the registry keeps recording at its latest time (an
     auditor refuses a history whose time runs back past the id-forgetting margin), and a
-    second writer on the same database holds to the first one's times as well."""
+    second writer on the same database holds to the first one's times as well. A step of two
+    hours is more than a replica may hold its time for: it decides nothing until it catches up."""
     clock = [now_us()]
     world = build_world(RegistryApplication(sqlite_url, registry_key, clock_us=lambda: clock[0]))
     world.issue(1_000, IWAIZUMI)
     before_step = clock[0]  # every command so far was recorded at this time
-    clock[0] -= 2 * 3_600 * 1_000_000
+    clock[0] -= 30 * 1_000_000
     signer = world.signer(IWAIZUMI)
     moved = world.app.submit(
         signer.sign(c.TransferCredits(IWAIZUMI, AKISHIMA, 10), created_at_us=before_step)
@@ -319,5 +321,56 @@ def test_recorded_time_never_goes_back_when_the_host_clock_does(
     assert also.accepted, also
     times = [envelope.body.recorded_at_us for envelope in world.app.read_envelopes()]
     assert times == sorted(times) and times[-1] == before_step
+    report = verify_history(world.app.read_envelopes(), world.app.registry_public_keys)
+    assert report.clean, report.discrepancies
+    clock[0] = before_step - 2 * 3_600 * 1_000_000
+    before = stored_count(world.app)
+    stepped = world.app.submit(signer.sign(c.TransferCredits(IWAIZUMI, AKISHIMA, 10)))
+    assert stepped.code is CheckCode.CLOCK_BEHIND, stepped
+    assert "clock is 7200.0 s behind the chain's recorded time" in stepped.message
+    assert stored_count(world.app) == before
+
+
+def test_a_failing_command_in_a_group_leaves_the_others_committed(
+    world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One command of a group fails unexpectedly twice over: while deciding (a handler that
+    raises) and after its effects were applied to the ledger (sealing it into the tree). Each
+    time only that command is refused, with INTERNAL_ERROR; its tentative changes are undone
+    and the others of the group are committed, at consecutive positions of a clean chain."""
+    world.issue(1_000, IWAIZUMI)
+    signer = world.signer(IWAIZUMI)
+    monkeypatch.setitem(
+        rules._HANDLERS, c.CancelCredits, lambda *_: (_ for _ in ()).throw(KeyError("boom"))
+    )
+    grow_tree = world.app._grow_tree
+    failing = signer.sign(c.TransferCredits(IWAIZUMI, AKISHIMA, 300, memo="fails late"))
+
+    def grow_or_fail(sealed: bytes) -> None:
+        if failing.command_bytes in sealed:
+            raise RuntimeError("disk full")
+        grow_tree(sealed)
+
+    monkeypatch.setattr(world.app, "_grow_tree", grow_or_fail)
+    batch = [
+        signer.sign(c.TransferCredits(IWAIZUMI, AKISHIMA, 100)),
+        world.signer(ISSUER).sign(c.CancelCredits(IWAIZUMI, "JVER-X", 1, "fails early")),
+        failing,
+        signer.sign(c.TransferCredits(IWAIZUMI, MUSASHINO, 50)),
+    ]
+    head = world.app.ledger.position
+    results = world.app.submit_batch(batch)
+    assert [r.code for r in results] == [
+        None,
+        CheckCode.INTERNAL_ERROR,
+        CheckCode.INTERNAL_ERROR,
+        None,
+    ], results
+    assert [r.position for r in results] == [head + 1, None, None, head + 2]
+    assert world.app.ledger.tradable_kg(AKISHIMA) == 100  # the late failure's 300 kg undone
+    assert world.app.ledger.tradable_kg(MUSASHINO) == 50
+    assert stored_count(world.app) == head + 2
+    assert "failed unexpectedly (RuntimeError)" in caplog.text
+    assert "failed unexpectedly (KeyError)" in caplog.text
     report = verify_history(world.app.read_envelopes(), world.app.registry_public_keys)
     assert report.clean, report.discrepancies

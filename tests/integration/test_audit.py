@@ -21,6 +21,7 @@ from projections.store import ProjectionStore
 from registry.audit.auditor import Auditor, AuditReport
 from registry.audit.export import EXPORT_SCHEMA, ExportRecord, read_export, write_export
 from registry.audit.proofs import consistency_document, inclusion_document
+from registry.audit.replay import ALTERED
 from registry.audit.sources import DatabaseSource, ExportSource
 from registry.audit.sources import export as export_history
 from registry.client.commands import CommandSigner
@@ -179,20 +180,27 @@ def test_each_tampering_is_detected_at_its_position(
         sealed = seal(schemas, body, world.app.registry_key)
         return [*envelopes_only(records), ExportRecord("ENVELOPE", body.position, sealed)]
 
+    # (position, any of these reasons, where the audit stops: None when it can go on)
     expected = {
-        flip: (k, ("registry countersignature does not verify", "undecodable")),
-        delete: (k, ("is missing",)),
-        swap: (k, ("is missing or out of order",)),
-        duplicate: (k, ("appears again",)),
-        forge_countersignature: (k, ("registry countersignature does not verify",)),
-        revoked_key: (world.app.ledger.position + 1, ("actor key not valid here", "revoked")),
+        flip: (k, (ALTERED, "undecodable"), k),
+        delete: (k, ("is missing",), k),
+        swap: (k, ("is missing or out of order",), k),
+        duplicate: (k, ("appears again", "identical bytes, skipped"), None),
+        forge_countersignature: (k, (ALTERED,), k),
+        revoked_key: (world.app.ledger.position + 1, ("actor key not valid here", "revoked"), None),
     }
-    for change, (position, reasons) in expected.items():
+    for change, (position, reasons, stopped_at) in expected.items():
         report = audit(world, rewrite(export, tmp_path / f"{change.__name__}.avro", change))
         assert not report.clean, change.__name__
         first = min(report.discrepancies, key=lambda d: d.position)
         assert first.position == position, (change.__name__, report.discrepancies[:3])
         assert any(reason in first.reason for reason in reasons), (change.__name__, first)
+        assert (report.stopped.position if report.stopped else None) == stopped_at, (
+            change.__name__,
+            report.stopped,
+        )
+        # Never "the log ends at" when the log goes on: checkpoints past a stop are unchecked.
+        assert not any("the log ends at" in d.reason for d in report.discrepancies), change
 
 
 def test_tampered_checkpoint_is_detected(recorded: tuple[World, Path], tmp_path: Path) -> None:
@@ -494,6 +502,17 @@ def calculation_taken_as_sent(world: World, head: OpenedEnvelope, now: int) -> F
     return Forgery(signer.sign_command(signer.command(body)), [recorded], now)
 
 
+def recorded_long_after_creation(world: World, head: OpenedEnvelope, now: int) -> Forgery:
+    # A command signed an hour ago (to live two days), recorded now at the rules' effects of
+    # then: a registry whose clock ran ahead, or that held the command back. The bound on
+    # recording time applies in the audit as in the write side.
+    signer = world.signer(AKISHIMA)
+    hour_us, two_days_us = 3_600 * 1_000_000, 2 * 24 * 3_600 * 1_000_000
+    body = c.TransferCredits(AKISHIMA, IWAIZUMI, 1_000)
+    command = signer.command(body, created_at_us=now - hour_us, lifetime_us=two_days_us)
+    return Forgery(signer.sign_command(command), decide(world, command, now - hour_us), now)
+
+
 FORGERIES: dict[str, tuple[Callable[[World, OpenedEnvelope, int], Forgery], tuple[str, ...]]] = {
     "altered_effects": (
         altered_effects,
@@ -524,6 +543,10 @@ FORGERIES: dict[str, tuple[Callable[[World, OpenedEnvelope, int], Forgery], tupl
     "calculation_taken_as_sent": (
         calculation_taken_as_sent,
         ("a rule rejects this command", "differs from the one the rules calculate"),
+    ),
+    "recorded_long_after_creation": (
+        recorded_long_after_creation,
+        ("a rule rejects this command", "created 3600 s before the registry's time"),
     ),
 }
 
@@ -680,3 +703,131 @@ def test_a_command_replayed_with_a_backdated_time_after_its_id_was_forgotten_is_
     reason = report.discrepancies[0].reason
     assert reason.startswith("recorded time is 72") and "s behind an earlier envelope's" in reason
     assert "more than the 3600 s a replay of command ids allows" in reason
+
+
+# -- An auditor's order of reasoning ---------------------------------------------------------
+
+
+def alter_body_after_sealing(schemas: object, sealed: bytes, codec: object) -> bytes:
+    """Change the recorded effects inside a sealed envelope and keep the registry's original
+    countersignature: what someone with write access to the store, but not the key, can do."""
+    opened = open_sealed(schemas, sealed)  # type: ignore[arg-type]
+    events = [codec.decode_event(effect) for effect in opened.body.effects]  # type: ignore[attr-defined]
+    events[0] = replace(events[0], memo="altered")
+    body = replace(opened.body, effects=tuple(codec.encode_events(events)))  # type: ignore[attr-defined]
+    resealed = open_sealed(schemas, seal(schemas, body, SigningKey.generate()))  # type: ignore[arg-type]
+    return schemas.encode(  # type: ignore[attr-defined,no-any-return]
+        "credit_registry.v1.SealedEnvelope",
+        {
+            "body": resealed.body_bytes,
+            "registry_key_id": opened.registry_key_id,
+            "registry_signature": opened.registry_signature,
+        },
+    )
+
+
+def test_a_body_altered_after_sealing_is_reported_as_altered_at_its_position(
+    recorded: tuple[World, Path], tmp_path: Path
+) -> None:
+    world, export = recorded
+    codec = world.app.codec
+    k = next(
+        r.position
+        for r in read_export(export)
+        if r.kind == "ENVELOPE"
+        and r.position > 300
+        and isinstance(
+            codec.decode_event(open_sealed(codec.schemas, r.data).body.effects[0]),
+            ev.CreditsTransferred,
+        )
+    )
+
+    def alter(records: list[ExportRecord]) -> list[ExportRecord]:
+        return [
+            ExportRecord(r.kind, r.position, alter_body_after_sealing(codec.schemas, r.data, codec))
+            if r.kind == "ENVELOPE" and r.position == k
+            else r
+            for r in records
+        ]
+
+    altered = rewrite(export, tmp_path / "altered.avro", alter)
+    report = audit(world, altered)
+    assert [(d.position, d.event, d.reason) for d in report.discrepancies] == [
+        (k, "CreditsTransferred", ALTERED)
+    ]
+    assert report.stopped is not None and report.stopped.position == k
+    assert "altered after sealing" in report.stopped.reason
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "registry.cli",
+            "audit",
+            "--export",
+            str(altered),
+            "--registry-public-key",
+            world.app.registry_key.public_key.hex(),
+            "--report",
+            "-",
+            "--no-progress",
+            "--workers",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"DISCREPANCY at position {k} [CreditsTransferred]: {ALTERED}" in result.stderr
+    assert f"stopped at {k}: altered after sealing" in result.stderr
+    assert "effects the rules give" not in result.stderr and "log ends at" not in result.stderr
+    document = json.loads(result.stdout)
+    assert document["stopped_at"]["position"] == k
+
+
+def test_two_independent_rule_findings_are_both_reported_and_the_audit_goes_on(
+    sqlite_url: str, registry_key: SigningKey
+) -> None:
+    """A registry that twice records what the rules refuse, with its own key and a sound
+    chain: both are reported, at their positions, and the honest envelopes after them are
+    replayed on the state as the registry recorded it."""
+    world = small_world(sqlite_url, registry_key)
+    first = forge(world, someone_elses_credits).body.position
+    assert world.app.catch_up() == 1
+    world.ok(AKISHIMA, c.TransferCredits(AKISHIMA, MUSASHINO, 1_000))
+    second = forge(world, unauthorised_issuer).body.position
+    assert world.app.catch_up() == 1
+    world.ok(IWAIZUMI, c.TransferCredits(IWAIZUMI, MUSASHINO, 9_000))
+    report = Auditor(world.app.registry_public_keys, workers=2, progress=False).run(
+        DatabaseSource(sqlite_url)
+    )
+    found = [(d.position, d.reason.split(":")[0]) for d in report.discrepancies]
+    assert found == [
+        (first, "a rule rejects this command"),
+        (second, "a rule rejects this command"),
+    ]
+    assert "may not move 132071's credits" in report.discrepancies[0].reason
+    assert "not an authorised issuer" in report.discrepancies[1].reason
+    assert report.stopped is None
+    assert report.envelopes == world.app.ledger.position
+
+
+def test_the_audit_reports_findings_up_to_its_bound_and_says_where_it_stopped(
+    sqlite_url: str, registry_key: SigningKey
+) -> None:
+    from registry.audit.replay import FINDINGS_MAX
+
+    world = small_world(sqlite_url, registry_key)
+    positions = []
+    for _ in range(FINDINGS_MAX + 5):
+        positions.append(forge(world, unauthorised_issuer).body.position)
+        world.app.catch_up()
+    report = Auditor(world.app.registry_public_keys, workers=2, progress=False).run(
+        DatabaseSource(sqlite_url)
+    )
+    assert [d.position for d in report.discrepancies] == positions[: FINDINGS_MAX + 1]
+    assert report.stopped is not None
+    assert report.stopped.position == positions[FINDINGS_MAX]
+    assert report.stopped.reason == f"more than {FINDINGS_MAX} findings"
+    assert report.to_json()["stopped_at"]["reason"] == f"more than {FINDINGS_MAX} findings"

@@ -55,3 +55,34 @@ def test_no_product_function_is_over_70_lines() -> None:
 
 def test_the_product_has_files_to_check() -> None:
     assert len(list(product_files())) > 50
+
+
+# Where a runtime `assert` would guard credits or the chain: the rules, the write side, the
+# envelopes and the read models. Module-level asserts relate constants and may stay.
+GUARDED = ("registry/domain", "registry/write", "registry/envelope", "projections")
+# A read-side pool guard that narrows a type and protects no credits; it is the one left.
+ASSERTS_ALLOWED = {"projections/checking.py"}
+
+
+def runtime_asserts(source: str, name: str) -> list[str]:
+    return [
+        f"{name}:{node.lineno} assert in {function.name}"
+        for function in functions(ast.parse(source, name))
+        for node in ast.walk(function)
+        if isinstance(node, ast.Assert)
+    ]
+
+
+def test_the_walker_finds_a_runtime_assert_and_leaves_module_level_ones() -> None:
+    source = "assert 1 < 2\n\ndef take(kg):\n    if kg:\n        assert kg > 0\n"
+    assert runtime_asserts(source, "guard.py") == ["guard.py:5 assert in take"]
+
+
+def test_no_runtime_assert_guards_credits_or_the_chain() -> None:
+    found: list[str] = []
+    for package in GUARDED:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            name = str(path.relative_to(ROOT))
+            if name not in ASSERTS_ALLOWED:
+                found += runtime_asserts(path.read_text(encoding="utf-8"), name)
+    assert found == []
