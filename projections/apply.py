@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from projections import recoveries
 from projections import tables as t
 from projections.pending import PendingRows
 from registry.domain import events as ev
@@ -270,11 +271,17 @@ _COLLECTORS: EventDispatch[Callable[[PendingRows, Any, Place], None]] = EventDis
         ev.AgreementSigned: _agreement_signed,
         ev.DeliveryProposed: _delivery_proposed,
         ev.DeliveryResolved: _delivery_resolved,
+        ev.RecoveryStarted: recoveries.recovery_started,
+        ev.RecoveryVetoed: recoveries.recovery_vetoed,
+        ev.RecoveryCompleted: recoveries.recovery_completed,
     },
     ignored=(  # key history and the registers of classes and projects have no read model yet
         ev.KeyRegistered,
         ev.KeyRotated,
         ev.KeyRevoked,
+        ev.RecoveryKeySet,
+        ev.KeyRecovered,
+        ev.RegistryKeyRotated,
         ev.CreditClassRegistered,
         ev.ProjectRegistered,
     ),

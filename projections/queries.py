@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from projections import tables as t
+from projections.recoveries import RecoveryView, pending_recovery
 from registry.domain.parties import municipality_kind
 
 
@@ -23,6 +24,7 @@ class BalanceLine:
 class Balance:
     party_id: str
     lines: tuple[BalanceLine, ...]
+    pending_recovery: RecoveryView | None = None  # while pending, the credits are frozen
 
     @property
     def tradable_kg(self) -> int:
@@ -45,7 +47,7 @@ def balance(connection: sa.Connection, party_id: str) -> Balance:
         .order_by(b.class_id, b.vintage)
     ).all()
     lines = tuple(BalanceLine(*row) for row in rows if any(row[2:]))
-    return Balance(party_id, lines)
+    return Balance(party_id, lines, pending_recovery(connection, party_id))
 
 
 @dataclass(frozen=True)

@@ -178,6 +178,26 @@ contributions = sa.Table(
     sa.Column("contributor", sa.String(64), nullable=False, index=True),
 )
 
+# Recoveries of parties' keys. Start, veto and completion are signed by different parties
+# (so may sit in different partitions): each sets its own columns, and the state is read
+# from which are set, whatever order the workers apply them in.
+recoveries = sa.Table(
+    "recoveries",
+    metadata,
+    sa.Column("party_id", sa.String(64), primary_key=True),
+    sa.Column("recovery_id", sa.String(64), primary_key=True),
+    sa.Column("key_id", sa.String(40)),
+    sa.Column("reason", sa.String(200)),
+    sa.Column("started_by", sa.String(64)),
+    sa.Column("cosigned_by", sa.String(200)),  # party ids joined by spaces
+    sa.Column("started_at_us", sa.BigInteger),
+    sa.Column("due_at_us", sa.BigInteger),
+    sa.Column("started_position", sa.BigInteger),
+    sa.Column("vetoed_with_key_id", sa.String(40)),
+    sa.Column("vetoed_position", sa.BigInteger),
+    sa.Column("completed_position", sa.BigInteger),
+)
+
 # Where each worker is: per source and partition, in the same transaction as the rows.
 progress = sa.Table(
     "projection_progress",
@@ -204,4 +224,5 @@ READ_MODEL_TABLES = (
     agreements,
     deliveries,
     contributions,
+    recoveries,
 )

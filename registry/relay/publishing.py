@@ -4,7 +4,11 @@ to the log (Kafka or the embedded log), recording how far it got in the same dat
 Exactly once in effect: a batch is sent and made durable (acks=all, idempotent producer)
 before its last position is recorded. A crash between the two re-sends that batch on
 restart; readers drop positions they already have. Nothing is ever skipped. The relay needs
-no signing key: it moves bytes it cannot change without breaking their signatures."""
+no signing key: it moves bytes it cannot change without breaking their signatures.
+
+A registry-key handover is published beside the checkpoints before the envelope recording
+it: readers that see only some partitions learn of a rotation before any envelope sealed by
+the new key, or by the old key after it, can reach them."""
 
 from __future__ import annotations
 
@@ -15,11 +19,13 @@ from collections.abc import Sequence
 
 from eventsourcing.persistence import ApplicationRecorder, StoredEvent
 
-from registry.envelope.codec import SchemaRegistry
-from registry.log import LogRecord, Publisher, record_for
+from registry.envelope.codec import Codec, SchemaRegistry
+from registry.envelope.sealing import open_sealed
+from registry.log import LogRecord, Publisher, record_for, rotation_record
 from registry.relay.positions import RelayPositions
 from registry.support.observability import RELAY_LAG
 from registry.transparency.checkpoints import CheckpointStore
+from registry.transparency.registry_keys import Handover, handover_in
 from registry.write.persistence import CHAIN_ID
 
 logger = logging.getLogger(__name__)
@@ -48,6 +54,7 @@ class Relay:
         # commit, so a drill can kill the relay exactly there. Zero in normal operation.
         self.pause_before_commit_ms = pause_before_commit_ms
         self.schemas = SchemaRegistry()
+        self.codec = Codec(self.schemas)
         self.checkpoints = checkpoints
 
     def head_position(self) -> int:
@@ -69,6 +76,9 @@ class Relay:
         assert [r.position for r in records] == list(range(after + 1, after + 1 + len(records))), (
             "chain gap"
         )
+        handovers = self._handovers(records)
+        if handovers:
+            self.publisher.publish_checkpoints(handovers)
         self.publisher.publish(records)
         if self.pause_before_commit_ms:
             logger.warning(
@@ -80,6 +90,15 @@ class Relay:
         self.positions.set(self.relay_name, records[-1].position)
         self._publish_checkpoints(records[-1].position)
         return len(records)
+
+    def _handovers(self, records: Sequence[LogRecord]) -> list[Handover]:
+        found = []
+        for record in records:
+            if rotation_record(record):
+                handover = handover_in(self.codec, open_sealed(self.schemas, record.value))
+                if handover is not None:
+                    found.append(handover)
+        return found
 
     def _publish_checkpoints(self, published_position: int) -> None:
         """Checkpoints follow the envelopes they cover, so a reader never sees a checkpoint

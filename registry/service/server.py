@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,7 @@ class ServerConfig:
     projection_url: str
     registry_key: SigningKey
     kafka: str | None = None
+    pinned_registry_keys: Mapping[str, bytes] | None = None  # default: the registry key
     tls: TlsFiles | None = None
     max_message_bytes: int = MESSAGE_BYTES_MAX_DEFAULT
     max_workers: int = 16
@@ -86,7 +88,11 @@ class RegistryServer:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.stop_event = threading.Event()
-        self.app = RegistryApplication(config.database_url, config.registry_key)
+        self.app = RegistryApplication(
+            config.database_url,
+            config.registry_key,
+            pinned_registry_keys=config.pinned_registry_keys,
+        )
         self.store = ProjectionStore(config.projection_url)
         self.pipeline = (
             None
