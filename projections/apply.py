@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from projections import recoveries
 from projections import tables as t
 from projections.pending import PendingRows
 from projections.public_apply import collect_envelope, collect_event
@@ -330,11 +331,17 @@ _COLLECTORS: EventDispatch[Callable[[PendingRows, Any, Place], None]] = EventDis
         ev.PoolFunded: _pool_funded,
         ev.PoolRemainderReturned: _pool_remainder_returned,
         ev.PoolRemainderCarried: _pool_remainder_carried,
+        ev.RecoveryStarted: recoveries.recovery_started,
+        ev.RecoveryVetoed: recoveries.recovery_vetoed,
+        ev.RecoveryCompleted: recoveries.recovery_completed,
     },
     ignored=(  # key history and the registers of classes and projects have no read model yet
         ev.KeyRegistered,
         ev.KeyRotated,
         ev.KeyRevoked,
+        ev.RecoveryKeySet,
+        ev.KeyRecovered,
+        ev.RegistryKeyRotated,
         ev.CreditClassRegistered,
         ev.ProjectRegistered,
     ),

@@ -1,23 +1,27 @@
 """Checking polled records before they are projected: each record is opened and, given the
-registry's public keys, its countersignature verified. Verification is most of a record's
-cost, so with workers it runs in a process pool (spawned: the caller may hold threads) on
-chunks of a batch, while this process decodes and writes; a record that fails is skipped
-with its reason (the log reader moves such records to quarantine)."""
+registry's public keys, its countersignature verified against the key history (the key that
+seals its position, per the pinned key and the handovers known when it is checked).
+Verification is most of a record's cost, so with workers it runs in a process pool
+(spawned: the caller may hold threads) on chunks of a batch, while this process decodes and
+writes; a record that fails is skipped with its reason (the log reader moves such records to
+quarantine)."""
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+from registry.domain.checks import InvariantViolation
 from registry.envelope.codec import SchemaRegistry
 from registry.envelope.sealing import EnvelopeError, OpenedEnvelope
 from registry.log import check_record, parse_position
 from registry.support.worker_pool import spawn_pool
+from registry.transparency.registry_keys import Keys, RegistryKeyHistory, history_of
 
 logger = logging.getLogger(__name__)
 CHECK_CHUNK_RECORDS = 500  # per task: large enough to amortise the hand-over, small to share
@@ -30,7 +34,7 @@ def _worker_schemas() -> SchemaRegistry:
 
 
 def _check_chunk(
-    registry_public_keys: Mapping[str, bytes], records: Sequence[tuple[int | None, bytes]]
+    registry_public_keys: RegistryKeyHistory, records: Sequence[tuple[int | None, bytes]]
 ) -> list[str | None]:
     """In a worker: the reason each record fails, None for those that verify."""
     schemas = _worker_schemas()
@@ -54,12 +58,13 @@ class PendingCheck:
 
 
 class RecordChecker:
-    def __init__(
-        self, registry_public_keys: Mapping[str, bytes] | None, workers: int | None = None
-    ) -> None:
-        """`workers`: processes verifying signatures (None: one per core; 0: this process)."""
+    def __init__(self, registry_public_keys: Keys | None, workers: int | None = None) -> None:
+        """`workers`: processes verifying signatures (None: one per core; 0: this process).
+        The key history may learn handovers meanwhile (runner.py keeps it up to date)."""
         self.schemas = SchemaRegistry()
-        self.registry_public_keys = dict(registry_public_keys) if registry_public_keys else None
+        self.registry_public_keys = (
+            history_of(registry_public_keys) if registry_public_keys else None
+        )
         workers = os.cpu_count() or 1 if workers is None else workers
         self.pool: ProcessPoolExecutor | None = None
         if self.registry_public_keys is not None and workers > 0:
@@ -72,7 +77,8 @@ class RecordChecker:
             [m.offset for m in messages],
         )
         if self.pool is not None:
-            assert self.registry_public_keys is not None, "a pool exists only to verify"
+            if self.registry_public_keys is None:
+                raise InvariantViolation("a signature pool exists only to verify")
             for start in range(0, len(pending.records), CHECK_CHUNK_RECORDS):
                 chunk = pending.records[start : start + CHECK_CHUNK_RECORDS]
                 pending.verdicts.append(

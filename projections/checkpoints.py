@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from projections.public_tables import checkpoints as checkpoint_rows
 from registry.log.kafka import CHECKPOINTS_SUFFIX
 from registry.transparency.checkpoints import Checkpoint, checkpoints_table
+from registry.transparency.registry_keys import Keys
 
 logger = logging.getLogger(__name__)
 COPY_CHECKPOINTS_MAX = 1_000  # per call; the next call goes on from the newest copied
@@ -26,8 +27,10 @@ POLL_TIMEOUT_MS = 200
 def record(
     engine: sa.Engine,
     found: Iterable[Checkpoint],
-    registry_public_keys: Mapping[str, bytes] | None = None,
+    registry_public_keys: Keys | None = None,
 ) -> int:
+    """Store the checkpoints that verify: under a key history, each by the key that sealed
+    its tree size (the history as far as the caller has followed it)."""
     rows = []
     for checkpoint in found:
         if registry_public_keys is not None and not checkpoint.verifies(registry_public_keys):
@@ -84,7 +87,7 @@ class KafkaCheckpointFollower:
         self,
         bootstrap_servers: str,
         topic: str,
-        registry_public_keys: Mapping[str, bytes] | None = None,
+        registry_public_keys: Keys | None = None,
     ) -> None:
         self.topic = topic + CHECKPOINTS_SUFFIX
         self.registry_public_keys = registry_public_keys

@@ -17,6 +17,7 @@ from projections.joint_purchase import allocation as allocation
 from projections.joint_purchase import factor_table as factor_table
 from projections.joint_purchase import meetings as meetings
 from projections.joint_purchase import pool as pool
+from projections.recoveries import RecoveryView, pending_recovery
 from registry.domain.fiscal import term_fiscal_years
 
 
@@ -33,6 +34,7 @@ class BalanceLine:
 class Balance:
     party_id: str
     lines: tuple[BalanceLine, ...]
+    pending_recovery: RecoveryView | None = None  # while pending, the credits are frozen
 
     @property
     def tradable_kg(self) -> int:
@@ -55,7 +57,7 @@ def balance(connection: sa.Connection, party_id: str) -> Balance:
         .order_by(b.class_id, b.vintage)
     ).all()
     lines = tuple(BalanceLine(*row) for row in rows if any(row[2:]))
-    return Balance(party_id, lines)
+    return Balance(party_id, lines, pending_recovery(connection, party_id))
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,11 @@ from projections.checkpoints import KafkaCheckpointFollower, copy_from_event_sto
 from projections.store import ProjectionStore
 from registry.log import parse_position
 from registry.log.embedded import EmbeddedLog
+from registry.log.handovers import HandoverFeed
+from registry.log.kafka import CHECKPOINTS_SUFFIX
 from registry.support.health import PROCESS_HEALTH, ProcessHealth
 from registry.support.observability import PROJECTION_LAG
+from registry.transparency.registry_keys import Keys
 
 logger = logging.getLogger(__name__)
 EMBEDDED_SOURCE = "embedded"
@@ -81,9 +84,32 @@ def _consumer(bootstrap_servers: str, group_id: str | None) -> KafkaConsumer:
 Checked = list[tuple[Any, list[Any], PendingCheck]]  # (partition, records, their check)
 
 
-def _submit_polled(checker: RecordChecker, batches: Mapping[Any, list[Any]]) -> Checked:
+class _NoFeed:
+    """Stands in for the handover feed when records are not checked at all."""
+
+    def refresh(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _handover_feed(
+    checker: RecordChecker, bootstrap_servers: str, topic: str
+) -> HandoverFeed | _NoFeed:
+    history = checker.registry_public_keys
+    if history is None:
+        return _NoFeed()
+    return HandoverFeed(bootstrap_servers, topic + CHECKPOINTS_SUFFIX, history)
+
+
+def _submit_polled(
+    checker: RecordChecker, feed: HandoverFeed | _NoFeed, batches: Mapping[Any, list[Any]]
+) -> Checked:
     """Every partition's records go to the checker at once, so the pool verifies them all
-    while this process writes them one partition after another."""
+    while this process writes them one partition after another. The handovers are read to
+    the end first: the relay published each before the envelopes just polled."""
+    if not any(batches.values()):
+        return []
+    feed.refresh()
     return [
         (partition, messages, checker.submit(messages))
         for partition, messages in sorted(batches.items(), key=lambda item: item[0].partition)
@@ -114,7 +140,7 @@ def catch_up_kafka(
     store: ProjectionStore,
     bootstrap_servers: str,
     topic: str,
-    registry_public_keys: Mapping[str, bytes] | None = None,
+    registry_public_keys: Keys | None = None,
     workers: int | None = None,
 ) -> int:
     """One reader over every partition, up to the end offsets seen at the start. With keys,
@@ -122,6 +148,7 @@ def catch_up_kafka(
     working a few polls ahead of the writer."""
     source = kafka_source(topic)
     checker = RecordChecker(registry_public_keys, workers)
+    feed = _handover_feed(checker, bootstrap_servers, topic)
     consumer = _consumer(bootstrap_servers, None)
     applied = 0
     try:
@@ -143,18 +170,20 @@ def catch_up_kafka(
         while True:
             behind = any(consumer.position(p) < end_offsets[p] for p in partitions)
             if behind and len(in_flight) < POLLS_IN_FLIGHT:
-                in_flight.append(_submit_polled(checker, consumer.poll(timeout_ms=POLL_TIMEOUT_MS)))
+                polled = consumer.poll(timeout_ms=POLL_TIMEOUT_MS)
+                in_flight.append(_submit_polled(checker, feed, polled))
                 continue
             if not in_flight:
                 break
             applied += _apply_checked(store, source, checker, in_flight.popleft())  # in order
-        follower = KafkaCheckpointFollower(bootstrap_servers, topic, registry_public_keys)
+        follower = KafkaCheckpointFollower(bootstrap_servers, topic, checker.registry_public_keys)
         try:
             follower.catch_up(store.engine)
         finally:
             follower.close()
     finally:
         consumer.close()
+        feed.close()
         checker.close()
     return applied
 
@@ -190,21 +219,24 @@ def run_group_worker(
     topic: str,
     group_id: str,
     stop: threading.Event,
-    registry_public_keys: Mapping[str, bytes] | None = None,
+    registry_public_keys: Keys | None = None,
     pause_before_commit_ms: int = 0,
     workers: int | None = None,
     health: ProcessHealth = PROCESS_HEALTH,
 ) -> int:
     """One member of a consumer group; runs until `stop` is set. With keys, every
-    countersignature is verified, by `workers` processes (default: one per core). Alive
-    while the loop turns; ready once in the group with its partitions' lag measured within
-    READY_LAG_RECORDS_MAX (or with no partitions to read)."""
+    countersignature is verified, by `workers` processes (default: one per core), against
+    the key history: the member sees only some partitions, so it learns rotations from
+    the handovers on the checkpoints topic. Alive while the loop turns; ready once in the
+    group with its partitions' lag measured within READY_LAG_RECORDS_MAX (or with no
+    partitions to read)."""
     source = kafka_source(topic)
     checker = RecordChecker(registry_public_keys, workers)
+    feed = _handover_feed(checker, bootstrap_servers, topic)
     consumer = _consumer(bootstrap_servers, group_id)
     seek_to_stored = _SeekToStoredOffsets(consumer, store, source)
     consumer.subscribe([topic], listener=seek_to_stored)
-    follower = KafkaCheckpointFollower(bootstrap_servers, topic, registry_public_keys)
+    follower = KafkaCheckpointFollower(bootstrap_servers, topic, checker.registry_public_keys)
     applied = 0
     next_lag_check = 0.0
     backoff_ms = BACKOFF_MS_MIN
@@ -216,7 +248,8 @@ def run_group_worker(
                 if rewind:
                     seek_to_stored.seek(consumer.assignment())
                     rewind = False
-                checks = _submit_polled(checker, consumer.poll(timeout_ms=POLL_TIMEOUT_MS))
+                polled = consumer.poll(timeout_ms=POLL_TIMEOUT_MS)
+                checks = _submit_polled(checker, feed, polled)
                 applied += _apply_checked(store, source, checker, checks, pause_before_commit_ms)
                 if time.monotonic() >= next_lag_check:
                     next_lag_check = time.monotonic() + LAG_CHECK_INTERVAL_S
@@ -236,6 +269,7 @@ def run_group_worker(
     finally:
         follower.close()
         consumer.close()
+        feed.close()
         checker.close()
     return applied
 

@@ -210,6 +210,25 @@ contributions = sa.Table(
 # The public view's tables (credit classes, projects, supply per class and project, the log
 # and its Merkle tree, signatures on agreements, each kilogram's history) live in
 # projections/public_tables.py and are part of READ_MODEL_TABLES below.
+# Recoveries of parties' keys. Start, veto and completion are signed by different parties
+# (so may sit in different partitions): each sets its own columns, and the state is read
+# from which are set, whatever order the workers apply them in.
+recoveries = sa.Table(
+    "recoveries",
+    metadata,
+    sa.Column("party_id", sa.String(64), primary_key=True),
+    sa.Column("recovery_id", sa.String(64), primary_key=True),
+    sa.Column("key_id", sa.String(40)),
+    sa.Column("reason", sa.String(200)),
+    sa.Column("started_by", sa.String(64)),
+    sa.Column("cosigned_by", sa.String(200)),  # party ids joined by spaces
+    sa.Column("started_at_us", sa.BigInteger),
+    sa.Column("due_at_us", sa.BigInteger),
+    sa.Column("started_position", sa.BigInteger),
+    sa.Column("vetoed_with_key_id", sa.String(40)),
+    sa.Column("vetoed_position", sa.BigInteger),
+    sa.Column("completed_position", sa.BigInteger),
+)
 
 # Where each worker is: per source and partition, in the same transaction as the rows.
 progress = sa.Table(
@@ -239,4 +258,5 @@ READ_MODEL_TABLES = (
     deliveries,
     contributions,
     *PUBLIC_TABLES,
+    recoveries,
 )

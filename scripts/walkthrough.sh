@@ -58,7 +58,8 @@ issuer_key="$(step keys new "$issuer")"
 echo "$issuer_key"
 
 step register-party "$akishima" --role municipality \
-  --public-key "$(field public_key "$akishima_key")"
+  --public-key "$(field public_key "$akishima_key")" \
+  --recovery-public-key "$(field recovery_public_key "$akishima_key")"
 step register-party "$iwaizumi" --role municipality \
   --public-key "$(field public_key "$iwaizumi_key")"
 step register-party "$issuer" --role issuer --name "J-VER provider" \
@@ -78,6 +79,7 @@ rotated="$(step keys rotate --as "$akishima")"  # the old key signs the new one 
 echo "$rotated"
 step keys revoke --as "$operator" --party "$akishima" \
   --key-id "$(field key_id "$rotated")" --reason "laptop stolen"
+step recovery recover --as "$akishima"  # its recovery key signs a new key in
 step cancel --as "$issuer" --holder "$akishima" --batch "$batch" \
   --quantity-kg 500 --reason "issued in error"  # the batch's issuer or the operator
 step balance "$akishima"

@@ -234,7 +234,7 @@ class Auditor:
                 count(run.totals, event)
         run.tree.append(leaf_hash(item.sealed_bytes))
         for checkpoint in run.checkpoints.pop(run.tree.size, []):
-            self._check_checkpoint(checkpoint, run.tree, report)
+            self._check_checkpoint(checkpoint, run.tree, run.replayer, report)
             run.totals.checkpoints_verified += 1
         if run.live_positions is None or item.body.position in run.live_positions:
             run.rebuild.add(item.sealed_bytes)
@@ -243,9 +243,10 @@ class Auditor:
         return True
 
     def _check_checkpoint(
-        self, checkpoint: Checkpoint, tree: CompactTree, report: AuditReport
+        self, checkpoint: Checkpoint, tree: CompactTree, replayer: Replayer, report: AuditReport
     ) -> None:
-        if not checkpoint.verifies(self.registry_public_keys):
+        """Signed by the key that sealed position tree_size, per the history replayed so far."""
+        if not checkpoint.verifies(replayer.key_history):
             report.discrepancies.append(
                 Discrepancy(checkpoint.tree_size, "checkpoint signature does not verify")
             )
@@ -337,6 +338,12 @@ _TOTALS: EventDispatch[Callable[[Totals, Any], None]] = EventDispatch(
         ev.PoolFunded,  # credits move into a pool's holding and out of it: supply stays
         ev.PoolRemainderReturned,
         ev.PoolRemainderCarried,
+        ev.RecoveryKeySet,
+        ev.KeyRecovered,
+        ev.RecoveryStarted,
+        ev.RecoveryVetoed,
+        ev.RecoveryCompleted,
+        ev.RegistryKeyRotated,
     ),
 )
 

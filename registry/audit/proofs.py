@@ -1,16 +1,38 @@
 """Inclusion and consistency proofs as JSON documents that `proof_verifier.py` checks with
-nothing but the registry's public key."""
+nothing but the registry's public key: the key the history starts from. After rotations a
+document carries the handovers from that key to the key of its checkpoints."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from registry.audit.sources import Broken, Source
+from registry.envelope.codec import Codec
+from registry.envelope.sealing import OpenedEnvelope
 from registry.transparency.checkpoints import Checkpoint
 from registry.transparency.merkle import consistency_proof, inclusion_proof, leaf_hash
+from registry.transparency.registry_keys import Handover, handover_in
 
 
-def _leaves(source: Source, up_to: int) -> list[bytes]:
+class _Handovers:
+    """The handovers met while reading the log for a proof."""
+
+    def __init__(self) -> None:
+        self.codec = Codec()
+        self.found: list[Handover] = []
+
+    def note(self, envelope: OpenedEnvelope) -> None:
+        handover = handover_in(self.codec, envelope)
+        if handover is not None:
+            self.found.append(handover)
+
+    def fields(self, tree_size: int) -> dict[str, Any]:
+        """The chain a verifier needs for a checkpoint of `tree_size`; nothing without one."""
+        chain = [h.to_json() for h in self.found if h.position < tree_size]
+        return {"registry_key_handovers": chain} if chain else {}
+
+
+def _leaves(source: Source, up_to: int, handovers: _Handovers) -> list[bytes]:
     """Leaf hashes 1..up_to (32 bytes each: a million envelopes is 32 MB)."""
     hashes: list[bytes] = []
     for item in source.items():
@@ -19,6 +41,7 @@ def _leaves(source: Source, up_to: int) -> list[bytes]:
                 f"cannot prove over a broken log: position {item.position}: {item.reason}"
             )
         hashes.append(leaf_hash(item.sealed_bytes))
+        handovers.note(item)
         if len(hashes) == up_to:
             break
     if len(hashes) < up_to:
@@ -48,12 +71,14 @@ def inclusion_document(
 def consistency_document(source: Source, old_size: int, new_size: int) -> dict[str, Any]:
     old = _checkpoint(source, old_size, old_size)
     new = _checkpoint(source, new_size, new_size)
-    hashes = _leaves(source, new.tree_size)
+    handovers = _Handovers()
+    hashes = _leaves(source, new.tree_size, handovers)
     return {
         "kind": "consistency",
         "old": old.to_json(),
         "new": new.to_json(),
         "path": [h.hex() for h in consistency_proof(hashes, old.tree_size)],
+        **handovers.fields(new.tree_size),
     }
 
 
@@ -65,12 +90,14 @@ def inclusion_documents(
     wanted = set(positions)
     sealed: dict[int, bytes] = {}
     hashes: list[bytes] = []
+    handovers = _Handovers()
     for item in source.items():
         if isinstance(item, Broken):
             raise ValueError(
                 f"cannot prove over a broken log: position {item.position}: {item.reason}"
             )
         hashes.append(leaf_hash(item.sealed_bytes))
+        handovers.note(item)
         if item.body.position in wanted:
             sealed[item.body.position] = item.sealed_bytes
         if len(hashes) == checkpoint.tree_size:
@@ -82,6 +109,7 @@ def inclusion_documents(
             "sealed_envelope": sealed[position].hex(),
             "path": [h.hex() for h in inclusion_proof(hashes, position - 1)],
             "checkpoint": checkpoint.to_json(),
+            **handovers.fields(checkpoint.tree_size),
         }
         for position in positions
     }

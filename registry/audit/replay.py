@@ -13,16 +13,21 @@ that breaks a rule is reported and its effects applied as the registry recorded 
 stops where it does not (`Unanchored`): an altered envelope, a broken chain, content that
 cannot be read or applied; what follows could not be anchored to what was verified.
 
-The audit defers the two signature checks to worker processes (`SignatureWork`) for speed;
+The registry's key is the one the key history gives the envelope's position: the pinned
+first key, then each handover the chain records (signed by the outgoing key). Co-signatures
+are checked beside the actor's, under the co-signers' active keys.
+
+The audit defers the signature checks to worker processes (`SignatureWork`) for speed;
 a check that fails in order makes the envelope's countersignature (and its predecessor's,
 for a broken link) be verified at once, before anything is reported."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from registry.domain import commands as cmd
 from registry.domain import events as ev
 from registry.domain import rules
 from registry.domain.checks import Rejection
@@ -37,9 +42,17 @@ from registry.envelope.sealing import (
     check_place,
     verify_actor_signature,
 )
+from registry.transparency.registry_keys import (
+    Handover,
+    Keys,
+    RegistryKeyHistory,
+    follow_events,
+    pinned_keys,
+)
 
 ALTERED = "altered after sealing: the registry's countersignature does not verify"
 ACTOR_SIGNATURE = "actor signature does not verify under the key active at this position"
+COSIGNATURE = "a co-signature does not verify under the co-signer's active key"
 FINDINGS_MAX = 100  # then the audit stops: a history this wrong needs people, not a longer list
 
 
@@ -80,6 +93,7 @@ class SignatureWork:
     actor_public_key: bytes | None
     command_bytes: bytes
     actor_signature: bytes
+    cosignatures: tuple[tuple[bytes, bytes], ...] = ()  # (public key, signature)
 
     def failure(self) -> str | None:
         if not verify(self.registry_public_key, self.registry_signature, self.body_bytes):
@@ -88,7 +102,18 @@ class SignatureWork:
             self.actor_public_key, self.actor_signature, self.command_bytes
         ):
             return ACTOR_SIGNATURE
+        for public_key, signature in self.cosignatures:
+            if not verify(public_key, signature, self.command_bytes):
+                return COSIGNATURE
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class Signers:
+    """The keys the history says must verify an envelope's actor and co-signers."""
+
+    actor_key: bytes
+    cosignatures: tuple[tuple[bytes, bytes], ...]  # (public key, signature)
 
 
 @dataclass(frozen=True)
@@ -114,10 +139,10 @@ class VerificationReport:
 
 
 class Replayer:
-    def __init__(
-        self, registry_public_keys: Mapping[str, bytes], codec: Codec | None = None
-    ) -> None:
-        self.registry_public_keys = registry_public_keys
+    def __init__(self, registry_public_keys: Keys, codec: Codec | None = None) -> None:
+        """`registry_public_keys`: the pinned key(s) the history starts from."""
+        self.registry_public_keys = pinned_keys(registry_public_keys)
+        self.key_history = RegistryKeyHistory(dict(self.registry_public_keys))
         self.codec = codec or Codec()
         self.ledger = Ledger()
         self.latest_time_us = 0
@@ -125,8 +150,9 @@ class Replayer:
 
     # -- the registry's countersignature, judged first -----------------------------------
     def registry_key_for(self, envelope: OpenedEnvelope) -> bytes | None:
-        """The registry public key the envelope's countersignature must verify under."""
-        return self.registry_public_keys.get(envelope.registry_key_id)
+        """The registry public key the envelope's countersignature must verify under: the
+        key the history gives its position, if the envelope names it (else None)."""
+        return self.key_history.keys_for(envelope.body.position).get(envelope.registry_key_id)
 
     def countersignature_verifies(self, envelope: OpenedEnvelope) -> bool:
         key = self.registry_key_for(envelope)
@@ -137,6 +163,10 @@ class Replayer:
         position = envelope.body.position
         if self.registry_key_for(envelope) is None:
             reason = f"unknown registry key {envelope.registry_key_id}"
+            try:
+                self.key_history.check(envelope)  # names the key this position needs
+            except EnvelopeError as error:
+                reason = error.reason
             raise Unanchored(
                 [Discrepancy(position, reason)],
                 Stop(position, f"{reason}: nothing from here on can be authenticated"),
@@ -181,7 +211,7 @@ class Replayer:
                 return skipped
         command, recorded = self._decode(envelope)
         names = ",".join(type(event).__name__ for event in recorded)
-        findings, public_key = self._judge_actor(envelope, command, names, check_signatures)
+        findings, signers = self._judge_actor(envelope, command, names, check_signatures)
         if not findings:
             findings = self._judge_rules(envelope, command, recorded, names)
         if findings and not check_signatures:
@@ -190,7 +220,7 @@ class Replayer:
             self._apply(envelope, command, recorded, guarded=bool(findings))
         except Unanchored as unanchored:
             raise Unanchored(findings + unanchored.findings, unanchored.stop) from None
-        return Step(recorded, self._work(envelope, public_key, names), findings)
+        return Step(recorded, self._work(envelope, signers, names), findings)
 
     def _decode(self, envelope: OpenedEnvelope) -> tuple[Command, list[ev.Event]]:
         body = envelope.body
@@ -208,22 +238,33 @@ class Replayer:
 
     def _judge_actor(
         self, envelope: OpenedEnvelope, command: Command, names: str, check_signatures: bool
-    ) -> tuple[list[Discrepancy], bytes | None]:
-        """Who signed: the actor named inside the command, its key at this point of the
-        history, and (when checked in order) its signature."""
+    ) -> tuple[list[Discrepancy], Signers | None]:
+        """Who signed: the actor named inside the command, its key and the co-signers' at
+        this point of the history, and (when checked in order) their signatures."""
         body = envelope.body
-        if (command.actor_id, command.key_id) != (body.command.actor_id, body.command.key_id):
+        signed = body.command
+        if (command.actor_id, command.key_id) != (signed.actor_id, signed.key_id):
             reason = "signed actor differs from the command's actor"
             return [Discrepancy(body.position, reason, names)], None
         try:
-            public_key = rules.verifying_key(self.ledger, command)
+            signers = Signers(
+                rules.verifying_key(self.ledger, command),
+                tuple(
+                    (rules.cosigner_key(self.ledger, c.party_id, c.key_id), c.signature)
+                    for c in signed.cosignatures
+                ),
+            )
         except Rejection as rejection:
             reason = f"actor key not valid here: {rejection.message}"
             return [Discrepancy(body.position, reason, names)], None
-        if check_signatures and not verify_actor_signature(body.command, public_key):
+        if check_signatures and not verify_actor_signature(signed, signers.actor_key):
             reason = f"actor signature of {command.actor_id} does not verify"
-            return [Discrepancy(body.position, reason, names)], public_key
-        return [], public_key
+            return [Discrepancy(body.position, reason, names)], signers
+        if check_signatures and not all(
+            verify(key, signature, signed.command_bytes) for key, signature in signers.cosignatures
+        ):
+            return [Discrepancy(body.position, COSIGNATURE, names)], signers
+        return [], signers
 
     def _judge_rules(
         self, envelope: OpenedEnvelope, command: Command, recorded: list[ev.Event], names: str
@@ -241,15 +282,34 @@ class Replayer:
         if self.ledger.live_command(command.command_id, body.recorded_at_us) is not None:
             reason = f"command id {command.command_id!r} recorded twice"
             return [Discrepancy(body.position, reason, names)]
+        cosigners = tuple(c.party_id for c in body.command.cosignatures)
         try:
-            decided = rules.decide(self.ledger, command, body.recorded_at_us)
+            decided = rules.decide(self.ledger, command, body.recorded_at_us, cosigners)
         except Rejection as rejection:
             reason = f"a rule rejects this command: {rejection.message}"
             return [Discrepancy(body.position, reason, names)]
         if decided != recorded:
             reason = "recorded effects differ from the effects the rules give"
             return [Discrepancy(body.position, reason, names)]
+        if isinstance(command.body, cmd.RotateRegistryKey):
+            self._require_handover(command.body, body.position)
         return []
+
+    def _require_handover(self, body: cmd.RotateRegistryKey, position: int) -> None:
+        """Every later seal depends on a handover: one that fails stops the audit here."""
+        handover = Handover(
+            body.effective_after_position,
+            body.retired_key_id,
+            body.public_key,
+            body.handover_signature,
+        )
+        reason = self.key_history.problem(handover)
+        if reason is not None:
+            reason = f"registry-key handover refused: {reason}"
+            raise Unanchored(
+                [Discrepancy(position, reason)],
+                Stop(position, "no later seal can be trusted without a valid handover"),
+            )
 
     def _apply(
         self, envelope: OpenedEnvelope, command: Command, recorded: list[ev.Event], guarded: bool
@@ -273,6 +333,13 @@ class Replayer:
                     Stop(body.position, f"its recorded effects cannot be applied ({error})"),
                 ) from None
             ledger.commit()
+        try:
+            follow_events(self.key_history, envelope.registry_key_id, body.position, recorded)
+        except EnvelopeError as error:
+            raise Unanchored(
+                [Discrepancy(body.position, error.reason)],
+                Stop(body.position, "no later seal can be trusted without a valid handover"),
+            ) from None
         digest = hashlib.sha256(body.command.command_bytes).digest()
         ledger.record_command(command.command_id, body.position, digest, command.expires_at_us)
         ledger.advance(body.position, envelope.hash)
@@ -281,9 +348,7 @@ class Replayer:
         if body.position % 1_000 == 0:
             ledger.forget_expired(self.latest_time_us - rules.FORGET_MARGIN_US)
 
-    def _work(
-        self, envelope: OpenedEnvelope, actor_public_key: bytes | None, names: str
-    ) -> SignatureWork:
+    def _work(self, envelope: OpenedEnvelope, signers: Signers | None, names: str) -> SignatureWork:
         body = envelope.body
         return SignatureWork(
             body.position,
@@ -291,9 +356,10 @@ class Replayer:
             self.registry_key_for(envelope) or b"",
             envelope.body_bytes,
             envelope.registry_signature,
-            actor_public_key,
+            None if signers is None else signers.actor_key,
             body.command.command_bytes,
             body.command.signature,
+            () if signers is None else signers.cosignatures,
         )
 
     def event_names(self, envelope: OpenedEnvelope) -> str:
@@ -307,7 +373,7 @@ class Replayer:
 
 def verify_history(
     envelopes: Iterable[OpenedEnvelope],
-    registry_public_keys: Mapping[str, bytes],
+    registry_public_keys: Keys,
     codec: Codec | None = None,
 ) -> VerificationReport:
     """Verify in one process: every finding up to FINDINGS_MAX, and where it stopped."""

@@ -16,6 +16,7 @@ from registry.audit.export import export_metadata, read_export, write_export
 from registry.envelope.codec import SchemaRegistry
 from registry.envelope.sealing import EnvelopeError, OpenedEnvelope, open_sealed
 from registry.log import GapError
+from registry.log.handovers import parse_side_record
 from registry.log.kafka import CHECKPOINTS_SUFFIX, KafkaLogReader
 from registry.transparency.checkpoints import Checkpoint, CheckpointStore
 from registry.write.persistence import CHAIN_ID, event_store_recorder
@@ -139,7 +140,10 @@ def read_checkpoint_topic(bootstrap_servers: str, topic: str) -> list[Checkpoint
         while any(consumer.position(p) < end[p] for p in partitions):
             for messages in consumer.poll(timeout_ms=500).values():
                 for message in messages:
-                    found.append(Checkpoint.from_json(json.loads(message.value)))
+                    # Handovers share the topic; the audit follows them from the chain itself.
+                    record = parse_side_record(message.value)
+                    if isinstance(record, Checkpoint):
+                        found.append(record)
         return sorted(found, key=lambda checkpoint: checkpoint.tree_size)
     finally:
         consumer.close()

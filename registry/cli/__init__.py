@@ -14,6 +14,8 @@ from registry.cli import deliveries as cli_deliveries
 from registry.cli import demo as cli_demo
 from registry.cli import keys as cli_keys
 from registry.cli import projections as cli_projections
+from registry.cli import recovery as cli_recovery
+from registry.cli import registry_key as cli_registry_key
 from registry.cli import relay as cli_relay
 from registry.cli import serve as cli_serve
 from registry.cli import store as cli_store
@@ -61,11 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
     cli_demo.add_commands(commands)
     cli_store.add_init_command(commands)
     cli_keys.add_commands(commands)
+    cli_recovery.add_commands(commands)
     cli_credits.add_commands(commands)
     cli_relay.add_commands(commands)
     cli_projections.add_commands(commands)
     cli_serve.add_commands(commands)
     cli_audit.add_commands(commands)
+    cli_registry_key.add_commands(commands)
     cli_deliveries.add_commands(commands)
     cli_web.add_commands(commands)
     cli_store.add_log_command(commands)

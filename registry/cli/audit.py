@@ -1,4 +1,4 @@
-"""`credit-registry audit`, `export`, `prove`, `checkpoint` and `registry-key`."""
+"""`credit-registry audit`, `export`, `prove` and `checkpoint`."""
 
 from __future__ import annotations
 
@@ -84,11 +84,6 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     )
     checkpoint.add_argument("--database-url")
     checkpoint.set_defaults(handler=_checkpoint)
-
-    key = commands.add_parser(
-        "registry-key", help="print the registry's public key (give it to auditors)"
-    )
-    key.set_defaults(handler=_registry_key)
 
 
 def _source(arguments: argparse.Namespace) -> Source:
@@ -181,16 +176,11 @@ def _checkpoint(arguments: argparse.Namespace) -> int:
     key = SigningKey.load(
         home.registry_key_path, passphrase(REGISTRY_PASSPHRASE_VARIABLE, "the registry key")
     )
-    app = RegistryApplication(arguments.database_url or home.database_url, key)
+    app = RegistryApplication(
+        arguments.database_url or home.database_url,
+        key,
+        pinned_registry_keys=home.root_registry_keys(),
+    )
     checkpoint = app.record_checkpoint()
     print(f"checkpoint at tree size {checkpoint.tree_size}: root {checkpoint.root.hex()}")
-    return 0
-
-
-def _registry_key(arguments: argparse.Namespace) -> int:
-    home = Home(arguments.home)
-    key = SigningKey.load(
-        home.registry_key_path, passphrase(REGISTRY_PASSPHRASE_VARIABLE, "the registry key")
-    )
-    print(f"key_id     {key.key_id}\npublic_key {key.public_key.hex()}")
     return 0

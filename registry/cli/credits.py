@@ -10,6 +10,7 @@ from datetime import date
 
 from registry.cli import serve as cli_serve
 from registry.cli.home import Home
+from registry.cli.recovery import pending_note
 from registry.cli.submit import submit
 from registry.domain import commands as c
 from registry.domain.events import Beneficiary
@@ -137,6 +138,9 @@ def _balance(arguments: argparse.Namespace) -> int:
         rows.append((batch_id, len(blocks), quantity_kg, tonnes(quantity_kg)))
     print(table(("batch", "blocks", "kg", "t-CO2"), rows, right=(1, 2, 3)))
     print(f"tradable total: {tonnes(ledger.tradable_kg(arguments.party_id))} t-CO2")
+    pending = ledger.pending_recovery(arguments.party_id)
+    if pending is not None:
+        print(pending_note(arguments.party_id, pending.recovery_id, pending.due_at_us))
     return 0
 
 
@@ -158,4 +162,7 @@ def _served_balance(arguments: argparse.Namespace) -> int:
         table(("class", "vintage", "tradable t", "pending t", "retired t"), lines, right=(2, 3, 4))
     )
     print(f"tradable total: {tonnes(balance.tradable_kg)} t-CO2")
+    if balance.HasField("pending_recovery"):
+        pending = balance.pending_recovery
+        print(pending_note(arguments.party_id, pending.recovery_id, pending.due_at_us))
     return 0

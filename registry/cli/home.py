@@ -1,9 +1,12 @@
 """The embedded store's home directory: the SQLite file and the key files beside it.
 
-Layout:  HOME/registry.sqlite · HOME/registry.key (the registry's countersigning key) ·
-HOME/keys/<party_id>.key (parties' keys; on a real deployment each party keeps its own) ·
-HOME/config.json (the operator's id). Passphrases come from the environment or a prompt,
-never from arguments (arguments show up in `ps` and shell history)."""
+Layout:  HOME/registry.sqlite · HOME/registry.key (the registry's countersigning key, the
+current one after a rotation) · HOME/registry-root.pub (hex: the registry key the history
+starts from, the one auditors pin) · HOME/keys/<party_id>.key (parties' signing keys) and
+HOME/keys/<party_id>.recovery.key (their recovery keys, to be moved offline; on a real
+deployment each party keeps its own) · HOME/config.json (the operator's id). Passphrases
+come from the environment or a prompt, never from arguments (arguments show up in `ps` and
+shell history)."""
 
 from __future__ import annotations
 
@@ -14,11 +17,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from registry.envelope.keys import SigningKey
+from registry.envelope.keys import SigningKey, public_keys_from_hex
 from registry.write.application import RegistryApplication
 
 PASSPHRASE_VARIABLE = "CREDIT_REGISTRY_PASSPHRASE"
 REGISTRY_PASSPHRASE_VARIABLE = "CREDIT_REGISTRY_REGISTRY_PASSPHRASE"
+# Recovery keys: their own passphrase when this is set, else the signing keys' one.
+RECOVERY_PASSPHRASE_VARIABLE = "CREDIT_REGISTRY_RECOVERY_PASSPHRASE"
 
 
 def passphrase(variable: str, purpose: str) -> bytes:
@@ -44,8 +49,21 @@ class Home:
     def registry_key_path(self) -> Path:
         return self.directory / "registry.key"
 
+    @property
+    def root_key_path(self) -> Path:
+        return self.directory / "registry-root.pub"
+
+    def root_registry_keys(self) -> dict[str, bytes] | None:
+        """The pinned key the history starts from, when the home records one."""
+        if not self.root_key_path.exists():
+            return None
+        return public_keys_from_hex([self.root_key_path.read_text("utf-8").strip()])
+
     def key_path(self, party_id: str) -> Path:
         return self.directory / "keys" / f"{party_id}.key"
+
+    def recovery_key_path(self, party_id: str) -> Path:
+        return self.directory / "keys" / f"{party_id}.recovery.key"
 
     @property
     def config_path(self) -> Path:
@@ -75,9 +93,28 @@ class Home:
             )
         return SigningKey.load(path, passphrase(PASSPHRASE_VARIABLE, f"{party_id}'s key"))
 
-    def open(self) -> RegistryApplication:
+    def recovery_key(self, party_id: str) -> SigningKey:
+        path = self.recovery_key_path(party_id)
+        if not path.exists():
+            raise SystemExit(f"no recovery key file for {party_id} at {path}")
+        return SigningKey.load(path, recovery_passphrase(party_id))
+
+    def open(self, database_url: str | None = None) -> RegistryApplication:
         if not self.exists():
             raise SystemExit(
                 f"{self.directory} is not initialised; run 'credit-registry init' first"
             )
-        return RegistryApplication(self.database_url, self.registry_key())
+        return RegistryApplication(
+            database_url or self.database_url,
+            self.registry_key(),
+            pinned_registry_keys=self.root_registry_keys(),
+        )
+
+
+def recovery_passphrase(party_id: str) -> bytes:
+    variable = (
+        RECOVERY_PASSPHRASE_VARIABLE
+        if RECOVERY_PASSPHRASE_VARIABLE in os.environ
+        else PASSPHRASE_VARIABLE
+    )
+    return passphrase(variable, f"{party_id}'s recovery key")

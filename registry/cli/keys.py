@@ -1,7 +1,8 @@
-"""Parties and their keys from the command line: `keys new` (a party makes its key file),
-`keys show` (what a key file holds, public parts only), `keys rotate` (a party replaces its
+"""Parties and their keys from the command line: `keys new` (a party makes its signing key
+file and its recovery key file, the latter to keep offline), `keys show` (what the key files
+hold, public parts only), `keys rotate` (a party replaces its
 own key), `keys revoke` (a party or the operator withdraws a key, e.g. a stolen laptop),
-`register-party` (the operator registers a party with its public key) and `cancel` (the
+`register-party` (the operator registers a party with its public keys) and `cancel` (the
 batch's issuer or the operator takes credits out of circulation, e.g. a credit issued in
 error, with a reason)."""
 
@@ -13,7 +14,7 @@ import sys
 from pathlib import Path
 
 from registry import reference
-from registry.cli.home import PASSPHRASE_VARIABLE, Home, passphrase
+from registry.cli.home import PASSPHRASE_VARIABLE, Home, passphrase, recovery_passphrase
 from registry.cli.submit import submit
 from registry.domain import commands as c
 from registry.envelope.keys import SigningKey
@@ -21,7 +22,9 @@ from registry.envelope.keys import SigningKey
 
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     keys = commands.add_parser("keys", help="key files").add_subparsers(title="keys")
-    new_key = keys.add_parser("new", help="create a passphrase-protected key file for a party")
+    new_key = keys.add_parser(
+        "new", help="create a party's signing key file and recovery key file (passphrase-protected)"
+    )
     new_key.add_argument("party_id")
     new_key.set_defaults(handler=_new)
 
@@ -75,21 +78,35 @@ def _add_register_party(commands: argparse._SubParsersAction) -> None:  # type: 
     )
     party.add_argument("--name-ja")
     party.add_argument("--public-key", required=True, help="hex, as printed by 'keys new'")
+    party.add_argument(
+        "--recovery-public-key",
+        help="hex recovery_public_key printed by 'keys new': lets the party replace a lost "
+        "signing key itself",
+    )
     party.set_defaults(handler=_register_party)
 
 
 def _new(arguments: argparse.Namespace) -> int:
-    path = Home(arguments.home).key_path(arguments.party_id)
+    home = Home(arguments.home)
+    path = home.key_path(arguments.party_id)
+    recovery_path = home.recovery_key_path(arguments.party_id)
     # Checked before the passphrase is asked for; the exclusive create in `save` still
     # refuses a file that appears in between, and an existing key is never overwritten.
-    if path.exists():
-        return _key_file_exists(path, arguments.party_id)
-    key = SigningKey.generate()
+    for existing in (path, recovery_path):
+        if existing.exists():
+            return _key_file_exists(existing, arguments.party_id)
+    key, recovery_key = SigningKey.generate(), SigningKey.generate()
     try:
         key.save(path, passphrase(PASSPHRASE_VARIABLE, f"{arguments.party_id}'s key"))
-    except FileExistsError:
-        return _key_file_exists(path, arguments.party_id)
-    _print_key(key, path)
+        recovery_key.save(recovery_path, recovery_passphrase(arguments.party_id))
+    except FileExistsError as error:
+        return _key_file_exists(Path(str(error.filename)), arguments.party_id)
+    _print_key(key, path, recovery_key, recovery_path)
+    print(
+        f"keep {recovery_path} offline (not on this machine): it signs only the recovery of "
+        f"{arguments.party_id}'s keys, and only the party should ever hold it",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -113,12 +130,28 @@ def _show(arguments: argparse.Namespace) -> int:
         return 2
     # A passphrase that does not open the file is a ValueError: `main` prints it, exit 2.
     key = SigningKey.load(path, passphrase(PASSPHRASE_VARIABLE, f"{arguments.party_id}'s key"))
-    _print_key(key, path)
+    recovery_path = Home(arguments.home).recovery_key_path(arguments.party_id)
+    if recovery_path.exists():
+        recovery_key = SigningKey.load(recovery_path, recovery_passphrase(arguments.party_id))
+        _print_key(key, path, recovery_key, recovery_path)
+    else:
+        _print_key(key, path)
     return 0
 
 
-def _print_key(key: SigningKey, path: Path) -> None:
+def _print_key(
+    key: SigningKey,
+    path: Path,
+    recovery_key: SigningKey | None = None,
+    recovery_path: Path | None = None,
+) -> None:
     print(f"key_id     {key.key_id}\npublic_key {key.public_key.hex()}\nfile       {path}")
+    if recovery_key is not None:
+        print(
+            f"recovery_key_id     {recovery_key.key_id}\n"
+            f"recovery_public_key {recovery_key.public_key.hex()}\n"
+            f"recovery_file       {recovery_path}"
+        )
 
 
 def _register_party(arguments: argparse.Namespace) -> int:
@@ -130,8 +163,14 @@ def _register_party(arguments: argparse.Namespace) -> int:
             print("--name is required for parties outside the shipped list", file=sys.stderr)
             return 2
         name, name_ja = known.name_en, name_ja or known.name_ja
+    recovery = arguments.recovery_public_key
     body = c.RegisterParty(
-        arguments.party_id, arguments.role, name, bytes.fromhex(arguments.public_key), name_ja
+        arguments.party_id,
+        arguments.role,
+        name,
+        bytes.fromhex(arguments.public_key),
+        name_ja,
+        bytes.fromhex(recovery) if recovery else None,
     )
     return submit(arguments, Home(arguments.home).operator_id(), body)
 

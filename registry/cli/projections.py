@@ -56,8 +56,15 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
             "--registry-public-key",
             action="append",
             default=public_keys_from_environment(),
-            help="hex Ed25519 public key of the registry: every record's countersignature "
-            "is verified before it is projected (repeat for rotated keys)",
+            help="hex Ed25519 public key the registry's history starts from: every record's "
+            "countersignature is verified before it is projected, following the registry's "
+            "key rotations from there (required, unless --trust-topic)",
+        )
+        parser.add_argument(
+            "--trust-topic",
+            action="store_true",
+            help="UNSAFE: project whatever the topic (or embedded log) holds, unchecked; "
+            "anyone who can write to it then writes the read models",
         )
         parser.add_argument(
             "--workers",
@@ -104,9 +111,12 @@ def _projection_url(arguments: argparse.Namespace) -> str:
     )
 
 
-def _embedded_log(arguments: argparse.Namespace) -> EmbeddedLog:
+def _embedded_log(
+    arguments: argparse.Namespace, keys: dict[str, bytes] | None = None
+) -> EmbeddedLog:
     return EmbeddedLog(
-        sqlalchemy.create_engine(arguments.database_url or Home(arguments.home).database_url)
+        sqlalchemy.create_engine(arguments.database_url or Home(arguments.home).database_url),
+        registry_public_keys=keys,
     )
 
 
@@ -118,6 +128,7 @@ def _run(arguments: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    keys = _registry_keys(arguments)  # refuses before touching the broker
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     serve_metrics(metrics_port_from_environment())
@@ -129,7 +140,7 @@ def _run(arguments: argparse.Namespace) -> int:
             arguments.topic,
             arguments.group,
             stop,
-            _registry_keys(arguments),
+            keys,
             pause_before_commit_ms=arguments.pause_before_commit_ms,
             workers=arguments.workers,
         )
@@ -137,18 +148,32 @@ def _run(arguments: argparse.Namespace) -> int:
 
 
 def _registry_keys(arguments: argparse.Namespace) -> dict[str, bytes] | None:
-    """Records from Kafka are countersignature-checked when the registry's key is given; a
-    worker without it trusts whoever can write to the topic, and says so."""
+    """Fail closed: records are countersignature-checked against the registry's key history
+    from the pinned key. Without a key a worker would let whoever can write to the topic
+    write the read models, so it refuses to start (exit 2) unless told --trust-topic. The
+    embedded log of --home's own store is checked against the key --home records."""
     if arguments.registry_public_key:
         return public_keys_from_hex(arguments.registry_public_key)
-    logger.warning(
-        "no registry public key (--registry-public-key or CREDIT_REGISTRY_REGISTRY_PUBLIC_KEY): "
-        "records are projected without checking their countersignatures"
+    if not arguments.kafka and not arguments.database_url:
+        home_keys = Home(arguments.home).root_registry_keys()
+        if home_keys is not None:
+            return home_keys
+    if arguments.trust_topic:
+        logger.warning(
+            "--trust-topic: records are projected without checking their countersignatures"
+        )
+        return None
+    print(
+        "refusing to project unchecked records: give the registry's public key "
+        "(--registry-public-key or CREDIT_REGISTRY_REGISTRY_PUBLIC_KEY), "
+        "or --trust-topic to trust whoever can write to the log",
+        file=sys.stderr,
     )
-    return None
+    raise SystemExit(2)
 
 
 def _catch_up(arguments: argparse.Namespace) -> int:
+    keys = _registry_keys(arguments)
     url = _projection_url(arguments)
     store = ProjectionStore(url)
     if getattr(arguments, "fresh", False) and store.applied_count():
@@ -157,11 +182,9 @@ def _catch_up(arguments: argparse.Namespace) -> int:
         )
         return 2
     if arguments.kafka:
-        applied = catch_up_kafka(
-            store, arguments.kafka, arguments.topic, _registry_keys(arguments), arguments.workers
-        )
+        applied = catch_up_kafka(store, arguments.kafka, arguments.topic, keys, arguments.workers)
     else:
-        applied = catch_up_embedded(store, _embedded_log(arguments))
+        applied = catch_up_embedded(store, _embedded_log(arguments, keys))
     print(f"applied {applied} envelopes; {store.applied_count()} in all")
     return 0
 

@@ -14,7 +14,7 @@ from typing import Any
 from devtools.devcerts import create_dev_certificates
 from registry.cli.home import REGISTRY_PASSPHRASE_VARIABLE, Home, passphrase
 from registry.client.grpc_client import ClientTls, RegistryClient
-from registry.envelope.keys import SigningKey
+from registry.envelope.keys import SigningKey, public_keys_from_environment, public_keys_from_hex
 from registry.service.server import (
     MESSAGE_BYTES_MAX_DEFAULT,
     RegistryServer,
@@ -115,6 +115,8 @@ def _serve(arguments: argparse.Namespace) -> int:
         projection_url=arguments.projection_url
         or f"sqlite:///{home.directory / 'projections.sqlite'}",
         registry_key=registry_key,
+        # After a rotation the history starts at another key than this process's own.
+        pinned_registry_keys=_pinned(home),
         kafka=arguments.kafka,
         tls=tls,
         max_message_bytes=arguments.max_message_bytes,
@@ -164,6 +166,11 @@ def _start_web(listen: str | None, projection_url: str, public_key: bytes) -> An
     port = web.start()
     print(f"web view on http://{listen.rpartition(':')[0]}:{port}/", flush=True)
     return web
+
+
+def _pinned(home: Home) -> dict[str, bytes] | None:
+    pinned = public_keys_from_environment()
+    return public_keys_from_hex(pinned) if pinned else home.root_registry_keys()
 
 
 def _dev_certs(arguments: argparse.Namespace) -> int:

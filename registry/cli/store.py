@@ -38,6 +38,7 @@ def _init(arguments: argparse.Namespace) -> int:
     registry_key.save(
         home.registry_key_path, passphrase(REGISTRY_PASSPHRASE_VARIABLE, "the registry key")
     )
+    home.root_key_path.write_text(registry_key.public_key.hex() + "\n", "utf-8")
     operator_key = SigningKey.generate()
     operator_key.save(
         home.key_path(arguments.operator_id), passphrase(PASSPHRASE_VARIABLE, "the operator's key")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 
 from registry.cli import serve as cli_serve
 from registry.cli.home import Home
@@ -22,22 +23,27 @@ def submit(
     actor: str,
     body: c.CommandBody,
     key: SigningKey | None = None,
+    cosigners: Sequence[str] = (),
 ) -> int:
-    """Sign `body` as `actor` with `key` (default: the actor's key file in --home) and send it."""
+    """Sign `body` as `actor` with `key` (default: the actor's key file in --home), add the
+    co-signatures of `cosigners` (their key files in --home), and send it."""
     home = Home(arguments.home)
     signing_key = key or home.party_key(actor)
+    codec = Codec()
+    signed = CommandSigner(codec, actor, signing_key).sign(body)
+    for cosigner in cosigners:
+        signed = CommandSigner(codec, cosigner, home.party_key(cosigner)).cosign(signed)
     if arguments.server:
         with cli_serve.client(arguments) as client:
             try:
-                answer = client.execute(CommandSigner(Codec(), actor, signing_key), body)
+                answer = client.deliver(signed, body)
             except CommandRejected as rejection:
                 print(f"rejected: {rejection.reason}", file=sys.stderr)
                 return 1
         note = " (already recorded: first result returned)" if answer.replayed else ""
         print(f"accepted at position {answer.position}{note}")
         return 0
-    app = home.open()
-    return report(app.submit(CommandSigner(app.codec, actor, signing_key).sign(body)))
+    return report(home.open().submit(signed))
 
 
 def report(result: CommandResult) -> int:

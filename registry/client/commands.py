@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from registry.domain import rules
 from registry.domain.commands import Command, CommandBody
 from registry.envelope.codec import Codec
 from registry.envelope.keys import SigningKey
-from registry.envelope.sealing import SignedCommand
+from registry.envelope.sealing import Cosignature, SignedCommand
 from registry.support.clock import now_us
 
 LIFETIME_US_DEFAULT = 10 * 60 * 1_000_000  # long enough for retries, short against replays
@@ -49,3 +49,13 @@ class CommandSigner:
         self, body: CommandBody, command_id: str | None = None, **options: int
     ) -> SignedCommand:
         return self.sign_command(self.command(body, command_id, **options))
+
+    def cosign(self, signed: SignedCommand) -> SignedCommand:
+        """Add this party's co-signature: its signature over the very bytes the actor
+        signed (e.g. an auditor's on the operator's StartRecovery). The command is decoded
+        first, so a co-signer sees what it signs."""
+        self.codec.decode_command(signed.command_bytes)
+        cosignature = Cosignature(
+            self.actor_id, self.key.key_id, self.key.sign(signed.command_bytes)
+        )
+        return replace(signed, cosignatures=(*signed.cosignatures, cosignature))

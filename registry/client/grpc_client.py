@@ -121,7 +121,10 @@ class RegistryClient:
         self, signer: CommandSigner, body: c.CommandBody, command_id: str | None = None
     ) -> pb.CommandResult:
         """Sign `body` as the signer's party and send it through its own RPC."""
-        signed = signer.sign(body, command_id)
+        return self.deliver(signer.sign(body, command_id), body)
+
+    def deliver(self, signed: SignedCommand, body: c.CommandBody) -> pb.CommandResult:
+        """Send a signed (perhaps co-signed) command through the RPC of its body's type."""
         if type(body) in _EXCHANGE_RPC_FOR_BODY:
             return self.send_exchange(signed, _EXCHANGE_RPC_FOR_BODY[type(body)])
         return self.send(signed, _RPC_FOR_BODY.get(type(body), "Submit"))
@@ -266,6 +269,16 @@ class RegistryClient:
         response = self._call("ListRetirements", request, self.queries)
         assert isinstance(response, pb.RetirementsResponse)
         return list(response.retirements)
+
+    def recoveries(
+        self, party_id: str = "", pending_only: bool = False, min_position: int = 0
+    ) -> list[pb.Recovery]:
+        request = pb.RecoveriesRequest(
+            party_id=party_id, pending_only=pending_only, min_position=min_position
+        )
+        response = self._call("ListRecoveries", request, self.queries)
+        assert isinstance(response, pb.RecoveriesResponse)
+        return list(response.recoveries)
 
     def allocation(self, pool_id: str = "", min_position: int = 0) -> pb.AllocationResponse:
         """The table of the pool `pool_id` (no pool, no rows: only zero totals)."""

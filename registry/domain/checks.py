@@ -44,11 +44,57 @@ class CheckCode(Enum):
     ACTOR_MISMATCH = (2006, "the signed actor or key differs from the one inside the command")
     KEY_ALREADY_REGISTERED = (2007, "this public key is already registered")
     PARTY_HAS_ACTIVE_KEY = (2008, "the party already has an active key; rotate it instead")
+    BAD_COSIGNATURE = (
+        2009,
+        "a co-signature does not verify over the command bytes under an active signing key "
+        "of its co-signer",
+    )
+    RECOVERY_KEY_MISUSED = (
+        2010,
+        "a recovery key signs only SetRecoveryKey, RecoverKey and VetoRecovery",
+    )
+    RECOVERY_KEY_REQUIRED = (2011, "this must be signed with the party's active recovery key")
+    PARTY_FROZEN = (
+        2012,
+        "a recovery of the party's keys is pending: its credits are frozen until the recovery "
+        "completes or is vetoed",
+    )
+    RECOVERY_PENDING = (2013, "a recovery of this party is pending")
+    UNKNOWN_RECOVERY = (2014, "no such recovery for this party")
+    RECOVERY_NOT_DUE = (2015, "the recovery's public waiting period has not passed")
+    RECOVERY_CLOSED = (2016, "the recovery was vetoed or has completed; it changes no more")
+    RECOVERY_KEY_PROTECTED = (
+        2017,
+        "a recovery key is replaced only with itself: a signing key cannot rotate, revoke or "
+        "replace it",
+    )
+    BAD_HANDOVER = (
+        2018,
+        "the registry-key handover is not the current registry key's signature over this "
+        "position and the new key",
+    )
+    REGISTRY_KEY_NOT_CURRENT = (
+        2019,
+        "this replica does not hold the current registry key, so it cannot seal; restart it "
+        "with the current key file",
+    )
     # 3xxx: may this actor do this.
     ROLE_NOT_ALLOWED = (3001, "the actor's role may not perform this command")
     NOT_THE_OWNER = (3002, "only the holder may move or retire these credits")
     ISSUER_NOT_AUTHORISED = (3003, "the actor is not an authorised issuer of this credit class")
     NOT_A_MEMBER = (3004, "the party is not a member of this joint-purchase pool")
+    OPERATOR_CANNOT_INSTALL_KEYS = (
+        3005,
+        "the operator cannot install a party's key: the party recovers with its recovery key, "
+        "or through a recovery co-signed by an auditor and open to the party's veto",
+    )
+    COSIGNATURE_REQUIRED = (3006, "this command needs the co-signature of an auditor")
+    COSIGNER_NOT_AUDITOR = (3007, "the co-signer is not an auditor")
+    COSIGNER_NOT_INDEPENDENT = (
+        3008,
+        "a co-signer must be a party other than the actor and the party concerned, and sign once",
+    )
+    UNEXPECTED_COSIGNATURE = (3009, "this command takes no co-signatures")
     # 4xxx: the ledger's rules.
     INSUFFICIENT_HOLDINGS = (4001, "the holder does not have enough tradable credits")
     UNKNOWN_BATCH = (4002, "no such batch")

@@ -1,6 +1,6 @@
 """Commands: what an actor asks for. The codec decodes the signed bytes into these.
 
-Field names match `schemas/command.v1.avsc`. A command names its actor and key inside
+Field names match `schemas/command.v4.avsc`. A command names its actor and key inside
 the signed bytes, so a signature cannot be lifted onto another actor's request."""
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ class RegisterParty:
     name: str
     public_key: bytes
     name_ja: str | None = None
+    recovery_public_key: bytes | None = None  # command schema v4; kept offline by the party
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,62 @@ class RevokeKey:
 class RegisterKey:
     party_id: str
     public_key: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SetRecoveryKey:
+    """Give a party a recovery key (signed by its signing key, while it has none) or replace
+    its recovery key (signed by that recovery key)."""
+
+    party_id: str
+    public_key: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class RecoverKey:
+    """Signed by the party's recovery key: its signing keys are revoked, this one installed."""
+
+    party_id: str
+    public_key: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StartRecovery:
+    """The operator's recovery of a party that lost both keys; needs an auditor's
+    co-signature and takes effect only after the public waiting period, unless vetoed."""
+
+    party_id: str
+    recovery_id: str
+    public_key: bytes
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class VetoRecovery:
+    """Signed by any active key of the party: the recovery is cancelled."""
+
+    party_id: str
+    recovery_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CompleteRecovery:
+    """After the waiting period, by any party: the recovery's key is installed."""
+
+    party_id: str
+    recovery_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RotateRegistryKey:
+    """The operator hands the registry's countersigning key over to a new one. The outgoing
+    registry key signs the handover (see transparency/registry_keys.py), so only its
+    holder can rotate; the envelope at `effective_after_position` is the last it seals."""
+
+    retired_key_id: str
+    public_key: bytes
+    effective_after_position: int
+    handover_signature: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +303,12 @@ CommandBody = (
     | FundPool
     | ReturnPoolRemainder
     | CarryPoolRemainder
+    | SetRecoveryKey
+    | RecoverKey
+    | StartRecovery
+    | VetoRecovery
+    | CompleteRecovery
+    | RotateRegistryKey
 )
 
 COMMAND_TYPES: tuple[type[CommandBody], ...] = (
@@ -272,6 +335,12 @@ COMMAND_TYPES: tuple[type[CommandBody], ...] = (
     FundPool,
     ReturnPoolRemainder,
     CarryPoolRemainder,
+    SetRecoveryKey,
+    RecoverKey,
+    StartRecovery,
+    VetoRecovery,
+    CompleteRecovery,
+    RotateRegistryKey,
 )
 
 

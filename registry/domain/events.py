@@ -52,6 +52,61 @@ class KeyRevoked:
 
 
 @dataclass(frozen=True, slots=True)
+class RecoveryKeySet:
+    party_id: str
+    key_id: str
+    public_key: bytes
+    replaced_key_id: str | None  # the recovery key it replaces, if the party had one
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecovered:
+    party_id: str
+    recovery_key_id: str  # the recovery key that signed it
+    key_id: str
+    public_key: bytes
+    revoked_key_ids: tuple[str, ...]  # the party's signing keys, revoked
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryStarted:
+    party_id: str
+    recovery_id: str
+    key_id: str
+    public_key: bytes
+    reason: str
+    started_by: str
+    cosigned_by: tuple[str, ...]
+    started_at_us: int
+    due_at_us: int  # no completion before this decision time
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryVetoed:
+    party_id: str
+    recovery_id: str
+    vetoed_with_key_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryCompleted:
+    party_id: str
+    recovery_id: str
+    key_id: str
+    public_key: bytes
+    revoked_key_ids: tuple[str, ...]  # every key the party still had
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryKeyRotated:
+    retired_key_id: str
+    key_id: str
+    public_key: bytes
+    effective_after_position: int  # the last position the retired key seals
+    handover_signature: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class CreditClassRegistered:
     class_id: str
     name: str
@@ -280,6 +335,12 @@ Event = (
     | PoolFunded
     | PoolRemainderReturned
     | PoolRemainderCarried
+    | RecoveryKeySet
+    | KeyRecovered
+    | RecoveryStarted
+    | RecoveryVetoed
+    | RecoveryCompleted
+    | RegistryKeyRotated
 )
 
 EVENT_TYPES: tuple[type[Event], ...] = (
@@ -306,4 +367,10 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     PoolFunded,
     PoolRemainderReturned,
     PoolRemainderCarried,
+    RecoveryKeySet,
+    KeyRecovered,
+    RecoveryStarted,
+    RecoveryVetoed,
+    RecoveryCompleted,
+    RegistryKeyRotated,
 )

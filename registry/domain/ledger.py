@@ -17,7 +17,7 @@ from registry.domain import events as ev
 from registry.domain.checks import InvariantViolation, require
 from registry.domain.dispatch import EventDispatch
 from registry.domain.emissions import FactorTable
-from registry.domain.parties import KeyRecord, KeyStatus, Party, Role
+from registry.domain.parties import KeyPurpose, KeyRecord, KeyStatus, Party, Role
 from registry.domain.records import (
     Agreement,
     Batch,
@@ -27,6 +27,7 @@ from registry.domain.records import (
     Meeting,
     Pool,
     Project,
+    Recovery,
     Supply,
     pool_holder,
 )
@@ -66,6 +67,11 @@ class Ledger:
         self.deliveries: dict[str, Delivery] = {}
         self.contributions: dict[str, tuple[ev.Contribution, ...]] = {}
         self.factor_tables: dict[str, FactorTable] = {}
+        self.recoveries: dict[tuple[str, str], Recovery] = {}  # (party, recovery id)
+        self.pending_recoveries: dict[str, str] = {}  # party -> its pending recovery's id
+        # Registry keys named by rotations (retired and new), by id: the position of the
+        # rotation. The first registry key is pinned by readers, not recorded in events.
+        self.registry_keys: dict[str, int] = {}
         self.head: dict[str, Any] = {"position": 0, "hash": GENESIS_HASH}
         self._journal: list[tuple[dict[Any, Any], Any, Any]] | None = None
         # Command ids are remembered until their command expires; a heap orders forgetting.
@@ -125,6 +131,12 @@ class Ledger:
     def head_hash(self) -> bytes:
         return bytes(self.head["hash"])
 
+    @property
+    def registry_key_id(self) -> str | None:
+        """The registry key the newest rotation handed over to; None before any rotation."""
+        key_id = self.head.get("registry_key_id")
+        return None if key_id is None else str(key_id)
+
     def advance(self, position: int, envelope_hash: bytes) -> None:
         if position != self.position + 1:
             raise InvariantViolation(f"position {position} does not follow {self.position}")
@@ -157,9 +169,17 @@ class Ledger:
         return forgotten
 
     # -- queries --------------------------------------------------------------------------
-    def active_keys(self, party_id: str) -> list[KeyRecord]:
+    def active_keys(self, party_id: str, purpose: KeyPurpose | None = None) -> list[KeyRecord]:
         records = (self.keys[key_id] for key_id in self.party_keys.get(party_id, ()))
-        return [record for record in records if record.status is KeyStatus.ACTIVE]
+        return [
+            record
+            for record in records
+            if record.status is KeyStatus.ACTIVE and purpose in (None, record.purpose)
+        ]
+
+    def pending_recovery(self, party_id: str) -> Recovery | None:
+        recovery_id = self.pending_recoveries.get(party_id)
+        return None if recovery_id is None else self.recoveries[(party_id, recovery_id)]
 
     def held(self, party_id: str, batch_id: str) -> Ranges:
         return self.holdings.get((party_id, batch_id), ())
@@ -186,8 +206,15 @@ class Ledger:
         party = Party(event.party_id, Role(event.role), event.name, event.name_ja)
         self._put(self.parties, event.party_id, party)
 
-    def _add_key(self, party_id: str, key_id: str, public_key: bytes, position: int) -> None:
-        record = KeyRecord(key_id, party_id, public_key, KeyStatus.ACTIVE, position)
+    def _add_key(
+        self,
+        party_id: str,
+        key_id: str,
+        public_key: bytes,
+        position: int,
+        purpose: KeyPurpose = KeyPurpose.SIGNING,
+    ) -> None:
+        record = KeyRecord(key_id, party_id, public_key, KeyStatus.ACTIVE, position, purpose)
         self._put(self.keys, key_id, record)
         self._put(self.party_keys, party_id, (*self.party_keys.get(party_id, ()), key_id))
 
@@ -205,6 +232,42 @@ class Ledger:
 
     def _apply_KeyRevoked(self, event: ev.KeyRevoked, position: int) -> None:
         self._set_key_status(event.key_id, KeyStatus.REVOKED, position)
+
+    def _apply_RecoveryKeySet(self, event: ev.RecoveryKeySet, position: int) -> None:
+        if event.replaced_key_id is not None:
+            self._set_key_status(event.replaced_key_id, KeyStatus.ROTATED, position)
+        self._add_key(event.party_id, event.key_id, event.public_key, position, KeyPurpose.RECOVERY)
+
+    def _apply_KeyRecovered(self, event: ev.KeyRecovered, position: int) -> None:
+        for key_id in event.revoked_key_ids:
+            self._set_key_status(key_id, KeyStatus.REVOKED, position)
+        self._add_key(event.party_id, event.key_id, event.public_key, position)
+
+    def _apply_RecoveryStarted(self, event: ev.RecoveryStarted, position: int) -> None:
+        recovery = Recovery(
+            event.party_id, event.recovery_id, event.key_id, event.public_key, event.due_at_us
+        )
+        self._put(self.recoveries, (event.party_id, event.recovery_id), recovery)
+        self._put(self.pending_recoveries, event.party_id, event.recovery_id)
+
+    def _close_recovery(self, party_id: str, recovery_id: str, outcome: str) -> None:
+        key = (party_id, recovery_id)
+        self._put(self.recoveries, key, replace(self.recoveries[key], outcome=outcome))
+        self._delete(self.pending_recoveries, party_id)
+
+    def _apply_RecoveryVetoed(self, event: ev.RecoveryVetoed, position: int) -> None:
+        self._close_recovery(event.party_id, event.recovery_id, "vetoed")
+
+    def _apply_RecoveryCompleted(self, event: ev.RecoveryCompleted, position: int) -> None:
+        self._close_recovery(event.party_id, event.recovery_id, "completed")
+        for key_id in event.revoked_key_ids:
+            self._set_key_status(key_id, KeyStatus.REVOKED, position)
+        self._add_key(event.party_id, event.key_id, event.public_key, position)
+
+    def _apply_RegistryKeyRotated(self, event: ev.RegistryKeyRotated, position: int) -> None:
+        self._put(self.registry_keys, event.retired_key_id, position)
+        self._put(self.registry_keys, event.key_id, position)
+        self._put(self.head, "registry_key_id", event.key_id)
 
     def _apply_CreditClassRegistered(self, event: ev.CreditClassRegistered, position: int) -> None:
         credit_class = CreditClass(event.class_id, event.name, frozenset(event.authorised_issuers))
@@ -451,6 +514,12 @@ _APPLIERS: EventDispatch[Callable[[Ledger, Any, int], None]] = EventDispatch(
         ev.PoolFunded: Ledger._apply_PoolFunded,
         ev.PoolRemainderReturned: Ledger._apply_PoolRemainderReturned,
         ev.PoolRemainderCarried: Ledger._apply_PoolRemainderCarried,
+        ev.RecoveryKeySet: Ledger._apply_RecoveryKeySet,
+        ev.KeyRecovered: Ledger._apply_KeyRecovered,
+        ev.RecoveryStarted: Ledger._apply_RecoveryStarted,
+        ev.RecoveryVetoed: Ledger._apply_RecoveryVetoed,
+        ev.RecoveryCompleted: Ledger._apply_RecoveryCompleted,
+        ev.RegistryKeyRotated: Ledger._apply_RegistryKeyRotated,
     },
 )
 

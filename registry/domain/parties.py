@@ -111,6 +111,14 @@ class KeyStatus(Enum):
     REVOKED = "revoked"
 
 
+class KeyPurpose(Enum):
+    """A signing key signs the party's everyday commands; a recovery key, kept offline,
+    signs only the commands that replace lost keys (see domain/recovery.py)."""
+
+    SIGNING = "signing"
+    RECOVERY = "recovery"
+
+
 @dataclass(frozen=True, slots=True)
 class KeyRecord:
     """One entry of a party's key history. Status changes are recorded as new records."""
@@ -120,3 +128,4 @@ class KeyRecord:
     public_key: bytes
     status: KeyStatus
     since_position: int
+    purpose: KeyPurpose = KeyPurpose.SIGNING

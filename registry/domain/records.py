@@ -129,3 +129,15 @@ class CommandRecord:
     position: int
     digest: bytes
     expires_at_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    """An operator's recovery of a party's keys: pending until vetoed or completed."""
+
+    party_id: str
+    recovery_id: str
+    key_id: str
+    public_key: bytes
+    due_at_us: int
+    outcome: str | None = None  # None while pending; vetoed, completed

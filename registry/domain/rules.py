@@ -2,7 +2,8 @@
 
 `decide` never mutates the ledger; the application applies the effects only after the
 envelope is sealed. Signature verification happens before this, in the application,
-against the key that `verifying_key` names; everything else is checked here."""
+against the key that `verifying_key` names (co-signatures too: `decide` is told which
+parties co-signed); everything else is checked here."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ from typing import Any
 
 from registry.domain import commands as cmd
 from registry.domain import events as ev
-from registry.domain import exchange, factors, pool_holdings, pools
+from registry.domain import exchange, factors, pool_holdings, pools, recovery
 from registry.domain.checks import CheckCode, InvariantViolation, Rejection, require
 from registry.domain.ledger import Ledger, key_id_for
 from registry.domain.parties import (
     PUBLIC_KEY_LENGTH,
+    KeyPurpose,
     KeyRecord,
     KeyStatus,
     Party,
@@ -66,7 +68,9 @@ def verifying_key(ledger: Ledger, command: cmd.Command) -> bytes:
         ):
             raise Rejection(CheckCode.NOT_GENESIS, "the registry is empty")
         return body.public_key
-    return authenticate(ledger, command.actor_id, command.key_id).public_key
+    record = authenticate(ledger, command.actor_id, command.key_id)
+    recovery.require_key_purpose(record, command.body)
+    return record.public_key
 
 
 def authenticate(ledger: Ledger, actor_id: str, key_id: str) -> KeyRecord:
@@ -82,7 +86,20 @@ def authenticate(ledger: Ledger, actor_id: str, key_id: str) -> KeyRecord:
     return record
 
 
-def decide(ledger: Ledger, command: cmd.Command, now_us: int) -> list[ev.Event]:
+def cosigner_key(ledger: Ledger, party_id: str, key_id: str) -> bytes:
+    """The public key a co-signature must verify under: an active signing key of its party."""
+    record = ledger.keys.get(key_id)
+    if record is None or record.party_id != party_id:
+        raise Rejection(CheckCode.BAD_COSIGNATURE, f"no key {key_id!r} of {party_id!r}")
+    if record.status is not KeyStatus.ACTIVE or record.purpose is not KeyPurpose.SIGNING:
+        raise Rejection(CheckCode.BAD_COSIGNATURE, f"{key_id!r} is not an active signing key")
+    return record.public_key
+
+
+def decide(
+    ledger: Ledger, command: cmd.Command, now_us: int, cosigners: tuple[str, ...] = ()
+) -> list[ev.Event]:
+    """`cosigners`: the parties whose co-signatures over the command bytes verified."""
     if now_us > command.expires_at_us:
         raise Rejection(CheckCode.COMMAND_EXPIRED, f"expired at {command.expires_at_us} us")
     if command.created_at_us > now_us + CLOCK_SKEW_US_MAX:
@@ -103,6 +120,9 @@ def decide(ledger: Ledger, command: cmd.Command, now_us: int) -> list[ev.Event]:
         require(not ledger.parties, "authentication precedes decision")
         actor = Party(command.actor_id, Role.OPERATOR, "genesis", None)
     body = command.body
+    recovery.require_cosigners(ledger, actor, body, cosigners)
+    if type(body) in recovery.HANDLERS:
+        return recovery.decide(ledger, actor, command, now_us, cosigners)
     if isinstance(body, cmd.ProposeDelivery):
         return exchange.propose_delivery(ledger, actor, body, now_us, _take)
     if isinstance(body, cmd.ResolveDelivery):
@@ -142,7 +162,7 @@ def _require_new_key(ledger: Ledger, public_key: bytes) -> str:
     if len(public_key) != PUBLIC_KEY_LENGTH:
         raise Rejection(CheckCode.INVALID_PUBLIC_KEY, f"{len(public_key)} bytes")
     key_id = key_id_for(public_key)
-    if key_id in ledger.keys:
+    if key_id in ledger.keys or key_id in ledger.registry_keys:
         raise Rejection(CheckCode.KEY_ALREADY_REGISTERED, key_id)
     return key_id
 
@@ -151,7 +171,9 @@ def _take(
     ledger: Ledger, holder_id: str, quantity_kg: int, batch_id: str | None
 ) -> tuple[SerialBlock, ...]:
     """Pick the serials to move: oldest batch id first, lowest serials first. Deterministic,
-    so an auditor re-deciding the command picks the very same blocks."""
+    so an auditor re-deciding the command picks the very same blocks. Every debit of a
+    holder comes through here, so a pending recovery freezes them all at once."""
+    recovery.require_not_frozen(ledger, holder_id)
     if batch_id is not None and batch_id not in ledger.batches:
         raise Rejection(CheckCode.UNKNOWN_BATCH, repr(batch_id))
     available_kg = ledger.tradable_kg(holder_id, batch_id)
@@ -231,12 +253,15 @@ def _register_party(ledger: Ledger, actor: Party, body: cmd.RegisterParty) -> li
     if body.party_id in ledger.parties:
         raise Rejection(CheckCode.PARTY_EXISTS, repr(body.party_id))
     key_id = _require_new_key(ledger, body.public_key)
+    if body.recovery_public_key == body.public_key:
+        raise Rejection(CheckCode.KEY_ALREADY_REGISTERED, f"{key_id} as both signing and recovery")
     code = body.party_id if role is Role.MUNICIPALITY else None
     return [
         ev.PartyRegistered(
             body.party_id, role.value, body.name, body.name_ja, code, actor.party_id
         ),
         ev.KeyRegistered(body.party_id, key_id, body.public_key),
+        *recovery.recovery_key_events(ledger, body.party_id, body.recovery_public_key),
     ]
 
 
@@ -244,7 +269,9 @@ def _rotate_key(ledger: Ledger, actor: Party, body: cmd.RotateKey) -> list[ev.Ev
     # Only the key holder rotates: the operator must never be able to take over a party.
     if body.party_id != actor.party_id:
         raise Rejection(CheckCode.NOT_THE_OWNER, "only a party may rotate its own keys")
-    authenticate(ledger, actor.party_id, body.retired_key_id)
+    retired = authenticate(ledger, actor.party_id, body.retired_key_id)
+    if retired.purpose is KeyPurpose.RECOVERY:
+        raise Rejection(CheckCode.RECOVERY_KEY_PROTECTED, body.retired_key_id)
     key_id = _require_new_key(ledger, body.public_key)
     return [ev.KeyRotated(body.party_id, body.retired_key_id, key_id, body.public_key)]
 
@@ -258,17 +285,28 @@ def _revoke_key(ledger: Ledger, actor: Party, body: cmd.RevokeKey) -> list[ev.Ev
         raise Rejection(CheckCode.UNKNOWN_KEY, f"{body.key_id!r} for {body.party_id!r}")
     if record.status is KeyStatus.REVOKED:
         raise Rejection(CheckCode.KEY_REVOKED, body.key_id)
+    if body.party_id == actor.party_id and record.purpose is KeyPurpose.RECOVERY:
+        # The operator may freeze a stolen recovery key; a party's signing key may not.
+        raise Rejection(CheckCode.RECOVERY_KEY_PROTECTED, body.key_id)
+    pending = ledger.pending_recovery(body.party_id)
+    if pending is not None and actor.party_id != body.party_id:
+        # The party's keys are its veto: nobody else takes them away while it may use them.
+        raise Rejection(
+            CheckCode.RECOVERY_PENDING, f"{pending.recovery_id!r}: the party's keys may veto it"
+        )
     validate_name("reason", body.reason)
     return [ev.KeyRevoked(body.party_id, body.key_id, body.reason, actor.party_id)]
 
 
 def _register_key(ledger: Ledger, actor: Party, body: cmd.RegisterKey) -> list[ev.Event]:
+    """Kept so that the command decodes; no one may install a key for another party. Before
+    command schema v4 the operator could give a key to a party without one, which let it
+    revoke a party's key and then sign as the party."""
     _require_role(actor, {Role.OPERATOR}, "register keys for other parties")
-    _require_party(ledger, body.party_id)
-    if ledger.active_keys(body.party_id):
-        raise Rejection(CheckCode.PARTY_HAS_ACTIVE_KEY, repr(body.party_id))
-    key_id = _require_new_key(ledger, body.public_key)
-    return [ev.KeyRegistered(body.party_id, key_id, body.public_key)]
+    raise Rejection(
+        CheckCode.OPERATOR_CANNOT_INSTALL_KEYS,
+        f"{body.party_id}: RecoverKey with its recovery key, or StartRecovery with an auditor",
+    )
 
 
 def _register_class(ledger: Ledger, actor: Party, body: cmd.RegisterCreditClass) -> list[ev.Event]:
@@ -440,4 +478,4 @@ _HANDLERS: dict[type[Any], Callable[[Ledger, Party, Any], list[ev.Event]]] = {
     cmd.CarryPoolRemainder: partial(pool_holdings.carry_remainder, take=_take),
 }
 _NOW_AWARE = {cmd.ProposeDelivery, cmd.ResolveDelivery}
-assert set(_HANDLERS) | _NOW_AWARE == set(cmd.COMMAND_TYPES)
+assert set(_HANDLERS) | _NOW_AWARE | set(recovery.HANDLERS) == set(cmd.COMMAND_TYPES)

@@ -19,11 +19,21 @@ SEALED_SCHEMA = f"{NAMESPACE}.SealedEnvelope"
 
 
 @dataclass(frozen=True, slots=True)
+class Cosignature:
+    """Another party's signature over the same command bytes the actor signed."""
+
+    party_id: str
+    key_id: str
+    signature: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class SignedCommand:
     actor_id: str
     key_id: str
     command_bytes: bytes
     signature: bytes
+    cosignatures: tuple[Cosignature, ...] = ()  # envelope body v2
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +81,10 @@ def seal(schemas: SchemaRegistry, body: EnvelopeBody, registry_key: SigningKey) 
             "key_id": body.command.key_id,
             "command_bytes": body.command.command_bytes,
             "signature": body.command.signature,
+            "cosignatures": [
+                {"party_id": c.party_id, "key_id": c.key_id, "signature": c.signature}
+                for c in body.command.cosignatures
+            ],
         },
         "effects": list(body.effects),
     }
@@ -106,6 +120,10 @@ def open_sealed(schemas: SchemaRegistry, sealed_bytes: bytes) -> OpenedEnvelope:
                 command["key_id"],
                 command["command_bytes"],
                 command["signature"],
+                tuple(
+                    Cosignature(c["party_id"], c["key_id"], c["signature"])
+                    for c in command.get("cosignatures", ())
+                ),
             ),
             effects=tuple(body["effects"]),
         ),
@@ -154,3 +172,7 @@ def check_place(
 
 def verify_actor_signature(command: SignedCommand, public_key: bytes) -> bool:
     return verify(public_key, command.signature, command.command_bytes)
+
+
+def verify_cosignature(command: SignedCommand, cosignature: Cosignature, public_key: bytes) -> bool:
+    return verify(public_key, cosignature.signature, command.command_bytes)

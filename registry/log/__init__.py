@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from registry.envelope.codec import HEADER_LENGTH, SchemaRegistry
-from registry.envelope.sealing import EnvelopeError, OpenedEnvelope, open_sealed, verify_sealed
+from registry.envelope.sealing import EnvelopeError, OpenedEnvelope, open_sealed
 from registry.transparency.checkpoints import Checkpoint
+from registry.transparency.registry_keys import Handover, Keys, history_of
 
 POSITION_HEADER = "position"
 EVENT_TYPES_HEADER = "event-types"
@@ -49,8 +50,9 @@ class Publisher(Protocol):
     def publish(self, records: Sequence[LogRecord]) -> None:
         """Return only when every record is durable; raise otherwise (the caller retries)."""
 
-    def publish_checkpoints(self, checkpoints: Sequence[Checkpoint]) -> None:
-        """Make signed checkpoints available beside the envelopes (durable on return)."""
+    def publish_checkpoints(self, checkpoints: Sequence[Checkpoint | Handover]) -> None:
+        """Make signed checkpoints and registry-key handovers available beside the
+        envelopes, where every reader finds them (durable on return)."""
 
     def close(self) -> None: ...
 
@@ -80,20 +82,26 @@ class GapError(Exception):
 
 def check_record(
     schemas: SchemaRegistry,
-    registry_public_keys: Mapping[str, bytes] | None,
+    registry_public_keys: Keys | None,
     header_position: int | None,
     value: bytes,
 ) -> OpenedEnvelope:
-    """Open and, with keys given, countersignature-check one record. Raises EnvelopeError
-    with a reason fit for the quarantine report."""
+    """Open and, with keys given, countersignature-check one record: by the key the key
+    history gives its position. Raises EnvelopeError with a reason fit for the quarantine
+    report."""
     envelope = open_sealed(schemas, value)
     if header_position is not None and envelope.body.position != header_position:
         raise EnvelopeError(
             f"position header {header_position} differs from the envelope's", envelope.body.position
         )
     if registry_public_keys is not None:
-        verify_sealed(envelope, registry_public_keys)
+        history_of(registry_public_keys).check(envelope)
     return envelope
+
+
+def rotation_record(record: LogRecord) -> bool:
+    """Whether the record's envelope hands the registry key over (its event-types header)."""
+    return b"RegistryKeyRotated" in record.headers.get(EVENT_TYPES_HEADER, b"").split(b",")
 
 
 def parse_position(headers: Mapping[str, bytes]) -> int | None:

@@ -1,18 +1,28 @@
 """The embedded log: a table beside the event store that plays Kafka's part when no broker
-is configured. Inserting a position twice is a no-op, so it is exactly-once by itself."""
+is configured. Inserting a position twice is a no-op, so it is exactly-once by itself.
+
+Read in order, so with keys it follows the registry's key history from the envelopes; a read
+that starts after position 0 first takes up the handovers recorded before it."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 
 import sqlalchemy as sa
 
-from registry.envelope.codec import SchemaRegistry
+from registry.envelope.codec import Codec, SchemaRegistry
 from registry.envelope.sealing import EnvelopeError, OpenedEnvelope
 from registry.log import GapError, LogRecord, Quarantined, check_record
 from registry.support.database import schema_creation_lock
 from registry.transparency.checkpoints import Checkpoint
+from registry.transparency.registry_keys import (
+    Handover,
+    Keys,
+    RegistryKeyHistory,
+    follow_envelope,
+    pinned_keys,
+)
 
 metadata = sa.MetaData()
 embedded_log = sa.Table(
@@ -31,10 +41,11 @@ class EmbeddedLog:
         self,
         engine: sa.Engine,
         schemas: SchemaRegistry | None = None,
-        registry_public_keys: Mapping[str, bytes] | None = None,
+        registry_public_keys: Keys | None = None,
     ) -> None:
         self.engine = engine
         self.schemas = schemas or SchemaRegistry()
+        self.codec = Codec(self.schemas)
         self.registry_public_keys = registry_public_keys
         self.quarantined: list[Quarantined] = []
         with schema_creation_lock(engine):
@@ -67,8 +78,9 @@ class EmbeddedLog:
             if rows:
                 connection.execute(embedded_log.insert(), rows)
 
-    def publish_checkpoints(self, checkpoints: Sequence[Checkpoint]) -> None:
-        """Nothing to copy: the embedded log shares the database of the checkpoint table."""
+    def publish_checkpoints(self, checkpoints: Sequence[Checkpoint | Handover]) -> None:
+        """Nothing to copy: the embedded log shares the database of the checkpoint table,
+        and its in-order readers take handovers up from the envelopes themselves."""
 
     def close(self) -> None:
         """Nothing to release: the engine belongs to the caller."""
@@ -83,6 +95,7 @@ class EmbeddedLog:
             )
 
     def read(self, after_position: int = 0) -> Iterator[OpenedEnvelope]:
+        history = self._history_through(after_position)
         expected = after_position + 1
         while True:
             with self.engine.connect() as connection:
@@ -95,16 +108,39 @@ class EmbeddedLog:
             for position, value in rows:
                 if position != expected:
                     raise GapError(expected)
-                try:
-                    envelope = check_record(
-                        self.schemas, self.registry_public_keys, position, value
-                    )
-                except EnvelopeError as error:
-                    self.quarantined.append(
-                        Quarantined(position, f"embedded row {position}", error.reason)
-                    )
-                    raise GapError(expected) from error
-                yield envelope
+                yield self._checked(history, position, value)
                 expected += 1
             if len(rows) < READ_PAGE_RECORDS:
                 return
+
+    def _checked(
+        self, history: RegistryKeyHistory | None, position: int, value: bytes
+    ) -> OpenedEnvelope:
+        try:
+            envelope = check_record(self.schemas, history, position, value)
+            if history is not None:
+                follow_envelope(history, self.codec, envelope)
+        except EnvelopeError as error:
+            self.quarantined.append(Quarantined(position, f"embedded row {position}", error.reason))
+            raise GapError(position) from error
+        return envelope
+
+    def _history_through(self, position: int) -> RegistryKeyHistory | None:
+        """The key history up to `position`: from the pinned keys along the handovers in
+        the rows up to there (found by their event-types header), each checked in turn."""
+        if self.registry_public_keys is None:
+            return None
+        history = RegistryKeyHistory(pinned_keys(self.registry_public_keys))
+        if position == 0:
+            return history
+        log = embedded_log.c
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(log.position, log.record_value)
+                .where(log.position <= position)
+                .where(sa.or_(log.position == 1, log.headers.like("%RegistryKeyRotated%")))
+                .order_by(log.position)
+            ).all()
+        for row_position, value in rows:
+            self._checked(history, row_position, value)
+        return history

@@ -14,7 +14,7 @@ import heapq
 import json
 import logging
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
@@ -23,7 +23,9 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 from registry.envelope.codec import SchemaRegistry
 from registry.envelope.sealing import EnvelopeError, OpenedEnvelope
 from registry.log import GapError, LogRecord, Quarantined, check_record, parse_position
+from registry.log.handovers import HandoverFeed, side_record_key
 from registry.transparency.checkpoints import Checkpoint
+from registry.transparency.registry_keys import Handover, Keys, RegistryKeyHistory, pinned_keys
 
 logger = logging.getLogger(__name__)
 QUARANTINE_SUFFIX = ".quarantine"
@@ -121,14 +123,14 @@ class KafkaPublisher:
             self.close()
             raise
 
-    def publish_checkpoints(self, checkpoints: Sequence[Checkpoint]) -> None:
+    def publish_checkpoints(self, checkpoints: Sequence[Checkpoint | Handover]) -> None:
         if self._producer is None:
             self._producer = _producer(self.bootstrap_servers, "credit-registry-relay")
         try:
             futures = [
                 self._producer.send(
                     self.topic + CHECKPOINTS_SUFFIX,
-                    key=str(c.tree_size).encode(),
+                    key=side_record_key(c),
                     value=json.dumps(c.to_json()).encode(),
                 )
                 for c in checkpoints
@@ -154,9 +156,11 @@ class KafkaLogReader:
         bootstrap_servers: str,
         topic: str,
         schemas: SchemaRegistry | None = None,
-        registry_public_keys: Mapping[str, bytes] | None = None,
+        registry_public_keys: Keys | None = None,
         quarantine: bool = True,
     ) -> None:
+        """With keys, every record is checked against the key history: the pinned keys
+        and the handovers on the checkpoints topic."""
         self.bootstrap_servers = bootstrap_servers
         self.topic = topic
         self.schemas = schemas or SchemaRegistry()
@@ -165,6 +169,7 @@ class KafkaLogReader:
         self.quarantined: list[Quarantined] = []
         self.duplicates_dropped = 0
         self._quarantine_producer: KafkaProducer | None = None
+        self._history: RegistryKeyHistory | None = None  # per read: pinned keys + handovers
 
     def read(self, after_position: int = 0) -> Iterator[OpenedEnvelope]:
         consumer = KafkaConsumer(
@@ -175,6 +180,15 @@ class KafkaLogReader:
             max_poll_records=2_000,
             fetch_max_bytes=32 * 1024 * 1024,
         )
+        self._history = None
+        if self.registry_public_keys is not None:
+            self._history = RegistryKeyHistory(pinned_keys(self.registry_public_keys))
+            checkpoints = self.topic + CHECKPOINTS_SUFFIX
+            feed = HandoverFeed(self.bootstrap_servers, checkpoints, self._history)
+            try:
+                feed.refresh()
+            finally:
+                feed.close()
         try:
             yield from self._merge(consumer, after_position)
         finally:
@@ -220,7 +234,7 @@ class KafkaLogReader:
                         continue
                     try:
                         envelope = check_record(
-                            self.schemas, self.registry_public_keys, position, message.value
+                            self.schemas, self._history, position, message.value
                         )
                     except EnvelopeError as error:
                         self._quarantine(message, position, where, error.reason)

@@ -8,7 +8,11 @@ no signing key: it moves bytes it cannot change without breaking their signature
 
 Health: alive while its loop turns; ready once it has published up to the head it found
 when it started (the backlog of a restart), which a steady stream of new writes cannot
-postpone the way "lag is zero" could."""
+postpone the way "lag is zero" could.
+
+A registry-key handover is published beside the checkpoints before the envelope recording
+it: readers that see only some partitions learn of a rotation before any envelope sealed by
+the new key, or by the old key after it, can reach them."""
 
 from __future__ import annotations
 
@@ -20,12 +24,14 @@ from collections.abc import Sequence
 from eventsourcing.persistence import ApplicationRecorder, StoredEvent
 
 from registry.domain.checks import InvariantViolation
-from registry.envelope.codec import SchemaRegistry
-from registry.log import LogRecord, Publisher, record_for
+from registry.envelope.codec import Codec, SchemaRegistry
+from registry.envelope.sealing import open_sealed
+from registry.log import LogRecord, Publisher, record_for, rotation_record
 from registry.relay.positions import RelayPositions
 from registry.support.health import PROCESS_HEALTH, ProcessHealth
 from registry.support.observability import RELAY_LAG
 from registry.transparency.checkpoints import CheckpointStore
+from registry.transparency.registry_keys import Handover, handover_in
 from registry.write.persistence import CHAIN_ID
 
 logger = logging.getLogger(__name__)
@@ -56,6 +62,7 @@ class Relay:
         # commit, so a drill can kill the relay exactly there. Zero in normal operation.
         self.pause_before_commit_ms = pause_before_commit_ms
         self.schemas = SchemaRegistry()
+        self.codec = Codec(self.schemas)
         self.checkpoints = checkpoints
         self.published_position = 0  # the last position known published, after a batch
 
@@ -78,6 +85,9 @@ class Relay:
         records: list[LogRecord] = [record_for(self.schemas, event.state) for event in stored]
         if [r.position for r in records] != list(range(after + 1, after + 1 + len(records))):
             raise InvariantViolation(f"chain gap after position {after}: nothing published")
+        handovers = self._handovers(records)
+        if handovers:
+            self.publisher.publish_checkpoints(handovers)
         self.publisher.publish(records)
         if self.pause_before_commit_ms:
             logger.warning(
@@ -90,6 +100,15 @@ class Relay:
         self._publish_checkpoints(records[-1].position)
         self.published_position = records[-1].position
         return len(records)
+
+    def _handovers(self, records: Sequence[LogRecord]) -> list[Handover]:
+        found = []
+        for record in records:
+            if rotation_record(record):
+                handover = handover_in(self.codec, open_sealed(self.schemas, record.value))
+                if handover is not None:
+                    found.append(handover)
+        return found
 
     def _publish_checkpoints(self, published_position: int) -> None:
         """Checkpoints follow the envelopes they cover, so a reader never sees a checkpoint

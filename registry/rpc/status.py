@@ -68,6 +68,23 @@ _STATUS: dict[CheckCode, grpc.StatusCode] = {
     CheckCode.OUTSIDE_AGREEMENT_TERM: grpc.StatusCode.FAILED_PRECONDITION,
     CheckCode.NOT_A_FUNDER: grpc.StatusCode.FAILED_PRECONDITION,
     CheckCode.INVALID_CARRY: grpc.StatusCode.FAILED_PRECONDITION,
+    CheckCode.BAD_COSIGNATURE: grpc.StatusCode.UNAUTHENTICATED,
+    CheckCode.RECOVERY_KEY_MISUSED: grpc.StatusCode.PERMISSION_DENIED,
+    CheckCode.RECOVERY_KEY_REQUIRED: grpc.StatusCode.PERMISSION_DENIED,
+    CheckCode.PARTY_FROZEN: grpc.StatusCode.FAILED_PRECONDITION,
+    CheckCode.RECOVERY_PENDING: grpc.StatusCode.FAILED_PRECONDITION,
+    CheckCode.UNKNOWN_RECOVERY: grpc.StatusCode.NOT_FOUND,
+    CheckCode.RECOVERY_NOT_DUE: grpc.StatusCode.FAILED_PRECONDITION,
+    CheckCode.RECOVERY_CLOSED: grpc.StatusCode.FAILED_PRECONDITION,
+    CheckCode.RECOVERY_KEY_PROTECTED: grpc.StatusCode.PERMISSION_DENIED,
+    CheckCode.BAD_HANDOVER: grpc.StatusCode.UNAUTHENTICATED,
+    # Another replica (restarted with the new key file) can take the call: retry there.
+    CheckCode.REGISTRY_KEY_NOT_CURRENT: grpc.StatusCode.UNAVAILABLE,
+    CheckCode.OPERATOR_CANNOT_INSTALL_KEYS: grpc.StatusCode.PERMISSION_DENIED,
+    CheckCode.COSIGNATURE_REQUIRED: grpc.StatusCode.PERMISSION_DENIED,
+    CheckCode.COSIGNER_NOT_AUDITOR: grpc.StatusCode.PERMISSION_DENIED,
+    CheckCode.COSIGNER_NOT_INDEPENDENT: grpc.StatusCode.PERMISSION_DENIED,
+    CheckCode.UNEXPECTED_COSIGNATURE: grpc.StatusCode.INVALID_ARGUMENT,
 }
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +64,7 @@ class ServerConfig:
     projection_url: str
     registry_key: SigningKey
     kafka: str | None = None
+    pinned_registry_keys: Mapping[str, bytes] | None = None  # default: the registry key
     tls: TlsFiles | None = None
     max_message_bytes: int = MESSAGE_BYTES_MAX_DEFAULT
     max_workers: int = 16
@@ -108,7 +110,10 @@ class RegistryServer:
         self.startup_error: BaseException | None = None
         # Opens the store and nothing more: the replay runs once health answers.
         self.app = RegistryApplication(
-            config.database_url, config.registry_key, defer_catch_up=True
+            config.database_url,
+            config.registry_key,
+            defer_catch_up=True,
+            pinned_registry_keys=config.pinned_registry_keys,
         )
         self.store = ProjectionStore(config.projection_url)
         self.pipeline = (

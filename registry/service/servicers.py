@@ -14,6 +14,7 @@ import sqlalchemy
 from eventsourcing.persistence import InterfaceError, OperationalError
 
 from projections import queries
+from projections.recoveries import RecoveryView, recoveries
 from projections.store import ProjectionStore
 from registry.api.credit_registry.v1 import registry_pb2 as pb
 from registry.api.credit_registry.v1 import registry_pb2_grpc as pb_grpc
@@ -55,6 +56,21 @@ EXCHANGE_BODIES: dict[str, type[Any] | None] = {
     "ProposeDelivery": c.ProposeDelivery,
     "ResolveDelivery": c.ResolveDelivery,
 }
+
+
+def recovery_message(view: RecoveryView) -> pb.Recovery:
+    return pb.Recovery(
+        party_id=view.party_id,
+        recovery_id=view.recovery_id,
+        status=view.status,
+        key_id=view.key_id,
+        reason=view.reason,
+        started_by=view.started_by,
+        cosigned_by=list(view.cosigned_by),
+        started_at_us=view.started_at_us,
+        due_at_us=view.due_at_us,
+        started_position=view.started_position,
+    )
 
 
 def _count(result: CommandResult) -> None:
@@ -190,13 +206,23 @@ class QueryServicer(pb_grpc.QueryServiceServicer):  # type: ignore[misc]
             )
             for line in balance.lines
         ]
+        recovery = balance.pending_recovery
         return pb.BalanceResponse(
             party_id=request.party_id,
             lines=lines,
             tradable_kg=balance.tradable_kg,
             pending_kg=balance.pending_kg,
             retired_kg=balance.retired_kg,
+            pending_recovery=recovery_message(recovery) if recovery else None,
         )
+
+    def ListRecoveries(
+        self, request: pb.RecoveriesRequest, context: grpc.ServicerContext
+    ) -> pb.RecoveriesResponse:
+        self._wait_for(request.min_position, context)
+        with self.store.engine.connect() as connection:
+            found = recoveries(connection, request.party_id or None, request.pending_only)
+        return pb.RecoveriesResponse(recoveries=[recovery_message(view) for view in found])
 
     def GetHoldings(
         self, request: pb.HoldingsRequest, context: grpc.ServicerContext

@@ -1,6 +1,7 @@
 """Signed checkpoints: the size and RFC 9162 root of the envelope tree, signed by the
-registry key. Recorded every CHECKPOINT_INTERVAL_ENVELOPES positions (and on demand), stored beside
-the event store, published beside the envelopes, verified by the audit."""
+registry key that sealed position tree_size. Recorded every CHECKPOINT_INTERVAL_ENVELOPES
+positions (and on demand), stored beside the event store, published beside the envelopes,
+verified by the audit."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from registry.envelope.keys import SigningKey, verify
 from registry.support.database import schema_creation_lock
 from registry.transparency.proof_verifier import checkpoint_message
+from registry.transparency.registry_keys import RegistryKeyHistory
 
 CHECKPOINT_INTERVAL_ENVELOPES = 1_000
 
@@ -38,7 +40,11 @@ class Checkpoint:
     def sign(cls, tree_size: int, root: bytes, key: SigningKey) -> Checkpoint:
         return cls(tree_size, root, key.key_id, key.sign(checkpoint_message(tree_size, root)))
 
-    def verifies(self, registry_public_keys: Mapping[str, bytes]) -> bool:
+    def verifies(self, registry_public_keys: Mapping[str, bytes] | RegistryKeyHistory) -> bool:
+        """Given a key history, only the key that sealed position `tree_size` may sign it:
+        a checkpoint by a key after its rotation (or before its handover) is refused."""
+        if isinstance(registry_public_keys, RegistryKeyHistory):
+            registry_public_keys = registry_public_keys.keys_for(self.tree_size)
         public_key = registry_public_keys.get(self.registry_key_id)
         return public_key is not None and verify(
             public_key, self.signature, checkpoint_message(self.tree_size, self.root)

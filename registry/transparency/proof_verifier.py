@@ -29,18 +29,72 @@ def checkpoint_message(tree_size: int, root: bytes) -> bytes:
     return f"credit-registry checkpoint v1\n{tree_size}\n{root.hex()}\n".encode()
 
 
-def verify_checkpoint(checkpoint: dict, public_key: bytes) -> bool:  # type: ignore[type-arg]
+def handover_message(position: int, old_public_key: bytes, new_public_key: bytes) -> bytes:
+    """What the outgoing registry key signs to hand over to a new key: the new key seals
+    every envelope after `position`."""
+    return (
+        f"credit-registry registry-key handover v1\n{position}\n"
+        f"{old_public_key.hex()}\n{new_public_key.hex()}\n"
+    ).encode()
+
+
+def _signature_verifies(public_key: bytes, signature: bytes, message: bytes) -> bool:
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    message = checkpoint_message(checkpoint["tree_size"], bytes.fromhex(checkpoint["root"]))
+    if len(public_key) != 32 or len(signature) != 64:
+        return False
     try:
-        Ed25519PublicKey.from_public_bytes(public_key).verify(
-            bytes.fromhex(checkpoint["signature"]), message
-        )
+        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
     except InvalidSignature:
         return False
     return True
+
+
+def verify_checkpoint(checkpoint: dict, public_key: bytes) -> bool:  # type: ignore[type-arg]
+    message = checkpoint_message(checkpoint["tree_size"], bytes.fromhex(checkpoint["root"]))
+    return _signature_verifies(public_key, bytes.fromhex(checkpoint["signature"]), message)
+
+
+def key_for_tree_size(
+    handovers: list[dict],  # type: ignore[type-arg]
+    pinned_key: bytes,
+    tree_size: int,
+) -> tuple[bytes | None, str]:
+    """The registry key that sealed position `tree_size`, following the handover chain from
+    the pinned key; (None, why) when a handover does not verify or the chain is disordered."""
+    current, last_position, sealing = pinned_key, 0, pinned_key
+    for handover in handovers:
+        position = int(handover["effective_after_position"])
+        new_key = bytes.fromhex(handover["public_key"])
+        if position <= last_position:
+            return None, f"the handover at position {position} is out of order"
+        signature = bytes.fromhex(handover["handover_signature"])
+        if not _signature_verifies(
+            current, signature, handover_message(position, current, new_key)
+        ):
+            return None, f"the handover at position {position} is not signed by the key before it"
+        if position < tree_size:
+            sealing = new_key
+        current, last_position = new_key, position
+    return sealing, ""
+
+
+def _checkpoint_verifies(
+    document: dict,  # type: ignore[type-arg]
+    checkpoint: dict,  # type: ignore[type-arg]
+    pinned_key: bytes,
+) -> tuple[bool, str]:
+    size = checkpoint["tree_size"]
+    key, why = key_for_tree_size(document.get("registry_key_handovers", []), pinned_key, size)
+    if key is None:
+        return False, why
+    if not verify_checkpoint(checkpoint, key):
+        return (
+            False,
+            f"checkpoint {size} does not verify under the registry key for position {size}",
+        )
+    return True, ""
 
 
 def verify_inclusion(
@@ -103,8 +157,9 @@ def verify_proof_document(document: dict, public_key: bytes) -> tuple[bool, str]
     """Checks a proof file as written by `credit-registry prove`."""
     if document["kind"] == "inclusion":
         checkpoint = document["checkpoint"]
-        if not verify_checkpoint(checkpoint, public_key):
-            return False, "the checkpoint's signature does not verify under the registry key"
+        ok, why = _checkpoint_verifies(document, checkpoint, public_key)
+        if not ok:
+            return False, why
         leaf = _leaf(bytes.fromhex(document["sealed_envelope"]))
         path = [bytes.fromhex(h) for h in document["path"]]
         ok = verify_inclusion(
@@ -119,11 +174,9 @@ def verify_proof_document(document: dict, public_key: bytes) -> tuple[bool, str]
     if document["kind"] == "consistency":
         old, new = document["old"], document["new"]
         for checkpoint in (old, new):
-            if not verify_checkpoint(checkpoint, public_key):
-                return (
-                    False,
-                    f"checkpoint {checkpoint['tree_size']} does not verify under the registry key",
-                )
+            ok, why = _checkpoint_verifies(document, checkpoint, public_key)
+            if not ok:
+                return False, why
         path = [bytes.fromhex(h) for h in document["path"]]
         ok = verify_consistency(
             old["tree_size"],

@@ -5,7 +5,12 @@ envelope, both countersigned, so positions must be decided before the write. The
 version is the position; eventsourcing's unique (originator_id, version) constraint makes two
 writers (threads, processes, replicas) unable to claim the same position, so a double spend
 loses the race and is re-decided against the winner's state. Throughput comes from batching
-many commands into one commit, not from parallel writers."""
+many commands into one commit, not from parallel writers.
+
+The registry key seals; the key history (transparency/registry_keys.py) says which key
+seals which positions. It starts from the pinned key (by default this process's own) and
+follows rotations in the chain, so a process that does not hold the current key refuses to
+write (REGISTRY_KEY_NOT_CURRENT) rather than seal with a retired one."""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -27,6 +32,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
 
+from registry.domain import commands as cmd
 from registry.domain import rules
 from registry.domain.checks import CheckCode, Rejection
 from registry.domain.commands import Command
@@ -39,11 +45,12 @@ from registry.envelope.sealing import (
     EnvelopeBody,
     OpenedEnvelope,
     SignedCommand,
+    check_place,
     envelope_hash,
     open_sealed,
     seal,
     verify_actor_signature,
-    verify_sealed,
+    verify_cosignature,
 )
 from registry.support.clock import now_us
 from registry.support.database import schema_creation_lock_for_url
@@ -54,6 +61,7 @@ from registry.transparency.checkpoints import (
     CheckpointStore,
 )
 from registry.transparency.merkle import CompactTree, leaf_hash
+from registry.transparency.registry_keys import Handover, RegistryKeyHistory, follow_events
 from registry.write import refusals
 from registry.write.group_commit import GroupCommit
 from registry.write.persistence import CHAIN_ID, EnvelopeMapper, Sequenced, database_environment
@@ -92,15 +100,26 @@ class RegistryApplication(Application[UUID]):
         clock_us: Callable[[], int] = now_us,
         checkpoint_interval: int = CHECKPOINT_INTERVAL_ENVELOPES,
         defer_catch_up: bool = False,
+        further_registry_keys: Sequence[SigningKey] = (),
+        pinned_registry_keys: Mapping[str, bytes] | None = None,
     ) -> None:
         """With `defer_catch_up`, the ledger starts empty and the caller runs catch_up()
         itself, e.g. with a progress hook, once it is ready to wait for it (the service
-        answers health first). Writing catches up before deciding either way."""
+        answers health first). Writing catches up before deciding either way.
+        `further_registry_keys`: more keys this process holds (the next key, while it
+        rotates). `pinned_registry_keys`: the key the history starts from, when it is not
+        one of these (after a rotation)."""
         with schema_creation_lock_for_url(database_url):
             super().__init__(env=database_environment(database_url))
         self.codec = Codec()
-        self.registry_key = registry_key
-        self.registry_public_keys = {registry_key.key_id: registry_key.public_key}
+        self.held_registry_keys = {
+            key.key_id: key for key in (registry_key, *further_registry_keys)
+        }
+        self._first_registry_key = registry_key
+        self.registry_public_keys = dict(
+            pinned_registry_keys or {registry_key.key_id: registry_key.public_key}
+        )
+        self.key_history = RegistryKeyHistory(dict(self.registry_public_keys))
         self.clock_us = clock_us
         # Recorded times never go back, even when the host clock does (an NTP step, a
         # restored VM): auditors refuse a history whose time runs back past the margin in
@@ -146,6 +165,31 @@ class RegistryApplication(Application[UUID]):
                 return
             position = page[-1].originator_version
 
+    @property
+    def registry_key(self) -> SigningKey:
+        """The key this process seals with now: the current registry key, when it holds it."""
+        key = self._held_key_for(self.ledger.position + 1)
+        if key is None:
+            history = self.key_history
+            since = history.handovers[-1].position + 1 if history.handovers else 1
+            current = ", ".join(sorted(history.keys_for(self.ledger.position + 1)))
+            raise Rejection(
+                CheckCode.REGISTRY_KEY_NOT_CURRENT,
+                f"the registry key is {current} since position {since}; this process holds "
+                f"{', '.join(sorted(self.held_registry_keys))}",
+            )
+        return key
+
+    def _held_key_for(self, position: int) -> SigningKey | None:
+        """The held key that seals `position`; the first one while several pinned keys
+        could still be the root (nothing sealed yet)."""
+        allowed = self.key_history.keys_for(position)
+        if self._first_registry_key.key_id in allowed:
+            return self._first_registry_key
+        return next(
+            (self.held_registry_keys[k] for k in allowed if k in self.held_registry_keys), None
+        )
+
     def stored_head_position(self) -> int:
         """The highest position in the store, whoever wrote it (our ledger may be behind)."""
         latest = self.recorder.select_events(CHAIN_ID, desc=True, limit=1)
@@ -158,12 +202,8 @@ class RegistryApplication(Application[UUID]):
         applied = 0
         with self._lock:
             for envelope in self.read_envelopes(self.ledger.position):
-                verify_sealed(
-                    envelope,
-                    self.registry_public_keys,
-                    self.ledger.position + 1,
-                    self.ledger.head_hash,
-                )
+                check_place(envelope, self.ledger.position + 1, self.ledger.head_hash)
+                self.key_history.check(envelope)
                 self._apply_envelope(envelope)
                 applied += 1
                 if progress is not None and applied % CATCH_UP_PAGE_EVENTS == 0:
@@ -181,18 +221,22 @@ class RegistryApplication(Application[UUID]):
             self._due_checkpoints.append((self.tree.size, self.tree.root()))
 
     def _record_due_checkpoints(self) -> None:
-        if self._due_checkpoints:
-            self.checkpoints.record(
-                Checkpoint.sign(size, root, self.registry_key)
-                for size, root in self._due_checkpoints
-            )
-            self._due_checkpoints.clear()
+        """A checkpoint of size s is signed by the key that sealed position s; one this
+        process does not hold is left to the process that does."""
+        signed = []
+        for size, root in self._due_checkpoints:
+            key = self._held_key_for(size)
+            if key is not None:
+                signed.append(Checkpoint.sign(size, root, key))
+        self.checkpoints.record(signed)
+        self._due_checkpoints.clear()
 
     def record_checkpoint(self) -> Checkpoint:
         """A signed checkpoint at the current head, e.g. before handing out proofs."""
         with self._lock:
             self.catch_up()
-            checkpoint = Checkpoint.sign(self.tree.size, self.tree.root(), self.registry_key)
+            key = self._held_key_for(self.tree.size) or self.registry_key
+            checkpoint = Checkpoint.sign(self.tree.size, self.tree.root(), key)
             self.checkpoints.record([checkpoint])
         return checkpoint
 
@@ -209,8 +253,10 @@ class RegistryApplication(Application[UUID]):
     def _apply_envelope(self, envelope: OpenedEnvelope) -> None:
         body = envelope.body
         self.latest_recorded_us = max(self.latest_recorded_us, body.recorded_at_us)
-        for effect in body.effects:
-            self.ledger.apply(self.codec.decode_event(effect), body.position)
+        events = [self.codec.decode_event(effect) for effect in body.effects]
+        for event in events:
+            self.ledger.apply(event, body.position)
+        follow_events(self.key_history, envelope.registry_key_id, body.position, events)
         command = self.codec.decode_command(body.command.command_bytes)
         digest = hashlib.sha256(body.command.command_bytes).digest()
         self.ledger.record_command(command.command_id, body.position, digest, command.expires_at_us)
@@ -261,6 +307,7 @@ class RegistryApplication(Application[UUID]):
                     return [CommandResult.rejected("", behind) for _ in items]
                 self.ledger.begin()
                 tree_state, due_count = self.tree.snapshot(), len(self._due_checkpoints)
+                handovers = len(self.key_history.handovers)
                 try:
                     decided = self._decide_all(items, dict(known_kept))
                     self._group_store.store(decided)
@@ -272,6 +319,7 @@ class RegistryApplication(Application[UUID]):
                     self.ledger.rollback()
                     self.tree.restore(tree_state)
                     del self._due_checkpoints[due_count:]
+                    self.key_history.truncate(handovers)
                     self.lost_races += 1
                     logger.info(
                         "commit lost a race (attempt %d): %s", attempt + 1, type(error).__name__
@@ -282,6 +330,7 @@ class RegistryApplication(Application[UUID]):
                     self.ledger.rollback()
                     self.tree.restore(tree_state)
                     del self._due_checkpoints[due_count:]
+                    self.key_history.truncate(handovers)
                     raise
                 self.ledger.commit()
                 self._record_due_checkpoints()
@@ -351,6 +400,7 @@ class RegistryApplication(Application[UUID]):
         command_id = ""
         authentic = False
         try:
+            registry_key = self.registry_key  # refuses at once on a replica left behind
             command = self.codec.decode_command(signed.command_bytes)
             command_id = command.command_id
             if expected_body is not None and not isinstance(command.body, expected_body):
@@ -371,7 +421,9 @@ class RegistryApplication(Application[UUID]):
                 # The first refusal stands, whatever the state is now.
                 return Outcome(kept_result(kept))
             authentic = True
-            effects = rules.decide(self.ledger, command, now)
+            effects = rules.decide(self.ledger, command, now, self._cosigners(signed))
+            if isinstance(command.body, cmd.RotateRegistryKey):
+                self._check_handover(command.body)
         except Rejection as rejection:
             result = CommandResult.rejected(command_id, rejection)
             if not (authentic and rejection.lasting):
@@ -381,7 +433,7 @@ class RegistryApplication(Application[UUID]):
                 digest, command_id, rejection.code, rejection.message, forget_after_us
             )
             return Outcome(result, refusal=keep)
-        return Outcome(*self._record_one(signed, command, digest, effects, now))
+        return Outcome(*self._record_one(signed, command, digest, effects, now, registry_key))
 
     def _replayed(self, command_id: str, digest: bytes, now: int) -> CommandResult | None:
         earlier = self.ledger.live_command(command_id, now)
@@ -409,14 +461,16 @@ class RegistryApplication(Application[UUID]):
         digest: bytes,
         effects: list[Event],
         now: int,
+        registry_key: SigningKey,
     ) -> tuple[CommandResult, Sequenced]:
         position = self.ledger.position + 1
         body = EnvelopeBody(
             position, now, self.ledger.head_hash, signed, tuple(self.codec.encode_events(effects))
         )
-        sealed = seal(self.codec.schemas, body, self.registry_key)
+        sealed = seal(self.codec.schemas, body, registry_key)
         for effect in effects:
             self.ledger.apply(effect, position)
+        follow_events(self.key_history, registry_key.key_id, position, effects)
         self.ledger.record_command(command.command_id, position, digest, command.expires_at_us)
         self.ledger.advance(position, envelope_hash(sealed))
         self._grow_tree(sealed)
@@ -424,6 +478,26 @@ class RegistryApplication(Application[UUID]):
         return CommandResult(command.command_id, True, position), Sequenced(
             CHAIN_ID, position, timestamp, sealed
         )
+
+    def _cosigners(self, signed: SignedCommand) -> tuple[str, ...]:
+        """The parties whose co-signatures verify, each under its active signing key."""
+        for cosignature in signed.cosignatures:
+            public_key = rules.cosigner_key(self.ledger, cosignature.party_id, cosignature.key_id)
+            if not verify_cosignature(signed, cosignature, public_key):
+                raise Rejection(CheckCode.BAD_COSIGNATURE, f"{cosignature.party_id}")
+        return tuple(cosignature.party_id for cosignature in signed.cosignatures)
+
+    def _check_handover(self, body: cmd.RotateRegistryKey) -> None:
+        """Only the holder of the outgoing registry key can hand it over."""
+        handover = Handover(
+            body.effective_after_position,
+            body.retired_key_id,
+            body.public_key,
+            body.handover_signature,
+        )
+        reason = self.key_history.problem(handover)
+        if reason is not None:
+            raise Rejection(CheckCode.BAD_HANDOVER, reason)
 
 
 def _command_id_or_blank(codec: Codec, signed: SignedCommand) -> str:

@@ -29,7 +29,7 @@ from registry.envelope.keys import SigningKey
 from registry.service.server import RegistryServer, TlsFiles
 from registry.write.persistence import CHAIN_ID
 from tests.e2e.grpc_world import GrpcWorld, build_grpc_world, issue, start_server
-from tests.support.helpers import AKISHIMA, IWAIZUMI, MUSASHINO, OPERATOR, retirement
+from tests.support.helpers import AKISHIMA, AUDITOR, IWAIZUMI, MUSASHINO, OPERATOR, retirement
 
 
 @pytest.fixture
@@ -204,7 +204,8 @@ def test_hostile_calls_are_refused_and_record_nothing(
         and replay.check_code == "DUPLICATE_COMMAND_ID"
     )
 
-    new_key = SigningKey.generate()
+    new_key, recovery_key = SigningKey.generate(), SigningKey.generate()
+    client.execute(world.signer(IWAIZUMI), c.SetRecoveryKey(IWAIZUMI, recovery_key.public_key))
     client.execute(
         world.signer(OPERATOR), c.RevokeKey(IWAIZUMI, world.keys[IWAIZUMI].key_id, "lost")
     )
@@ -215,10 +216,50 @@ def test_hostile_calls_are_refused_and_record_nothing(
         CheckCode.KEY_REVOKED,
     )
     assert head(server) == after_revoke
-    client.execute(world.signer(OPERATOR), c.RegisterKey(IWAIZUMI, new_key.public_key))
+    # The operator freezes a key but cannot install one; the party recovers itself.
+    installed = rejection_of(
+        lambda: client.execute(world.signer(OPERATOR), c.RegisterKey(IWAIZUMI, new_key.public_key))
+    )
+    assert (installed.status, installed.code) == (
+        grpc.StatusCode.PERMISSION_DENIED,
+        CheckCode.OPERATOR_CANNOT_INSTALL_KEYS,
+    )
+    by_recovery = dataclasses.replace(world.signer(IWAIZUMI), key=recovery_key)
+    assert client.execute(by_recovery, c.RecoverKey(IWAIZUMI, new_key.public_key)).accepted
     world.keys[IWAIZUMI] = new_key
     assert client.execute(world.signer(IWAIZUMI), transfer).accepted
     assert healthy(server)
+
+
+def test_a_cosigned_recovery_shows_on_the_read_side_and_freezes_the_party(
+    world: GrpcWorld, client: RegistryClient
+) -> None:
+    issue(world, 1_000, AKISHIMA)
+    start = c.StartRecovery(AKISHIMA, "R-1", SigningKey.generate().public_key, "keys lost")
+    signed = world.signer(AUDITOR).cosign(world.signer(OPERATOR).sign(start))
+    started = client.send(signed)  # through Submit, co-signatures and all
+    assert started.accepted, started
+    balance = client.balance(AKISHIMA, min_position=started.position)
+    assert balance.HasField("pending_recovery") and balance.tradable_kg == 1_000
+    assert (balance.pending_recovery.recovery_id, balance.pending_recovery.status) == (
+        "R-1",
+        "pending",
+    )
+    assert list(balance.pending_recovery.cosigned_by) == [AUDITOR]
+    assert [r.recovery_id for r in client.recoveries(pending_only=True)] == ["R-1"]
+    frozen = rejection_of(
+        lambda: client.execute(world.signer(AKISHIMA), c.TransferCredits(AKISHIMA, MUSASHINO, 1))
+    )
+    assert (frozen.status, frozen.code) == (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        CheckCode.PARTY_FROZEN,
+    )
+    vetoed = client.execute(world.signer(AKISHIMA), c.VetoRecovery(AKISHIMA, "R-1"))
+    assert not client.balance(AKISHIMA, min_position=vetoed.position).HasField("pending_recovery")
+    assert [r.status for r in client.recoveries(AKISHIMA)] == ["vetoed"]
+    assert client.execute(
+        world.signer(AKISHIMA), c.TransferCredits(AKISHIMA, MUSASHINO, 1)
+    ).accepted
 
 
 def test_batch_rpc_commits_together_with_results_per_command(

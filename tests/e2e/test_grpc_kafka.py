@@ -24,10 +24,12 @@ def test_service_relay_and_projection_worker_as_processes(
     tmp_path: Path, postgres_url: str, kafka_topic: str, kafka_bootstrap: str
 ) -> None:
     key_file = tmp_path / "registry.key"
-    SigningKey.generate().save(key_file, b"registry pass")
+    registry_key = SigningKey.generate()
+    registry_key.save(key_file, b"registry pass")
     environment = dict(
         os.environ,
         CREDIT_REGISTRY_REGISTRY_PASSPHRASE="registry pass",
+        CREDIT_REGISTRY_REGISTRY_PUBLIC_KEY=registry_key.public_key.hex(),  # the workers need it
         CREDIT_REGISTRY_KAFKA=kafka_bootstrap,
         CREDIT_REGISTRY_TOPIC=kafka_topic,
         CREDIT_REGISTRY_DATABASE_URL=postgres_url,

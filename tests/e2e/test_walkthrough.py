@@ -16,8 +16,8 @@ ISSUED_KG = 100_000
 TRANSFERRED_KG = 30_000  # to Iwaizumi
 RETIRED_KG = 12_000
 CANCELLED_KG = 500  # by the issuer, after the first balance
-COMMANDS_RECORDED = 12  # init's operator, 3 parties, class, project, issue, transfer,
-# retire, rotate, revoke, cancel
+COMMANDS_RECORDED = 13  # init's operator, 3 parties, class, project, issue, transfer,
+# retire, rotate, revoke, recover, cancel
 
 
 def tonnes_text(quantity_kg: int) -> str:

@@ -39,10 +39,12 @@ ROLE = CheckCode.ROLE_NOT_ALLOWED.name
 ISSUER_ONLY = CheckCode.ISSUER_NOT_AUTHORISED.name
 OWNER = CheckCode.NOT_THE_OWNER.name
 UNKNOWN = CheckCode.UNKNOWN_PARTY.name
+NO_INSTALL = CheckCode.OPERATOR_CANNOT_INSTALL_KEYS.name
 # The documented matrix, one row per RPC, one column per role (in ROLES order).
 MATRIX: dict[str, tuple[str, ...]] = {
     "RegisterParty": (A, ROLE, ROLE, ROLE, ROLE, UNKNOWN),
-    "RegisterKey (party without a key)": (A, ROLE, ROLE, ROLE, ROLE, UNKNOWN),
+    # No one installs another party's key, the operator least of all (a takeover).
+    "RegisterKey (party without a key)": (NO_INSTALL, ROLE, ROLE, ROLE, ROLE, UNKNOWN),
     "RegisterCreditClass": (A, ROLE, ROLE, ROLE, ROLE, UNKNOWN),
     "RegisterProject (class issued by the issuer)": (
         A,

@@ -29,6 +29,8 @@ VALUES_FILES = {
 # Where each probe asks (docs/probes.md): started and ready mean caught up; alive only alive.
 PROBE_PATHS = {"startupProbe": "/readyz", "readinessProbe": "/readyz", "livenessProbe": "/livez"}
 DOCUMENTED_BUDGET = re.compile(r"default startup budget is \*\*([\d,]+) s\*\*")
+# What scripts/helm-check.sh sets for the default render: the chart cannot default it.
+REGISTRY_PUBLIC_KEY = "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c"
 
 
 @dataclass(frozen=True)
@@ -159,7 +161,7 @@ def test_the_audit_cronjob_needs_the_registry_public_key(helm_check: HelmCheck) 
     assert "--report -" in command[-1]  # the JSON report goes to the pod's log
 
     # Asking for the audit without the key fails the render with a message, rather than
-    # scheduling a job that can only exit 2.
+    # scheduling a job that can only exit 2 (the projection workers refuse first).
     refused = subprocess.run(
         [str(helm_check.helm), "template", "check", str(CHART), "--set", "audit.enabled=true"],
         capture_output=True,
@@ -168,8 +170,32 @@ def test_the_audit_cronjob_needs_the_registry_public_key(helm_check: HelmCheck) 
         timeout=120,
     )
     assert refused.returncode != 0
-    assert "audit.enabled needs registryPublicKey" in refused.stderr, refused.stderr
+    assert "need registryPublicKey" in refused.stderr, refused.stderr
     assert "kind: CronJob" not in refused.stdout
+
+
+@pytest.mark.timeout(1_800)
+def test_projection_workers_render_only_with_the_registry_public_key(
+    helm_check: HelmCheck,
+) -> None:
+    """Fail closed: a worker without the key would project whatever is on the topic, so the
+    chart renders none; with the key, every worker reads it from the ConfigMap."""
+    command = [str(helm_check.helm), "template", "check", str(CHART)]
+    refused = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert refused.returncode != 0 and "kind: Deployment" not in refused.stdout
+    assert "projection workers need registryPublicKey" in refused.stderr, refused.stderr
+    documents = manifests(helm_check, "default")
+    (workers,) = [
+        d
+        for d in documents
+        if d["kind"] == "Deployment"
+        and pod_template(d)["metadata"]["labels"][COMPONENT_LABEL] == "projections"
+    ]
+    (configmap,) = [d for d in documents if d["kind"] == "ConfigMap"]
+    assert configmap["data"]["CREDIT_REGISTRY_REGISTRY_PUBLIC_KEY"] == REGISTRY_PUBLIC_KEY
+    (container,) = pod_template(workers)["spec"]["containers"]
+    assert container["args"] == ["projections", "run"]  # never --trust-topic
+    assert container["envFrom"][0]["configMapRef"]["name"] == configmap["metadata"]["name"]
 
 
 def test_the_validator_rejects_a_broken_manifest(tmp_path: Path) -> None:
@@ -216,6 +242,7 @@ def test_the_delivery_expiry_cronjob_signs_as_its_party_and_may_reach_the_servic
         ),
     ):
         command = [str(helm_check.helm), "template", "check", str(CHART)]
+        command += ["--set", f"registryPublicKey={REGISTRY_PUBLIC_KEY}"]
         for setting in settings:
             command += ["--set", setting]
         refused = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120)

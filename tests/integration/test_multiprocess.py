@@ -74,6 +74,8 @@ def test_two_services_one_relay_two_workers(
     environment = dict(
         os.environ,
         CREDIT_REGISTRY_REGISTRY_PASSPHRASE="registry pass",
+        # As the chart sets it: the workers refuse to start without it.
+        CREDIT_REGISTRY_REGISTRY_PUBLIC_KEY=registry_key.public_key.hex(),
         CREDIT_REGISTRY_KAFKA=kafka_bootstrap,
         CREDIT_REGISTRY_TOPIC=kafka_topic,
         CREDIT_REGISTRY_DATABASE_URL=postgres_url,
@@ -208,7 +210,8 @@ def test_relay_and_worker_serve_their_lag_over_http_and_log_json(
     process, started as the chart starts it with CREDIT_REGISTRY_METRICS_PORT, serves its
     lag gauge, and the values follow the work actually done; once caught up, each answers
     the chart's readiness probe."""
-    world = build_world(RegistryApplication(postgres_url, SigningKey.generate()))
+    registry_key = SigningKey.generate()
+    world = build_world(RegistryApplication(postgres_url, registry_key))
     world.issue(1_000, IWAIZUMI)
     for index in range(4):
         world.ok(IWAIZUMI, c.TransferCredits(IWAIZUMI, (AKISHIMA, MUSASHINO)[index % 2], 100))
@@ -223,6 +226,7 @@ def test_relay_and_worker_serve_their_lag_over_http_and_log_json(
         CREDIT_REGISTRY_DATABASE_URL=postgres_url,
         CREDIT_REGISTRY_PROJECTION_GROUP="group-" + kafka_topic,
         CREDIT_REGISTRY_LOG_FORMAT="json",
+        CREDIT_REGISTRY_REGISTRY_PUBLIC_KEY=registry_key.public_key.hex(),
     )
     cli = [sys.executable, "-m", "registry.cli", "--home", str(tmp_path)]
     log_path = tmp_path / "processes.log"

@@ -429,7 +429,8 @@ def test_worker_killed_mid_batch_ends_identical_to_a_clean_rebuild(
     random_history(world, 2_000, seed=5)
     head = publish(world, sqlite_url, kafka_bootstrap, kafka_topic)
     url = f"sqlite:///{tmp_path / 'crashed.sqlite'}"
-    victim = worker(url, kafka_bootstrap, kafka_topic, "--pause-before-commit-ms", "60000")
+    key = ("--registry-public-key", world.app.registry_key.public_key.hex())
+    victim = worker(url, kafka_bootstrap, kafka_topic, "--pause-before-commit-ms", "60000", *key)
     assert victim.stderr is not None
     deadline = time.monotonic() + 120
     while "pausing before commit" not in victim.stderr.readline():
@@ -439,7 +440,7 @@ def test_worker_killed_mid_batch_ends_identical_to_a_clean_rebuild(
     store = ProjectionStore(url)
     assert store.applied_count() == 0  # the open transaction died with the process
 
-    restarted = worker(url, kafka_bootstrap, kafka_topic)
+    restarted = worker(url, kafka_bootstrap, kafka_topic, *key)
     try:
         wait_until_applied(store, head)
     finally:

@@ -11,6 +11,7 @@ from registry.domain import events as ev
 from registry.domain.checks import CheckCode, Rejection
 from registry.domain.serials import SerialBlock
 from registry.envelope.codec import Codec, SchemaRegistry, schema_fingerprint, to_record
+from registry.envelope.sealing import SEALED_SCHEMA, open_sealed
 from schemas import SCHEMA_DIRECTORY
 
 RETIRED = ev.CreditsRetired(
@@ -39,7 +40,9 @@ SHIPPED_FINGERPRINTS = {
     "command.v1.avsc": "bfb89e67f91da9a6",
     "command.v2.avsc": "05ac71383acd6dd5",
     "command.v3.avsc": "b432380cd47ce965",
+    "command.v4.avsc": "bca978a46ba72ef7",
     "envelope_body.v1.avsc": "bda903ef1639e0b1",
+    "envelope_body.v2.avsc": "2caef167be388cfa",
     "events/agreement_signed.v1.avsc": "c5504c4a74b4f1f9",
     "events/contributions_recorded.v1.avsc": "992c52cbd95c626c",
     "events/credit_class_registered.v1.avsc": "b15fbf178d860155",
@@ -50,6 +53,7 @@ SHIPPED_FINGERPRINTS = {
     "events/credits_transferred.v1.avsc": "62442b55fbea0cf7",
     "events/delivery_proposed.v1.avsc": "7f11fa310c96eb49",
     "events/delivery_resolved.v1.avsc": "e087036a8989e79c",
+    "events/key_recovered.v1.avsc": "f15fae40308850e7",
     "events/key_registered.v1.avsc": "7b9b6f2a887b2364",
     "events/key_revoked.v1.avsc": "d7ed2de74140983d",
     "events/key_rotated.v1.avsc": "f5fb86d3bb774b49",
@@ -66,6 +70,11 @@ SHIPPED_FINGERPRINTS = {
     "events/pool_remainder_carried.v1.avsc": "03880d925c5683ad",
     "events/pool_remainder_returned.v1.avsc": "2a5f8e02ac30486f",
     "events/project_registered.v1.avsc": "4b562afe267cd27d",
+    "events/recovery_completed.v1.avsc": "1d428c8dcb608ac2",
+    "events/recovery_key_set.v1.avsc": "4d94dd923d052a84",
+    "events/recovery_started.v1.avsc": "010dc78e4a1c91cc",
+    "events/recovery_vetoed.v1.avsc": "f687f1e37a0e1a94",
+    "events/registry_key_rotated.v1.avsc": "60d9c292e104c50e",
     "sealed_envelope.v1.avsc": "6d1a8c0eb1cc4a72",
 }
 
@@ -182,6 +191,50 @@ def test_meetings_written_before_the_calculator_inputs_read_with_none() -> None:
     buffer.write(b"\xc3\x01" + v3.fingerprint)
     fastavro.schemaless_writer(buffer, v3.parsed, record)
     assert Codec(registry).decode_command(buffer.getvalue()) == command
+
+
+def _written_with(registry: SchemaRegistry, name: str, version: int, record: object) -> bytes:
+    writer = next(
+        k for k in registry.by_fingerprint.values() if k.name == name and k.version == version
+    )
+    buffer = io.BytesIO()
+    buffer.write(b"\xc3\x01" + writer.fingerprint)
+    fastavro.schemaless_writer(buffer, writer.parsed, record)
+    return buffer.getvalue()
+
+
+def test_history_before_cosignatures_and_recovery_keys_still_reads() -> None:
+    """Envelope bodies of v1 open with no co-signatures; a RegisterParty of command v3 reads
+    with no recovery key."""
+    registry = SchemaRegistry()
+    body = {
+        "position": 1,
+        "recorded_at_us": 5,
+        "previous_hash": bytes(32),
+        "command": {"actor_id": "a", "key_id": "k", "command_bytes": b"c", "signature": b"s"},
+        "effects": [],
+    }
+    body_bytes = _written_with(registry, "credit_registry.v1.EnvelopeBody", 1, body)
+    sealed = registry.encode(
+        SEALED_SCHEMA, {"body": body_bytes, "registry_key_id": "r", "registry_signature": b"x"}
+    )
+    opened = open_sealed(registry, sealed)
+    assert opened.body.command.cosignatures == () and opened.body.command.actor_id == "a"
+    command = {
+        "command_id": "id-1",
+        "actor_id": "op",
+        "key_id": "k",
+        "created_at_us": 1,
+        "expires_at_us": 2,
+        "body": (
+            "credit_registry.v1.RegisterParty",
+            {"party_id": "p", "role": "business", "name": "n", "name_ja": None, "public_key": b"k"},
+        ),
+    }
+    decoded = Codec(registry).decode_command(
+        _written_with(registry, "credit_registry.v1.Command", 3, command)
+    )
+    assert decoded.body == c.RegisterParty("p", "business", "n", b"k", None, None)
 
 
 @pytest.mark.parametrize(

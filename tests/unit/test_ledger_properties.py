@@ -6,7 +6,10 @@ Deliveries under a partner agreement reserve credits (pending) on a simulated cl
 supply rule is checked with all four terms: issued = tradable + pending + retired + cancelled.
 Two joint-purchase pools hold credits of their own (funded by members, split among their
 meetings, retired for them, returned or carried on), so the rule is checked with pool
-holdings among the tradable ones, and the pools against a model of their own."""
+holdings among the tradable ones, and the pools against a model of their own.
+
+Recoveries of a holder's keys, co-signed by an auditor or not, freeze its credits while
+pending: no step may move them, and a completed recovery replaces the holder's key."""
 
 from __future__ import annotations
 
@@ -25,9 +28,11 @@ from registry.domain.events import Beneficiary
 from registry.domain.invariants import invariant_violations
 from registry.domain.ledger import Ledger, key_id_for
 from registry.domain.records import pool_holder
+from registry.domain.recovery import RECOVERY_WAIT_US_MIN
 
 OPERATOR = "operator"
 ISSUER = "issuer"
+AUDITOR = "audit-office"
 HOLDERS = ("132071", "034835", "132039", "131016")
 PROVIDER, USER = "034835", "132071"  # Iwaizumi delivers forest absorption to Akishima
 AGREEMENT = "AKISHIMA-IWAIZUMI"
@@ -58,10 +63,15 @@ class LedgerMachine(RuleBasedStateMachine):
         self.pending_kg = 0
         self.open_deliveries: dict[str, tuple[int, int]] = {}  # id -> (kg, deadline)
         self.resolved: set[str] = set()
-        self.run(OPERATOR, c.RegisterParty(OPERATOR, "operator", "Operator", _key(1)))
-        self.run(OPERATOR, c.RegisterParty(ISSUER, "issuer", "Issuer", _key(2)))
-        for index, holder in enumerate(HOLDERS):
-            self.run(OPERATOR, c.RegisterParty(holder, "municipality", holder, _key(10 + index)))
+        self.keys = {OPERATOR: _key(1), ISSUER: _key(2), AUDITOR: _key(3)}
+        self.keys.update({holder: _key(10 + index) for index, holder in enumerate(HOLDERS)})
+        self.frozen: dict[str, tuple[str, int]] = {}  # holder -> (recovery id, due)
+        self.pending_keys: dict[str, bytes] = {}  # recovery id -> the key it installs
+        self.recoveries = 0
+        for party, role in ((OPERATOR, "operator"), (ISSUER, "issuer"), (AUDITOR, "auditor")):
+            assert self.run(OPERATOR, c.RegisterParty(party, role, party, self.keys[party])) is None
+        for holder in HOLDERS:
+            self.run(OPERATOR, c.RegisterParty(holder, "municipality", holder, self.keys[holder]))
         self.run(OPERATOR, c.RegisterCreditClass("JVER", "J-VER", (ISSUER,)))
         self.run(ISSUER, c.RegisterProject("FOREST", "JVER", "Forest", "Iwate", "FM", "034835"))
         terms = c.SignAgreement(
@@ -74,14 +84,18 @@ class LedgerMachine(RuleBasedStateMachine):
         for pool_id, year in POOLS.items():
             assert self.run(OPERATOR, c.OpenPool(pool_id, pool_id, year, HOLDERS)) is None
 
-    def run(self, actor: str, body: c.CommandBody) -> CheckCode | None:
-        key_id = key_id_for(_key(1)) if actor == OPERATOR else ""
+    def run(
+        self, actor: str, body: c.CommandBody, cosigners: tuple[str, ...] = ()
+    ) -> CheckCode | None:
+        key_id = key_id_for(self.keys[actor])
         command = c.Command(
             f"cmd-{self.position}", actor, key_id, self.now_us, self.now_us + 1, body
         )
         before = self.snapshot()
         try:
-            effects = rules.decide(self.ledger, command, self.now_us)
+            if self.ledger.parties:
+                rules.verifying_key(self.ledger, command)
+            effects = rules.decide(self.ledger, command, self.now_us, cosigners)
         except Rejection as rejection:
             assert self.snapshot() == before, "a rejected command changed the ledger"
             return rejection.code
@@ -96,6 +110,8 @@ class LedgerMachine(RuleBasedStateMachine):
             dict(self.ledger.supply),
             dict(self.ledger.retired),
             dict(self.ledger.deliveries),
+            dict(self.ledger.keys),
+            dict(self.ledger.recoveries),
         )
 
     @rule(holder=st.sampled_from(HOLDERS), quantity_kg=st.integers(1, 50_000))
@@ -129,6 +145,8 @@ class LedgerMachine(RuleBasedStateMachine):
             assert code is CheckCode.SAME_PARTY
         elif quantity_kg <= 0:
             assert code is CheckCode.INVALID_QUANTITY
+        elif sender in self.frozen:
+            assert code is CheckCode.PARTY_FROZEN
         elif quantity_kg > available_kg:
             assert code is CheckCode.INSUFFICIENT_HOLDINGS
         else:
@@ -143,7 +161,9 @@ class LedgerMachine(RuleBasedStateMachine):
     def retire(self, holder: str, quantity_kg: int) -> None:
         details = c.RetirementDetails(Beneficiary(holder, holder), "facility", 2012)
         code = self.run(holder, c.RetireCredits(holder, quantity_kg, details))
-        if quantity_kg > self.tradable_kg[holder]:
+        if holder in self.frozen:
+            assert code is CheckCode.PARTY_FROZEN
+        elif quantity_kg > self.tradable_kg[holder]:
             assert code is CheckCode.INSUFFICIENT_HOLDINGS
         else:
             assert code is None
@@ -164,6 +184,8 @@ class LedgerMachine(RuleBasedStateMachine):
         )
         if actor != ISSUER:
             assert code is CheckCode.ROLE_NOT_ALLOWED
+        elif holder in self.frozen:
+            assert code is CheckCode.PARTY_FROZEN
         elif quantity_kg > held_kg:
             assert code is CheckCode.INSUFFICIENT_HOLDINGS
         else:
@@ -177,6 +199,9 @@ class LedgerMachine(RuleBasedStateMachine):
         deadline_us = self.now_us + deadline_s * SECOND_US
         body = c.ProposeDelivery(AGREEMENT, delivery_id, 2011, quantity_kg, deadline_us)
         code = self.run(PROVIDER, body)
+        if PROVIDER in self.frozen:
+            assert code is CheckCode.PARTY_FROZEN
+            return
         if quantity_kg > self.tradable_kg[PROVIDER]:
             assert code is CheckCode.INSUFFICIENT_HOLDINGS
             return
@@ -234,7 +259,9 @@ class LedgerMachine(RuleBasedStateMachine):
         funder = holding[pick % len(holding)]
         quantity_kg = max(1, self.tradable_kg[funder] * percent // 100)
         code = self.run(funder, c.FundPool(pool_id, quantity_kg))
-        if pool_id in self.pools.shares:
+        if funder in self.frozen:
+            assert code is CheckCode.PARTY_FROZEN  # a debit like any other
+        elif pool_id in self.pools.shares:
             assert code is CheckCode.POOL_STATE
         elif quantity_kg > self.tradable_kg[funder]:
             assert code is CheckCode.INSUFFICIENT_HOLDINGS
@@ -345,6 +372,47 @@ class LedgerMachine(RuleBasedStateMachine):
         funders = sorted(self.pools.funders[pool_id]) or list(HOLDERS)
         return funders[pick % len(funders)]
 
+    @rule(holder=st.sampled_from(HOLDERS), cosigned=st.booleans())
+    def start_recovery(self, holder: str, cosigned: bool) -> None:
+        self.recoveries += 1
+        recovery_id = f"R-{self.recoveries}"
+        new_key = _key(1_000 + self.recoveries)
+        body = c.StartRecovery(holder, recovery_id, new_key, "both keys lost")
+        code = self.run(OPERATOR, body, (AUDITOR,) if cosigned else ())
+        if not cosigned:
+            assert code is CheckCode.COSIGNATURE_REQUIRED
+        elif holder in self.frozen:
+            assert code is CheckCode.RECOVERY_PENDING
+        else:
+            assert code is None
+            self.frozen[holder] = (recovery_id, self.now_us + RECOVERY_WAIT_US_MIN)
+            self.pending_keys[recovery_id] = new_key
+
+    @rule(holder=st.sampled_from(HOLDERS))
+    def veto_recovery(self, holder: str) -> None:
+        recovery_id = self.frozen.get(holder, ("R-0", 0))[0]
+        code = self.run(holder, c.VetoRecovery(holder, recovery_id))
+        expected = None if holder in self.frozen else CheckCode.UNKNOWN_RECOVERY
+        assert code is expected
+        self.frozen.pop(holder, None)
+
+    @rule(holder=st.sampled_from(HOLDERS))
+    def complete_recovery(self, holder: str) -> None:
+        recovery_id, due_us = self.frozen.get(holder, ("R-0", 0))
+        code = self.run(ISSUER, c.CompleteRecovery(holder, recovery_id))
+        if holder not in self.frozen:
+            assert code is CheckCode.UNKNOWN_RECOVERY
+        elif self.now_us < due_us:
+            assert code is CheckCode.RECOVERY_NOT_DUE
+        else:
+            assert code is None
+            del self.frozen[holder]
+            self.keys[holder] = self.pending_keys[recovery_id]
+
+    @rule()
+    def the_waiting_period_passes(self) -> None:
+        self.now_us += RECOVERY_WAIT_US_MIN
+
     def _some_batch(self, holder: str) -> str | None:
         batches = self.ledger.party_batches.get(holder, ())
         return batches[len(batches) // 2] if batches else None
@@ -375,6 +443,16 @@ class LedgerMachine(RuleBasedStateMachine):
         assert sum(
             s.tradable_kg + s.pending_kg + s.retired_kg + s.cancelled_kg for s in supply
         ) == sum(s.issued_kg for s in supply)
+
+    @invariant()
+    def frozen_exactly_while_a_recovery_is_pending(self) -> None:
+        for holder in HOLDERS:
+            pending = self.ledger.pending_recovery(holder)
+            assert (pending.recovery_id if pending else None) == (
+                self.frozen[holder][0] if holder in self.frozen else None
+            )
+            active = [k.public_key for k in self.ledger.active_keys(holder)]
+            assert active == [self.keys[holder]]
 
     @invariant()
     def retired_credits_never_move(self) -> None:

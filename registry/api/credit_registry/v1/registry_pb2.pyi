@@ -6,17 +6,29 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class Cosignature(_message.Message):
+    __slots__ = ("party_id", "key_id", "signature")
+    PARTY_ID_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    party_id: str
+    key_id: str
+    signature: bytes
+    def __init__(self, party_id: _Optional[str] = ..., key_id: _Optional[str] = ..., signature: _Optional[bytes] = ...) -> None: ...
+
 class SignedCommand(_message.Message):
-    __slots__ = ("actor_id", "key_id", "command_bytes", "signature")
+    __slots__ = ("actor_id", "key_id", "command_bytes", "signature", "cosignatures")
     ACTOR_ID_FIELD_NUMBER: _ClassVar[int]
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     COMMAND_BYTES_FIELD_NUMBER: _ClassVar[int]
     SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    COSIGNATURES_FIELD_NUMBER: _ClassVar[int]
     actor_id: str
     key_id: str
     command_bytes: bytes
     signature: bytes
-    def __init__(self, actor_id: _Optional[str] = ..., key_id: _Optional[str] = ..., command_bytes: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
+    cosignatures: _containers.RepeatedCompositeFieldContainer[Cosignature]
+    def __init__(self, actor_id: _Optional[str] = ..., key_id: _Optional[str] = ..., command_bytes: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., cosignatures: _Optional[_Iterable[_Union[Cosignature, _Mapping]]] = ...) -> None: ...
 
 class CommandRequest(_message.Message):
     __slots__ = ("command",)
@@ -83,20 +95,62 @@ class BalanceLine(_message.Message):
     def __init__(self, class_id: _Optional[str] = ..., vintage: _Optional[str] = ..., tradable_kg: _Optional[int] = ..., pending_kg: _Optional[int] = ..., retired_kg: _Optional[int] = ...) -> None: ...
 
 class BalanceResponse(_message.Message):
-    __slots__ = ("party_id", "lines", "tradable_kg", "pending_kg", "retired_kg", "as_of_position")
+    __slots__ = ("party_id", "lines", "tradable_kg", "pending_kg", "retired_kg", "as_of_position", "pending_recovery")
     PARTY_ID_FIELD_NUMBER: _ClassVar[int]
     LINES_FIELD_NUMBER: _ClassVar[int]
     TRADABLE_KG_FIELD_NUMBER: _ClassVar[int]
     PENDING_KG_FIELD_NUMBER: _ClassVar[int]
     RETIRED_KG_FIELD_NUMBER: _ClassVar[int]
     AS_OF_POSITION_FIELD_NUMBER: _ClassVar[int]
+    PENDING_RECOVERY_FIELD_NUMBER: _ClassVar[int]
     party_id: str
     lines: _containers.RepeatedCompositeFieldContainer[BalanceLine]
     tradable_kg: int
     pending_kg: int
     retired_kg: int
     as_of_position: int
-    def __init__(self, party_id: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[BalanceLine, _Mapping]]] = ..., tradable_kg: _Optional[int] = ..., pending_kg: _Optional[int] = ..., retired_kg: _Optional[int] = ..., as_of_position: _Optional[int] = ...) -> None: ...
+    pending_recovery: Recovery
+    def __init__(self, party_id: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[BalanceLine, _Mapping]]] = ..., tradable_kg: _Optional[int] = ..., pending_kg: _Optional[int] = ..., retired_kg: _Optional[int] = ..., as_of_position: _Optional[int] = ..., pending_recovery: _Optional[_Union[Recovery, _Mapping]] = ...) -> None: ...
+
+class Recovery(_message.Message):
+    __slots__ = ("party_id", "recovery_id", "status", "key_id", "reason", "started_by", "cosigned_by", "started_at_us", "due_at_us", "started_position")
+    PARTY_ID_FIELD_NUMBER: _ClassVar[int]
+    RECOVERY_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    STARTED_BY_FIELD_NUMBER: _ClassVar[int]
+    COSIGNED_BY_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_US_FIELD_NUMBER: _ClassVar[int]
+    DUE_AT_US_FIELD_NUMBER: _ClassVar[int]
+    STARTED_POSITION_FIELD_NUMBER: _ClassVar[int]
+    party_id: str
+    recovery_id: str
+    status: str
+    key_id: str
+    reason: str
+    started_by: str
+    cosigned_by: _containers.RepeatedScalarFieldContainer[str]
+    started_at_us: int
+    due_at_us: int
+    started_position: int
+    def __init__(self, party_id: _Optional[str] = ..., recovery_id: _Optional[str] = ..., status: _Optional[str] = ..., key_id: _Optional[str] = ..., reason: _Optional[str] = ..., started_by: _Optional[str] = ..., cosigned_by: _Optional[_Iterable[str]] = ..., started_at_us: _Optional[int] = ..., due_at_us: _Optional[int] = ..., started_position: _Optional[int] = ...) -> None: ...
+
+class RecoveriesRequest(_message.Message):
+    __slots__ = ("party_id", "pending_only", "min_position")
+    PARTY_ID_FIELD_NUMBER: _ClassVar[int]
+    PENDING_ONLY_FIELD_NUMBER: _ClassVar[int]
+    MIN_POSITION_FIELD_NUMBER: _ClassVar[int]
+    party_id: str
+    pending_only: bool
+    min_position: int
+    def __init__(self, party_id: _Optional[str] = ..., pending_only: _Optional[bool] = ..., min_position: _Optional[int] = ...) -> None: ...
+
+class RecoveriesResponse(_message.Message):
+    __slots__ = ("recoveries",)
+    RECOVERIES_FIELD_NUMBER: _ClassVar[int]
+    recoveries: _containers.RepeatedCompositeFieldContainer[Recovery]
+    def __init__(self, recoveries: _Optional[_Iterable[_Union[Recovery, _Mapping]]] = ...) -> None: ...
 
 class HoldingsRequest(_message.Message):
     __slots__ = ("party_id", "status", "limit", "min_position")

@@ -653,6 +653,11 @@ class QueryServiceStub:
                 request_serializer=credit__registry_dot_v1_dot_registry__pb2.AllocationRequest.SerializeToString,
                 response_deserializer=credit__registry_dot_v1_dot_registry__pb2.AllocationResponse.FromString,
                 _registered_method=True)
+        self.ListRecoveries = channel.unary_unary(
+                '/credit_registry.v1.QueryService/ListRecoveries',
+                request_serializer=credit__registry_dot_v1_dot_registry__pb2.RecoveriesRequest.SerializeToString,
+                response_deserializer=credit__registry_dot_v1_dot_registry__pb2.RecoveriesResponse.FromString,
+                _registered_method=True)
         self.StreamEvents = channel.unary_stream(
                 '/credit_registry.v1.QueryService/StreamEvents',
                 request_serializer=credit__registry_dot_v1_dot_registry__pb2.StreamEventsRequest.SerializeToString,
@@ -693,6 +698,12 @@ class QueryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListRecoveries(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def StreamEvents(self, request, context):
         """For auditors and partner nodes: the sealed envelopes in global order.
         """
@@ -727,6 +738,11 @@ def add_QueryServiceServicer_to_server(servicer, server):
                     servicer.GetAllocation,
                     request_deserializer=credit__registry_dot_v1_dot_registry__pb2.AllocationRequest.FromString,
                     response_serializer=credit__registry_dot_v1_dot_registry__pb2.AllocationResponse.SerializeToString,
+            ),
+            'ListRecoveries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRecoveries,
+                    request_deserializer=credit__registry_dot_v1_dot_registry__pb2.RecoveriesRequest.FromString,
+                    response_serializer=credit__registry_dot_v1_dot_registry__pb2.RecoveriesResponse.SerializeToString,
             ),
             'StreamEvents': grpc.unary_stream_rpc_method_handler(
                     servicer.StreamEvents,
@@ -869,6 +885,33 @@ class QueryService:
             '/credit_registry.v1.QueryService/GetAllocation',
             credit__registry_dot_v1_dot_registry__pb2.AllocationRequest.SerializeToString,
             credit__registry_dot_v1_dot_registry__pb2.AllocationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRecoveries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/credit_registry.v1.QueryService/ListRecoveries',
+            credit__registry_dot_v1_dot_registry__pb2.RecoveriesRequest.SerializeToString,
+            credit__registry_dot_v1_dot_registry__pb2.RecoveriesResponse.FromString,
             options,
             channel_credentials,
             insecure,
