@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from projections import queries
 from projections import tables as t
+from projections.store import projection_engine
 from registry.audit.sources import ExportSource
 from registry.envelope.keys import verify
 from registry.envelope.sealing import OpenedEnvelope
@@ -62,7 +63,7 @@ def audit_in_child(history: History, keep_projection: Path | None = None) -> dic
 
 
 def query_latency_us(projection: Path) -> dict[str, float]:
-    engine = sa.create_engine(f"sqlite:///{projection}")
+    engine = projection_engine(f"sqlite:///{projection}")  # as the service queries it
     rng = random.Random(5)
     balance_us, holdings_us = [], []
     with engine.connect() as connection:
