@@ -222,5 +222,13 @@ _PUBLIC_COLLECTORS: EventDispatch[Callable[[PublicRows, Any, Moment], None]] = E
         ev.MeetingOffset,
         ev.ContributionsRecorded,
         ev.FactorTableRegistered,
+        # Key events: recoveries have a read model of their own (recoveries.py); the
+        # registry's key history is the log's own business (transparency/registry_keys.py).
+        ev.RecoveryKeySet,
+        ev.KeyRecovered,
+        ev.RecoveryStarted,
+        ev.RecoveryVetoed,
+        ev.RecoveryCompleted,
+        ev.RegistryKeyRotated,
     ),
 )
