@@ -98,7 +98,7 @@ def run_demo(out: Path = Path("demo-output")) -> int:
     shutil.rmtree(store, ignore_errors=True)
     store.mkdir(parents=True)
     registry_key = SigningKey.generate()
-    (store / "registry.pub").write_text(registry_key.public_key.hex() + "\n", "utf-8")
+    (store / "registry-root.pub").write_text(registry_key.public_key.hex() + "\n", "utf-8")
     config = ServerConfig(
         "127.0.0.1:0",
         f"sqlite:///{store / 'registry.sqlite'}?timeout=30",

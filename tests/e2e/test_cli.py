@@ -206,7 +206,7 @@ def test_demo_runs_and_verifies_clean(tmp_path: Path) -> None:
         web.terminate()
         web.wait(timeout=30)
     assert 'data-group="all offsets"' in pool and 'data-kg="100000"' in pool
-    assert 'id="checkpoint-size"' in home and (store / "registry.pub").read_text().strip() in home
+    assert 'id="checkpoint-size"' in home and (store / "registry-root.pub").read_text().strip() in home
 
 
 def test_cli_round_trip(tmp_path: Path) -> None:
