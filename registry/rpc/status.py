@@ -68,6 +68,12 @@ _STATUS: dict[CheckCode, grpc.StatusCode] = {
     CheckCode.OUTSIDE_AGREEMENT_TERM: grpc.StatusCode.FAILED_PRECONDITION,
     CheckCode.NOT_A_FUNDER: grpc.StatusCode.FAILED_PRECONDITION,
     CheckCode.INVALID_CARRY: grpc.StatusCode.FAILED_PRECONDITION,
+    CheckCode.ORIGIN_ALREADY_ISSUED: grpc.StatusCode.ALREADY_EXISTS,
+    CheckCode.NOT_THE_LABEL_AUTHORITY: grpc.StatusCode.PERMISSION_DENIED,
+    CheckCode.LABEL_OVERLAP: grpc.StatusCode.FAILED_PRECONDITION,
+    CheckCode.LABEL_NOT_PRESENT: grpc.StatusCode.FAILED_PRECONDITION,
+    CheckCode.LABEL_REQUIRED: grpc.StatusCode.FAILED_PRECONDITION,
+    CheckCode.TOO_MANY_LABELS: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 
 
