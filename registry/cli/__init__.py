@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from registry.cli import attributes as cli_attributes
 from registry.cli import audit as cli_audit
 from registry.cli import credits as cli_credits
 from registry.cli import deliveries as cli_deliveries
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_keys.add_commands(commands)
     cli_recovery.add_commands(commands)
     cli_credits.add_commands(commands)
+    cli_attributes.add_commands(commands)
     cli_relay.add_commands(commands)
     cli_projections.add_commands(commands)
     cli_serve.add_commands(commands)

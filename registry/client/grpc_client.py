@@ -259,12 +259,17 @@ class RegistryClient:
         return response
 
     def retirements(
-        self, holder_id: str = "", beneficiary_party_id: str = "", min_position: int = 0
+        self,
+        holder_id: str = "",
+        beneficiary_party_id: str = "",
+        min_position: int = 0,
+        location: str = "",
     ) -> list[pb.Retirement]:
         request = pb.RetirementsRequest(
             holder_id=holder_id,
             beneficiary_party_id=beneficiary_party_id,
             min_position=min_position,
+            location=location,
         )
         response = self._call("ListRetirements", request, self.queries)
         assert isinstance(response, pb.RetirementsResponse)

@@ -13,10 +13,13 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from registry.domain import attribute_state
 from registry.domain import events as ev
 from registry.domain.checks import InvariantViolation, require
 from registry.domain.dispatch import EventDispatch
 from registry.domain.emissions import FactorTable
+from registry.domain.label_spans import Spans
+from registry.domain.origin_index import OriginIndex
 from registry.domain.parties import KeyPurpose, KeyRecord, KeyStatus, Party, Role
 from registry.domain.records import (
     Agreement,
@@ -27,6 +30,7 @@ from registry.domain.records import (
     Meeting,
     Pool,
     Project,
+    ProjectBuffer,
     Recovery,
     Supply,
     pool_holder,
@@ -72,6 +76,10 @@ class Ledger:
         # Registry keys named by rotations (retired and new), by id: the position of the
         # rotation. The first registry key is pinned by readers, not recorded in events.
         self.registry_keys: dict[str, int] = {}
+        # Origin serials issued here, per (origin registry, project there): see origin.py.
+        self.origins: dict[tuple[str, str], OriginIndex] = {}
+        self.labels: dict[str, Spans] = {}  # per batch: labels on its serials (labels.py)
+        self.buffers: dict[str, ProjectBuffer] = {}  # per project (buffers.py)
         self.head: dict[str, Any] = {"position": 0, "hash": GENESIS_HASH}
         self._journal: list[tuple[dict[Any, Any], Any, Any]] | None = None
         # Command ids are remembered until their command expires; a heap orders forgetting.
@@ -270,7 +278,13 @@ class Ledger:
         self._put(self.head, "registry_key_id", event.key_id)
 
     def _apply_CreditClassRegistered(self, event: ev.CreditClassRegistered, position: int) -> None:
-        credit_class = CreditClass(event.class_id, event.name, frozenset(event.authorised_issuers))
+        credit_class = CreditClass(
+            event.class_id,
+            event.name,
+            frozenset(event.authorised_issuers),
+            event.label_authority_id,
+            event.buffer_share_permille,
+        )
         self._put(self.classes, event.class_id, credit_class)
 
     def _apply_ProjectRegistered(self, event: ev.ProjectRegistered, position: int) -> None:
@@ -293,8 +307,10 @@ class Ledger:
             event.vintage_start,
             event.vintage_end,
             event.quantity_kg,
+            event.origin,
         )
         self._put(self.batches, event.batch_id, batch)
+        attribute_state.record_origin(self, event)
         counter = (event.class_id, event.project_id)
         self._put(self.batch_counts, counter, self.batch_counts.get(counter, 0) + 1)
         issued_kg = event.quantity_kg
@@ -520,6 +536,10 @@ _APPLIERS: EventDispatch[Callable[[Ledger, Any, int], None]] = EventDispatch(
         ev.RecoveryVetoed: Ledger._apply_RecoveryVetoed,
         ev.RecoveryCompleted: Ledger._apply_RecoveryCompleted,
         ev.RegistryKeyRotated: Ledger._apply_RegistryKeyRotated,
+        ev.CreditsBuffered: attribute_state.apply_buffered,
+        ev.LabelAdded: attribute_state.apply_label_added,
+        ev.LabelWithdrawn: attribute_state.apply_label_withdrawn,
+        ev.ReversalReported: attribute_state.apply_reversal,
     },
 )
 
