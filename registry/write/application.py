@@ -350,14 +350,17 @@ class RegistryApplication(Application[UUID]):
         decided = DecidedGroup(self.ledger.position, now)
         for signed, expected_body in items:
             digest = hashlib.sha256(signed.command_bytes).digest()
-            outcome = self._decide_isolated(signed, digest, now, expected_body, kept.get(digest))
+            submission = refusals.submission_key(signed)
+            outcome = self._decide_isolated(
+                signed, digest, now, expected_body, kept.get(submission)
+            )
             if outcome.event is not None:
                 decided.sequenced.append(outcome.event)
-                decided.accepted_digests.append(digest)
+                decided.accepted_digests.append(submission)
             if outcome.refusal is not None:
-                decided.refusal_index[digest] = len(decided.results)
+                decided.refusal_index[submission] = len(decided.results)
                 decided.refusals.append(outcome.refusal)
-                kept[digest] = outcome.refusal  # the same bytes again in this group
+                kept[submission] = outcome.refusal  # the same bytes again in this group
             decided.results.append(outcome.result)
         return decided
 
@@ -430,7 +433,11 @@ class RegistryApplication(Application[UUID]):
                 return Outcome(result)
             forget_after_us = command.expires_at_us + rules.FORGET_MARGIN_US
             keep = refusals.KeptRefusal(
-                digest, command_id, rejection.code, rejection.message, forget_after_us
+                refusals.submission_key(signed),
+                command_id,
+                rejection.code,
+                rejection.message,
+                forget_after_us,
             )
             return Outcome(result, refusal=keep)
         return Outcome(*self._record_one(signed, command, digest, effects, now, registry_key))

@@ -285,7 +285,9 @@ def test_history_written_before_origins_labels_and_buffers_still_reads() -> None
         for k, v in to_record(RETIRED).items()
         if k not in ("location", "required_label", "labels")
     }
-    assert codec.decode_event(_written_in_file(registry, "credits_retired.v2.avsc", record)) == RETIRED
+    assert (
+        codec.decode_event(_written_in_file(registry, "credits_retired.v2.avsc", record)) == RETIRED
+    )
     details = c.RetirementDetails(ev.Beneficiary("Akishima", None), "facility", 2011, "", None)
     bodies = {
         "RegisterCreditClass": (
@@ -309,5 +311,7 @@ def test_history_written_before_origins_labels_and_buffers_still_reads() -> None
                 if k not in ("location", "required_label")
             }
         record["body"] = (f"credit_registry.v1.{name}", fields)
-        assert codec.decode_command(_written_in_file(registry, "command.v5.avsc", record)) == command
+        assert (
+            codec.decode_command(_written_in_file(registry, "command.v5.avsc", record)) == command
+        )
     assert registry.latest["credit_registry.v1.Command"].version > 5  # resolved across versions
