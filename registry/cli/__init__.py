@@ -21,6 +21,7 @@ from registry.cli import relay as cli_relay
 from registry.cli import serve as cli_serve
 from registry.cli import store as cli_store
 from registry.cli import web as cli_web
+from registry.cli import witness as cli_witness
 from registry.support.observability import configure_logging
 
 
@@ -74,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_registry_key.add_commands(commands)
     cli_deliveries.add_commands(commands)
     cli_web.add_commands(commands)
+    cli_witness.add_commands(commands)
     cli_store.add_log_command(commands)
     return parser
 

@@ -32,6 +32,15 @@ STRINGS: dict[str, tuple[str, str]] = {  # key: (ja, en)
     "latest_retirements": ("最近の償却", "Latest retirements"),
     "checkpoint": ("署名済みチェックポイント", "Signed checkpoint"),
     "no_checkpoint": ("まだ署名済みチェックポイントがありません。", "No signed checkpoint yet."),
+    "witnesses": ("このチェックポイントに連署した証人", "Witnesses cosigning this checkpoint"),
+    "witnesses_help": (
+        "証人は記録を独自に検証し、このチェックポイントが以前に連署したものの続きであることを確かめて署名します。",
+        "Witnesses verify the log themselves and cosign a checkpoint once they find it extends the one they cosigned before.",
+    ),
+    "no_witnesses": (
+        "まだ証人の連署はありません。",
+        "No witness has cosigned this checkpoint yet.",
+    ),
     "tree_size": ("木の大きさ（エンベロープ数）", "Tree size (envelopes)"),
     "root": ("ルートハッシュ", "Root hash"),
     "time": ("時刻", "Time"),
