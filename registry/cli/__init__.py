@@ -18,6 +18,7 @@ from registry.cli import projections as cli_projections
 from registry.cli import recovery as cli_recovery
 from registry.cli import registry_key as cli_registry_key
 from registry.cli import relay as cli_relay
+from registry.cli import restore as cli_restore
 from registry.cli import serve as cli_serve
 from registry.cli import store as cli_store
 from registry.cli import web as cli_web
@@ -72,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_projections.add_commands(commands)
     cli_serve.add_commands(commands)
     cli_audit.add_commands(commands)
+    cli_restore.add_commands(commands)
     cli_registry_key.add_commands(commands)
     cli_deliveries.add_commands(commands)
     cli_web.add_commands(commands)

@@ -68,6 +68,7 @@ def _rotate(arguments: argparse.Namespace) -> int:
         outgoing,
         further_registry_keys=[incoming],
         pinned_registry_keys=home.root_registry_keys(),
+        snapshot_interval=None,
     )
     operator = home.operator_id()
     signer = CommandSigner(app.codec, operator, home.party_key(operator))

@@ -7,7 +7,7 @@ parties co-signed); everything else is checked here."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from functools import partial
 from typing import Any
@@ -32,7 +32,8 @@ from registry.domain.parties import (
     validate_text,
 )
 from registry.domain.places import validate_location
-from registry.domain.serials import SerialBlock, take_lowest
+from registry.domain.serials import SerialBlock, lowest
+from registry.domain.sorted_ids import EMPTY_IDS
 
 QUANTITY_KG_MAX = 10**12  # one gigatonne: far above any real batch, far below int64
 CLOCK_SKEW_US_MAX = 5 * 60 * 1_000_000
@@ -192,12 +193,16 @@ def _take(
         )
     blocks: list[SerialBlock] = []
     needed_kg = quantity_kg
-    for each_batch in (batch_id,) if batch_id else ledger.party_batches.get(holder_id, ()):
-        held = ledger.held(holder_id, each_batch)
+    # Every batch a holder is listed with holds credits, so the walk stops at the batches
+    # it takes from: a transfer costs the same however many batches the holder has.
+    holder_batches: Iterable[str] = (
+        (batch_id,) if batch_id else ledger.party_batches.get(holder_id, EMPTY_IDS)
+    )
+    for each_batch in holder_batches:
         portion_kg = min(needed_kg, ledger.tradable_kg(holder_id, each_batch))
         if portion_kg == 0:
             continue
-        taken, _ = take_lowest(held, portion_kg)
+        taken = lowest(ledger.held(holder_id, each_batch), portion_kg)
         blocks.extend(SerialBlock(each_batch, start, end) for start, end in taken)
         needed_kg -= portion_kg
         if needed_kg == 0:

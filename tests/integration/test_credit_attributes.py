@@ -10,6 +10,7 @@ emissions happened."""
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import pytest
@@ -22,6 +23,7 @@ from registry.domain.events import Beneficiary, Origin
 from registry.domain.invariants import invariant_violations
 from registry.domain.records import buffer_holder
 from registry.scenario import tokyo62
+from registry.write.snapshot_codec import decode_ledger, encode_ledger
 from tests.support.programme import Programme, project
 
 OPERATOR, PROVIDER = tokyo62.OPERATOR, tokyo62.PROVIDER
@@ -344,3 +346,17 @@ def test_a_retirements_location_is_queryable(
     assert [(r.quantity_kg, r.location) for r in in_akishima] == [(1_000, "132071")]
     assert [(r.quantity_kg, r.location) for r in in_tokyo] == [(2_000, "JP-13")]
     assert [r.location for r in every] == ["132071", "JP-13", None]
+
+
+def test_origins_labels_and_buffers_survive_a_snapshot(registry: Programme) -> None:
+    """A process resuming from a snapshot decides with the same origins, labels and buffers
+    as one that replayed: the snapshot keeps them exactly."""
+    ledger = registry.app.ledger
+    registry.ok(PROVIDER, [issue("JCLFOREST", 12_000, AKISHIMA, JVER_RANGE)])
+    (batch_id,) = ledger.party_batches[AKISHIMA]
+    registry.ok(AUTHORITY, [c.AddLabel(batch_id, 1, 6_000, "JCREDIT-JCL", *TODAY_VALID)])
+    registry.ok(PROVIDER, [issue("IWAIZUMI", 5_000, MUSASHINO)])
+    registry.ok(PROVIDER, [c.ReportReversal("IWAIZUMI", 200, "storm")])
+    assert ledger.origins and ledger.labels and ledger.buffers
+    restored = decode_ledger(json.loads(json.dumps(encode_ledger(ledger))))
+    assert vars(restored) == vars(ledger)
