@@ -303,9 +303,15 @@ def wait_until_applied(store: ProjectionStore, head: int, timeout_s: float = 240
         time.sleep(0.3)
 
 
-# Not functions of the envelope stream: progress, and the signed checkpoints copied from
-# their own stream (dump() leaves them out; see projections/public_tables.py).
-BOOKKEEPING_TABLES = {tables.progress.name, "applied_positions", "signed_checkpoints"}
+# Not functions of the envelope stream: progress, and the signed checkpoints and witness
+# cosignatures copied from streams of their own (dump() leaves them out; see
+# projections/public_tables.py).
+BOOKKEEPING_TABLES = {
+    tables.progress.name,
+    "applied_positions",
+    "signed_checkpoints",
+    "witness_cosignatures",  # copied from the witnesses' topic, like the checkpoints
+}
 
 
 def assert_same_tables(
