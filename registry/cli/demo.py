@@ -24,7 +24,7 @@ from registry.audit.auditor import Auditor, AuditReport
 from registry.audit.proofs import inclusion_documents
 from registry.audit.sources import DatabaseSource, ExportSource
 from registry.audit.sources import export as export_history
-from registry.client.commands import CommandSigner
+from registry.client.command_signer import CommandSigner
 from registry.client.grpc_client import CommandRejected, RegistryClient
 from registry.domain import commands as c
 from registry.domain.emissions import MeetingInputs

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from registry.cli.home import REGISTRY_PASSPHRASE_VARIABLE, Home, passphrase
 from registry.cli.submit import report
-from registry.client.commands import CommandSigner
+from registry.client.command_signer import CommandSigner
 from registry.domain.checks import CheckCode
 from registry.envelope.keys import SigningKey
 from registry.transparency.registry_keys import rotation_command

@@ -12,7 +12,7 @@ import grpc
 
 from registry.api.credit_registry.v1 import registry_pb2 as pb
 from registry.api.credit_registry.v1 import registry_pb2_grpc as pb_grpc
-from registry.client.commands import CommandSigner
+from registry.client.command_signer import CommandSigner
 from registry.domain import commands as c
 from registry.domain.checks import CheckCode
 from registry.envelope.sealing import SignedCommand

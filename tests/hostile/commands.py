@@ -12,7 +12,7 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
-from registry.client.commands import LIFETIME_US_DEFAULT
+from registry.client.command_signer import LIFETIME_US_DEFAULT
 from registry.domain import commands as c
 from registry.domain.checks import CheckCode
 from registry.domain.parties import TEXT_LENGTH_MAX

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from registry.client.commands import CommandSigner
+from registry.client.command_signer import CommandSigner
 from registry.domain import commands as c
 from registry.domain.events import Origin
 from registry.envelope.keys import SigningKey
