@@ -12,6 +12,12 @@ import sqlalchemy as sa
 
 from projections import recoveries
 from projections import tables as t
+from projections.attribute_rows import (
+    ATTRIBUTE_COLLECTORS,
+    origin_columns,
+    retirement_columns,
+    retirement_labels,
+)
 from projections.pending import PendingRows
 from projections.public_apply import collect_envelope, collect_event
 from registry.domain import events as ev
@@ -95,6 +101,7 @@ def _credits_issued(rows: PendingRows, event: ev.CreditsIssued, at: Place) -> No
             "serial_start": event.serial_start,
             "serial_end": event.serial_end,
             "issued_position": at.position,
+            **origin_columns(event.origin),
         }
     )
 
@@ -112,6 +119,7 @@ def _credits_retired(rows: PendingRows, event: ev.CreditsRetired, at: Place) -> 
     # A retirement counts for a pool only through the pool's own MeetingOffset beside it:
     # whoever retires "for" a member elsewhere changes no pool's table.
     rows.inserts["retirements"].append(_retirement_row(event, at))
+    retirement_labels(rows, event, at)
 
 
 def _retirement_row(event: ev.CreditsRetired, at: Place) -> dict[str, Any]:
@@ -128,6 +136,7 @@ def _retirement_row(event: ev.CreditsRetired, at: Place) -> dict[str, Any]:
         "memo": event.memo,
         "reference": event.reference,
         "recorded_at_us": at.recorded_at_us,
+        **retirement_columns(event),
     }
 
 
@@ -334,6 +343,7 @@ _COLLECTORS: EventDispatch[Callable[[PendingRows, Any, Place], None]] = EventDis
         ev.RecoveryStarted: recoveries.recovery_started,
         ev.RecoveryVetoed: recoveries.recovery_vetoed,
         ev.RecoveryCompleted: recoveries.recovery_completed,
+        **ATTRIBUTE_COLLECTORS,
     },
     ignored=(  # key history and the registers of classes and projects have no read model yet
         ev.KeyRegistered,

@@ -60,12 +60,24 @@ class SupplyDelta:
         )
 
 
+@dataclass(slots=True)
+class BufferDelta:
+    """What a batch adds to one (class, project) row of `project_buffers`."""
+
+    withheld_kg: int = 0
+    reversed_kg: int = 0
+    shortfall_kg: int = 0
+
+
 @dataclass
 class PendingRows:
     balances: defaultdict[tuple[str, str, str], BalanceDelta] = field(
         default_factory=lambda: defaultdict(BalanceDelta)
     )
     supply: defaultdict[str, SupplyDelta] = field(default_factory=lambda: defaultdict(SupplyDelta))
+    buffers: defaultdict[tuple[str, str], BufferDelta] = field(
+        default_factory=lambda: defaultdict(BufferDelta)
+    )
     range_ops: defaultdict[str, list[Piece]] = field(default_factory=lambda: defaultdict(list))
     inserts: defaultdict[str, list[dict[str, Any]]] = field(
         default_factory=lambda: defaultdict(list)

@@ -192,6 +192,14 @@ def _remainder_carried(rows: PublicRows, event: ev.PoolRemainderCarried, at: Mom
     )
 
 
+def _buffered(rows: PublicRows, event: ev.CreditsBuffered, at: Moment) -> None:
+    rows.moved(event.blocks, at.stamp, at.position, "buffered", event.buffer_id, event.recipient_id)
+
+
+def _reversed(rows: PublicRows, event: ev.ReversalReported, at: Moment) -> None:
+    rows.moved(event.blocks, at.stamp, at.position, "reversed", event.buffer_id, event.reported_by)
+
+
 _PUBLIC_COLLECTORS: EventDispatch[Callable[[PublicRows, Any, Moment], None]] = EventDispatch(
     "public view rows",
     {
@@ -207,6 +215,8 @@ _PUBLIC_COLLECTORS: EventDispatch[Callable[[PublicRows, Any, Moment], None]] = E
         ev.PoolFunded: _pool_funded,
         ev.PoolRemainderReturned: _remainder_returned,
         ev.PoolRemainderCarried: _remainder_carried,
+        ev.CreditsBuffered: _buffered,
+        ev.ReversalReported: _reversed,
     },
     ignored=(
         # Parties, keys, pools, meetings and contributions have read models of their own
@@ -230,5 +240,7 @@ _PUBLIC_COLLECTORS: EventDispatch[Callable[[PublicRows, Any, Moment], None]] = E
         ev.RecoveryVetoed,
         ev.RecoveryCompleted,
         ev.RegistryKeyRotated,
+        ev.LabelAdded,  # labels have a read model of their own (attribute_rows.py)
+        ev.LabelWithdrawn,
     ),
 )

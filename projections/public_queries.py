@@ -3,7 +3,7 @@ LIMIT: a page costs the same at a thousand events as at a million."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
 
@@ -181,12 +181,16 @@ _RETIREMENT_COLUMNS = (
     t.retirements.c.purpose,
     t.retirements.c.reporting_year,
     t.retirements.c.memo,
+    t.retirements.c.location,
+    t.retirements.c.required_label,
 )
+_VIEW_COLUMNS = len(_RETIREMENT_COLUMNS)
 
 
 def _detail(row: sa.Row[tuple[object, ...]]) -> RetirementDetail:
-    view = RetirementView(*row[:9])
-    return RetirementDetail(view, int(row[9]), row[10], int(row[11]))
+    at = _VIEW_COLUMNS  # the effect index, reference and time follow the view's columns
+    view = replace(RetirementView(*row[:at]), effect_index=int(row[at]))
+    return RetirementDetail(view, int(row[at]), row[at + 1], int(row[at + 2]))
 
 
 def _retirement_query() -> sa.Select[tuple[object, ...]]:
@@ -298,6 +302,10 @@ BATCH_COLUMNS = (
     "serial_start",
     "serial_end",
     *p.SUPPLY_COLUMNS,
+    "origin_registry_id",  # where the credits already exist, empty for credits first issued here
+    "origin_project_id",
+    "origin_serial_start",
+    "origin_serial_end",
 )
 
 
@@ -314,6 +322,10 @@ def batch_rows(connection: sa.Connection, after: str, limit: int) -> list[tuple[
             i.serial_start,
             i.serial_end,
             *(s[name] for name in p.SUPPLY_COLUMNS),
+            i.origin_registry_id,
+            i.origin_project_id,
+            i.origin_serial_start,
+            i.origin_serial_end,
         )
         .select_from(t.batch_supply.outerjoin(t.batches, s.batch_id == i.batch_id))
         .where(s.batch_id > after)

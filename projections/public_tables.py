@@ -1,6 +1,6 @@
 """Read models of the public view: credit classes and projects, supply per class and per
-project, the log's entries (sealed bytes included) and its Merkle tree, the signed checkpoints,
-signatures on agreements, and each kilogram's history.
+project, the log's entries (sealed bytes included) and its Merkle tree, the signed checkpoints
+and the witnesses' cosignatures of them, signatures on agreements, and each kilogram's history.
 
 Each stays a pure function of the envelope stream under any interleaving of partitions:
 rows keyed by position or stamp are inserted once (a conflict is the same row again),
@@ -89,6 +89,19 @@ checkpoints = sa.Table(
     sa.Column("signature", sa.LargeBinary(64), nullable=False),
 )
 
+# Witnesses' cosignatures of signed checkpoints, copied from the witness log (each verified
+# first), so a certificate can show who vouches for the checkpoint it is against.
+witness_cosignatures = sa.Table(
+    "witness_cosignatures",
+    metadata,
+    sa.Column("tree_size", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("root", sa.LargeBinary(32), primary_key=True),
+    sa.Column("witness_key_id", sa.String(40), primary_key=True),
+    sa.Column("witness_id", sa.String(64), nullable=False),
+    sa.Column("public_key", sa.LargeBinary(32), nullable=False),
+    sa.Column("signature", sa.LargeBinary(64), nullable=False),
+)
+
 agreement_signatures = sa.Table(
     "agreement_signatures",
     metadata,
@@ -121,8 +134,9 @@ serial_history = sa.Table(
     sa.Index("serial_history_by_end", "batch_id", "fork_level", "fork_node", "serial_end"),
 )
 
-# The read models that are functions of the envelope stream. `checkpoints` is not one: it
-# copies another stream (the relay's checkpoints), so two stores may differ in it by timing.
+# The read models that are functions of the envelope stream. `checkpoints` and
+# `witness_cosignatures` are not: they copy other streams (the relay's checkpoints, the
+# witnesses' log), so two stores may differ in them by timing.
 PUBLIC_TABLES = (
     credit_classes,
     projects,

@@ -3,11 +3,13 @@ purchase's, one pool at a time, are in joint_purchase.py and served here by the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
 
+from projections import attribute_queries
 from projections import tables as t
+from projections.attribute_queries import LabelView
 from projections.joint_purchase import KIND_GROUPS as KIND_GROUPS
 from projections.joint_purchase import AllocationRow as AllocationRow
 from projections.joint_purchase import AllocationTotals as AllocationTotals
@@ -18,6 +20,7 @@ from projections.joint_purchase import factor_table as factor_table
 from projections.joint_purchase import meetings as meetings
 from projections.joint_purchase import pool as pool
 from projections.recoveries import RecoveryView, pending_recovery
+from registry.domain.events import Origin
 from registry.domain.fiscal import term_fiscal_years
 
 
@@ -106,6 +109,11 @@ class BatchView:
     pending_kg: int
     retired_kg: int
     cancelled_kg: int
+    # Shown by `batch` (a page of batches leaves them out): where the credits already
+    # exist, the labels on their serials, and what the class's buffer holds of them.
+    origin: Origin | None = None
+    labels: tuple[LabelView, ...] = ()
+    buffer_held_kg: int = 0
 
 
 def batch(connection: sa.Connection, batch_id: str) -> BatchView | None:
@@ -122,11 +130,24 @@ def batch(connection: sa.Connection, batch_id: str) -> BatchView | None:
             s.pending_kg,
             s.retired_kg,
             s.cancelled_kg,
+            i.origin_registry_id,
+            i.origin_project_id,
+            i.origin_serial_start,
+            i.origin_serial_end,
         )
         .select_from(t.batch_supply.outerjoin(t.batches, s.batch_id == i.batch_id))
         .where(s.batch_id == batch_id)
     ).first()
-    return BatchView(*row) if row else None
+    if row is None:
+        return None
+    registry_id, project_id, origin_start, origin_end = row[10:]
+    origin = Origin(registry_id, project_id, origin_start, origin_end) if registry_id else None
+    return replace(
+        BatchView(*row[:10]),
+        origin=origin,
+        labels=tuple(attribute_queries.labels(connection, batch_id)),
+        buffer_held_kg=attribute_queries.buffer_held_kg(connection, row.class_id, batch_id),
+    )
 
 
 @dataclass(frozen=True)
@@ -140,6 +161,9 @@ class RetirementView:
     purpose: str
     reporting_year: int
     memo: str
+    location: str | None = None  # where the offset emissions happened (v3)
+    required_label: str | None = None
+    effect_index: int = 0  # within its envelope: a transfer retired on arrival is the second
 
 
 def retirements(
@@ -148,6 +172,7 @@ def retirements(
     beneficiary_party_id: str | None = None,
     after_position: int = 0,
     limit: int = 1_000,
+    location: str | None = None,
 ) -> list[RetirementView]:
     r = t.retirements.c
     query = sa.select(
@@ -160,11 +185,16 @@ def retirements(
         r.purpose,
         r.reporting_year,
         r.memo,
+        r.location,
+        r.required_label,
+        r.effect_index,
     ).where(r.position > after_position)
     if holder_id is not None:
         query = query.where(r.holder_id == holder_id)
     if beneficiary_party_id is not None:
         query = query.where(r.beneficiary_party_id == beneficiary_party_id)
+    if location is not None:
+        query = query.where(r.location == location)
     rows = connection.execute(query.order_by(r.position, r.effect_index).limit(limit)).all()
     return [RetirementView(*row) for row in rows]
 

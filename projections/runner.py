@@ -17,6 +17,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import KafkaError
 
+from projections import witnesses
 from projections.checking import PendingCheck, RecordChecker
 from projections.checkpoints import KafkaCheckpointFollower, copy_from_event_store
 from projections.ordered import catch_up_in_order
@@ -64,6 +65,7 @@ def catch_up_embedded(
         applied += store.apply(EMBEDDED_SOURCE, 0, chunk[-1].body.position + 1, chunk)
         after = chunk[-1].body.position
     copy_from_event_store(store.engine, log.engine, after)  # the log is contiguous up to here
+    witnesses.copy_from_event_store(store.engine, log.engine)
     return applied
 
 
@@ -181,10 +183,13 @@ def catch_up_kafka(
         else:
             applied = _catch_up_by_partition(store, consumer, partitions, source, checker, feed)
         follower = KafkaCheckpointFollower(bootstrap_servers, topic, history)
+        witness_follower = witnesses.KafkaWitnessFollower(bootstrap_servers, topic)
         try:
             follower.catch_up(store.engine)
+            witness_follower.catch_up(store.engine)
         finally:
             follower.close()
+            witness_follower.close()
     finally:
         consumer.close()
         feed.close()
@@ -271,6 +276,7 @@ def run_group_worker(
     seek_to_stored = _SeekToStoredOffsets(consumer, store, source)
     consumer.subscribe([topic], listener=seek_to_stored)
     follower = KafkaCheckpointFollower(bootstrap_servers, topic, checker.registry_public_keys)
+    witness_follower = witnesses.KafkaWitnessFollower(bootstrap_servers, topic)
     applied = 0
     next_lag_check = 0.0
     backoff_ms = BACKOFF_MS_MIN
@@ -289,6 +295,7 @@ def run_group_worker(
                     next_lag_check = time.monotonic() + LAG_CHECK_INTERVAL_S
                     _report_readiness(health, seek_to_stored, _report_lag(consumer, source))
                     follower.poll(store.engine)  # signed checkpoints, for inclusion proofs
+                    witness_follower.poll(store.engine)  # and who cosigned them
             except (*DATABASE_UNAVAILABLE, KafkaError) as error:
                 # The database or the broker is away. Records just polled may not all be
                 # committed: once both answer, go back to the offsets stored with the rows
@@ -302,6 +309,7 @@ def run_group_worker(
             backoff_ms = BACKOFF_MS_MIN
     finally:
         follower.close()
+        witness_follower.close()
         consumer.close()
         feed.close()
         checker.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from projections.attribute_tables import ATTRIBUTE_TABLES
 from projections.public_tables import PUBLIC_TABLES
 from projections.schema import metadata as metadata  # the tables' MetaData, re-exported
 
@@ -56,6 +57,12 @@ batches = sa.Table(
     sa.Column("serial_start", sa.BigInteger, nullable=False),
     sa.Column("serial_end", sa.BigInteger, nullable=False),
     sa.Column("issued_position", sa.BigInteger, nullable=False),
+    # Where the credits already exist (CreditsIssued v2), NULL for credits first issued here.
+    sa.Column("origin_registry_id", sa.String(32)),
+    sa.Column("origin_project_id", sa.String(64)),
+    sa.Column("origin_serial_start", sa.BigInteger),
+    sa.Column("origin_serial_end", sa.BigInteger),
+    sa.Index("batches_by_origin", "origin_registry_id", "origin_project_id", "origin_serial_start"),
 )
 
 serial_ranges = sa.Table(
@@ -85,9 +92,13 @@ retirements = sa.Table(
     sa.Column("memo", sa.Text, nullable=False),
     sa.Column("reference", sa.String(120), index=True),
     sa.Column("recorded_at_us", sa.BigInteger, nullable=False),
+    # CreditsRetired v3: where the offset emissions happened, and the label it required.
+    sa.Column("location", sa.String(12)),
+    sa.Column("required_label", sa.String(40)),
     # Keyed by party, then position: a party's page reads its newest retirements in order.
     sa.Index("retirements_by_holder", "holder_id", "position"),
     sa.Index("retirements_by_beneficiary", "beneficiary_party_id", "position"),
+    sa.Index("retirements_by_location", "location", "position"),
 )
 
 # The joint purchase (model IV), every row keyed by its pool and built only from that
@@ -207,9 +218,11 @@ contributions = sa.Table(
     sa.Column("contributor", sa.String(64), nullable=False, index=True),
 )
 
-# The public view's tables (credit classes, projects, supply per class and project, the log
-# and its Merkle tree, signatures on agreements, each kilogram's history) live in
-# projections/public_tables.py and are part of READ_MODEL_TABLES below.
+# Labels, buffers, reversals and the labels retirements carried are in
+# projections/attribute_tables.py. The public view's tables (credit classes, projects,
+# supply per class and project, the log and its Merkle tree, signatures on agreements,
+# each kilogram's history) live in projections/public_tables.py. Both are part of
+# READ_MODEL_TABLES below.
 # Recoveries of parties' keys. Start, veto and completion are signed by different parties
 # (so may sit in different partitions): each sets its own columns, and the state is read
 # from which are set, whatever order the workers apply them in.
@@ -257,6 +270,7 @@ READ_MODEL_TABLES = (
     agreements,
     deliveries,
     contributions,
+    *ATTRIBUTE_TABLES,
     *PUBLIC_TABLES,
     recoveries,
 )

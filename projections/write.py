@@ -66,6 +66,13 @@ def write(connection: sa.Connection, rows: PendingRows) -> None:
         supply_keys,
         conflict=("batch_id",),
     )
+    _increment(
+        connection,
+        t.metadata.tables["project_buffers"],
+        ("class_id", "project_id"),
+        ("withheld_kg", "reversed_kg", "shortfall_kg"),
+        rows.buffers,
+    )
     _write_ranges(connection, rows.range_ops)
     write_public(connection, rows.public, dict(project_deltas))  # last: may take a lock
 

@@ -287,12 +287,17 @@ def _count_cancelled(totals: Totals, event: ev.CreditsCancelled) -> None:
     totals.cancelled_kg += event.quantity_kg
 
 
+def _count_reversed(totals: Totals, event: ev.ReversalReported) -> None:
+    totals.cancelled_kg += event.cancelled_kg  # from the buffer; a shortfall cancels nothing
+
+
 _TOTALS: EventDispatch[Callable[[Totals, Any], None]] = EventDispatch(
     "audit totals",
     {
         ev.CreditsIssued: _count_issued,
         ev.CreditsRetired: _count_retired,
         ev.CreditsCancelled: _count_cancelled,
+        ev.ReversalReported: _count_reversed,
     },
     ignored=(  # they move no credits into or out of supply
         ev.PartyRegistered,
@@ -321,6 +326,9 @@ _TOTALS: EventDispatch[Callable[[Totals, Any], None]] = EventDispatch(
         ev.RecoveryVetoed,
         ev.RecoveryCompleted,
         ev.RegistryKeyRotated,
+        ev.CreditsBuffered,  # withheld into the buffer account: still tradable, held there
+        ev.LabelAdded,
+        ev.LabelWithdrawn,
     ),
 )
 

@@ -1,6 +1,8 @@
 """Inclusion and consistency proofs as JSON documents that `proof_verifier.py` checks with
 nothing but the registry's public key: the key the history starts from. After rotations a
-document carries the handovers from that key to the key of its checkpoints."""
+document carries the handovers from that key to the key of its checkpoints. Every document
+lists the witnesses' valid cosignatures of the checkpoint it is against (the new one of a
+consistency proof) as the source holds them; readers choose which witnesses they trust."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from registry.envelope.sealing import OpenedEnvelope
 from registry.transparency.checkpoints import Checkpoint
 from registry.transparency.merkle import consistency_proof, inclusion_proof, leaf_hash
 from registry.transparency.registry_keys import Handover, handover_in
+from registry.transparency.witnessing import cosignatures_of
 
 
 class _Handovers:
@@ -49,6 +52,11 @@ def _leaves(source: Source, up_to: int, handovers: _Handovers) -> list[bytes]:
     return hashes
 
 
+def _witness_fields(source: Source, checkpoint: Checkpoint) -> dict[str, Any]:
+    found = cosignatures_of(source.witness_records, checkpoint)
+    return {"witness_cosignatures": [cosignature.proof_entry() for cosignature in found]}
+
+
 def _checkpoint(source: Source, tree_size: int | None, at_least: int) -> Checkpoint:
     candidates = [
         c
@@ -79,6 +87,7 @@ def consistency_document(source: Source, old_size: int, new_size: int) -> dict[s
         "new": new.to_json(),
         "path": [h.hex() for h in consistency_proof(hashes, old.tree_size)],
         **handovers.fields(new.tree_size),
+        **_witness_fields(source, new),
     }
 
 
@@ -102,6 +111,7 @@ def inclusion_documents(
             sealed[item.body.position] = item.sealed_bytes
         if len(hashes) == checkpoint.tree_size:
             break
+    witnessed = _witness_fields(source, checkpoint)
     return {
         position: {
             "kind": "inclusion",
@@ -110,6 +120,7 @@ def inclusion_documents(
             "path": [h.hex() for h in inclusion_proof(hashes, position - 1)],
             "checkpoint": checkpoint.to_json(),
             **handovers.fields(checkpoint.tree_size),
+            **witnessed,
         }
         for position in positions
     }

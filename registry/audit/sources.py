@@ -1,11 +1,12 @@
 """Where an audit reads history from: an export file, a Kafka topic (with its checkpoints
 topic), or the event store database. Each yields envelopes in order, or a `Broken` marker
-for a record that cannot even be opened, and gives the checkpoints."""
+for a record that cannot even be opened, and gives the checkpoints and the witnesses'
+records (the witness topic, or the embedded witness log; an export carries none)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,8 +18,13 @@ from registry.envelope.codec import SchemaRegistry
 from registry.envelope.sealing import EnvelopeError, OpenedEnvelope, open_sealed
 from registry.log import GapError
 from registry.log.handovers import parse_side_record
-from registry.log.kafka import CHECKPOINTS_SUFFIX, KafkaLogReader
+from registry.log.kafka import CHECKPOINTS_SUFFIX, WITNESS_SUFFIX, KafkaLogReader
 from registry.transparency.checkpoints import Checkpoint, CheckpointStore
+from registry.transparency.witnessing import (
+    EmbeddedWitnessLog,
+    WitnessRecord,
+    parse_witness_record,
+)
 from registry.write.persistence import CHAIN_ID, event_store_recorder
 
 PAGE_EVENTS = 2_000
@@ -39,6 +45,7 @@ class Source:
     total: int | None = None  # for the progress bar, when known up front
     checkpoints: list[Checkpoint] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    witness_records: list[WitnessRecord] = field(default_factory=list)
 
     def items(self) -> Iterator[Item]:
         raise NotImplementedError
@@ -72,11 +79,13 @@ class DatabaseSource(Source):
     def __init__(self, database_url: str) -> None:
         self.recorder = event_store_recorder(database_url)
         latest = self.recorder.select_events(CHAIN_ID, desc=True, limit=1)
-        store = CheckpointStore(sqlalchemy.create_engine(database_url))
+        engine = sqlalchemy.create_engine(database_url)
+        store = CheckpointStore(engine)
         super().__init__(
             "event store database", latest[0].originator_version if latest else 0, store.all()
         )
         self.schemas = SchemaRegistry()
+        self.witness_records = _parsed(value for _, value in _all_records(engine))
 
     def items(self) -> Iterator[Item]:
         position = 0
@@ -103,6 +112,7 @@ class KafkaSource(Source):
         )
         # No keys for the reader: the audit checks every countersignature itself, in parallel.
         self.reader = KafkaLogReader(bootstrap_servers, topic, quarantine=False)
+        self.witness_records = _parsed(read_topic_values(bootstrap_servers, topic + WITNESS_SUFFIX))
 
     def items(self) -> Iterator[Item]:
         try:
@@ -145,6 +155,48 @@ def read_checkpoint_topic(bootstrap_servers: str, topic: str) -> list[Checkpoint
                     if isinstance(record, Checkpoint):
                         found.append(record)
         return sorted(found, key=lambda checkpoint: checkpoint.tree_size)
+    finally:
+        consumer.close()
+
+
+def _all_records(engine: sqlalchemy.Engine) -> Iterator[tuple[int, bytes]]:
+    log, after = EmbeddedWitnessLog(engine), 0
+    while page := log.read(after):
+        yield from page
+        after = page[-1][0]
+
+
+def _parsed(values: Iterable[bytes]) -> list[WitnessRecord]:
+    """Readable witness records; the rest are skipped (anyone may write junk to a topic)."""
+    found = []
+    for value in values:
+        try:
+            found.append(parse_witness_record(value))
+        except (ValueError, KeyError, TypeError):
+            continue
+    return found
+
+
+def read_topic_values(bootstrap_servers: str, topic: str) -> list[bytes]:
+    """Every record's value on a small topic, up to its end now ([] without the topic)."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap_servers, group_id=None, enable_auto_commit=False
+    )
+    try:
+        partitions = [
+            TopicPartition(topic, number)
+            for number in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        if not partitions:
+            return []
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        end = consumer.end_offsets(partitions)
+        values: list[bytes] = []
+        while any(consumer.position(p) < end[p] for p in partitions):
+            for messages in consumer.poll(timeout_ms=500).values():
+                values.extend(message.value for message in messages)
+        return values
     finally:
         consumer.close()
 

@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from registry.cli import attributes as cli_attributes
 from registry.cli import audit as cli_audit
 from registry.cli import credits as cli_credits
 from registry.cli import deliveries as cli_deliveries
@@ -17,9 +18,11 @@ from registry.cli import projections as cli_projections
 from registry.cli import recovery as cli_recovery
 from registry.cli import registry_key as cli_registry_key
 from registry.cli import relay as cli_relay
+from registry.cli import restore as cli_restore
 from registry.cli import serve as cli_serve
 from registry.cli import store as cli_store
 from registry.cli import web as cli_web
+from registry.cli import witness as cli_witness
 from registry.support.observability import configure_logging
 
 
@@ -65,13 +68,16 @@ def build_parser() -> argparse.ArgumentParser:
     cli_keys.add_commands(commands)
     cli_recovery.add_commands(commands)
     cli_credits.add_commands(commands)
+    cli_attributes.add_commands(commands)
     cli_relay.add_commands(commands)
     cli_projections.add_commands(commands)
     cli_serve.add_commands(commands)
     cli_audit.add_commands(commands)
+    cli_restore.add_commands(commands)
     cli_registry_key.add_commands(commands)
     cli_deliveries.add_commands(commands)
     cli_web.add_commands(commands)
+    cli_witness.add_commands(commands)
     cli_store.add_log_command(commands)
     return parser
 

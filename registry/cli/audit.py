@@ -180,6 +180,7 @@ def _checkpoint(arguments: argparse.Namespace) -> int:
         arguments.database_url or home.database_url,
         key,
         pinned_registry_keys=home.root_registry_keys(),
+        snapshot_interval=None,
     )
     checkpoint = app.record_checkpoint()
     print(f"checkpoint at tree size {checkpoint.tree_size}: root {checkpoint.root.hex()}")

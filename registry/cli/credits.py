@@ -13,7 +13,8 @@ from registry.cli.home import Home
 from registry.cli.recovery import pending_note
 from registry.cli.submit import submit
 from registry.domain import commands as c
-from registry.domain.events import Beneficiary
+from registry.domain import label_spans
+from registry.domain.events import Beneficiary, Origin
 from registry.support.presentation import table, tonnes
 
 
@@ -22,6 +23,13 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     credit_class.add_argument("class_id")
     credit_class.add_argument("--name", required=True)
     credit_class.add_argument("--issuer", action="append", required=True, dest="issuers")
+    credit_class.add_argument("--label-authority", help="the party that labels its serials")
+    credit_class.add_argument(
+        "--buffer-permille",
+        type=int,
+        default=0,
+        help="share of each issuance withheld in buffer:<CLASS_ID>, per mille (100 = 10 %%)",
+    )
     credit_class.set_defaults(handler=_register_class)
 
     project = commands.add_parser("register-project", help="register a project under a class")
@@ -38,6 +46,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     issue.add_argument("--vintage-end", type=date.fromisoformat, required=True)
     issue.add_argument("--quantity-kg", type=int, required=True)
     issue.add_argument("--to", required=True)
+    issue.add_argument(
+        "--origin",
+        type=parse_origin,
+        help="where the credits already exist: REGISTRY:PROJECT:START-END, in kilograms "
+        "there (e.g. JP-JVER:0012:1-12000)",
+    )
     issue.set_defaults(handler=_issue)
 
     _add_transfer_and_retire(commands)
@@ -65,6 +79,10 @@ def _add_transfer_and_retire(commands: argparse._SubParsersAction) -> None:  # t
     retire.add_argument("--year", type=int, required=True, help="reporting year")
     retire.add_argument("--batch")
     retire.add_argument("--memo", default="")
+    retire.add_argument(
+        "--location", help="where the offset emissions happened: municipality code or JP-13"
+    )
+    retire.add_argument("--require-label", help="refuse unless every kilogram carries it")
     retire.set_defaults(handler=_retire)
 
 
@@ -74,8 +92,24 @@ def _actor(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def parse_origin(text: str) -> Origin:
+    """REGISTRY:PROJECT:START-END; the project id there may itself hold colons."""
+    registry_id, _, rest = text.partition(":")
+    project_id, _, serials = rest.rpartition(":")
+    start, _, end = serials.partition("-")
+    if not (registry_id and project_id and start.isdigit() and end.isdigit()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not REGISTRY:PROJECT:START-END")
+    return Origin(registry_id, project_id, int(start), int(end))
+
+
 def _register_class(arguments: argparse.Namespace) -> int:
-    body = c.RegisterCreditClass(arguments.class_id, arguments.name, tuple(arguments.issuers))
+    body = c.RegisterCreditClass(
+        arguments.class_id,
+        arguments.name,
+        tuple(arguments.issuers),
+        arguments.label_authority,
+        arguments.buffer_permille,
+    )
     return submit(arguments, Home(arguments.home).operator_id(), body)
 
 
@@ -98,6 +132,7 @@ def _issue(arguments: argparse.Namespace) -> int:
         arguments.vintage_end,
         arguments.quantity_kg,
         arguments.to,
+        arguments.origin,
     )
     return submit(arguments, arguments.actor, body)
 
@@ -115,6 +150,8 @@ def _retire(arguments: argparse.Namespace) -> int:
         arguments.purpose,
         arguments.year,
         arguments.memo,
+        location=arguments.location,
+        required_label=arguments.require_label,
     )
     return submit(
         arguments,
@@ -135,8 +172,11 @@ def _balance(arguments: argparse.Namespace) -> int:
     for batch_id in ledger.party_batches.get(arguments.party_id, ()):
         blocks = ledger.held(arguments.party_id, batch_id)
         quantity_kg = sum(end - start + 1 for start, end in blocks)
-        rows.append((batch_id, len(blocks), quantity_kg, tonnes(quantity_kg)))
-    print(table(("batch", "blocks", "kg", "t-CO2"), rows, right=(1, 2, 3)))
+        spans = ledger.labels.get(batch_id, ())
+        on_held = {s.label for a, b in blocks for s in label_spans.carried(spans, a, b, None)}
+        labels = ",".join(sorted(on_held)) or "-"
+        rows.append((batch_id, len(blocks), quantity_kg, tonnes(quantity_kg), labels))
+    print(table(("batch", "blocks", "kg", "t-CO2", "labels"), rows, right=(1, 2, 3)))
     print(f"tradable total: {tonnes(ledger.tradable_kg(arguments.party_id))} t-CO2")
     pending = ledger.pending_recovery(arguments.party_id)
     if pending is not None:

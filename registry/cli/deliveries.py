@@ -18,7 +18,7 @@ import grpc
 from registry.api.credit_registry.v1 import registry_pb2 as pb
 from registry.cli import serve as cli_serve
 from registry.cli.home import PASSPHRASE_VARIABLE, Home, passphrase
-from registry.client.commands import CommandSigner
+from registry.client.command_signer import CommandSigner
 from registry.client.grpc_client import CommandRejected, RegistryClient
 from registry.domain import commands as c
 from registry.domain.checks import CheckCode

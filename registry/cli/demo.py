@@ -24,7 +24,7 @@ from registry.audit.auditor import Auditor, AuditReport
 from registry.audit.proofs import inclusion_documents
 from registry.audit.sources import DatabaseSource, ExportSource
 from registry.audit.sources import export as export_history
-from registry.client.commands import CommandSigner
+from registry.client.command_signer import CommandSigner
 from registry.client.grpc_client import CommandRejected, RegistryClient
 from registry.domain import commands as c
 from registry.domain.emissions import MeetingInputs
@@ -98,7 +98,7 @@ def run_demo(out: Path = Path("demo-output")) -> int:
     shutil.rmtree(store, ignore_errors=True)
     store.mkdir(parents=True)
     registry_key = SigningKey.generate()
-    (store / "registry.pub").write_text(registry_key.public_key.hex() + "\n", "utf-8")
+    (store / "registry-root.pub").write_text(registry_key.public_key.hex() + "\n", "utf-8")
     config = ServerConfig(
         "127.0.0.1:0",
         f"sqlite:///{store / 'registry.sqlite'}?timeout=30",

@@ -104,10 +104,12 @@ class Home:
             raise SystemExit(
                 f"{self.directory} is not initialised; run 'credit-registry init' first"
             )
+        # A command starts from the store's snapshot, and leaves writing them to `serve`.
         return RegistryApplication(
             database_url or self.database_url,
             self.registry_key(),
             pinned_registry_keys=self.root_registry_keys(),
+            snapshot_interval=None,
         )
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from registry.cli.home import REGISTRY_PASSPHRASE_VARIABLE, Home, passphrase
 from registry.cli.submit import report
-from registry.client.commands import CommandSigner
+from registry.client.command_signer import CommandSigner
 from registry.domain.checks import CheckCode
 from registry.envelope.keys import SigningKey
 from registry.transparency.registry_keys import rotation_command
@@ -68,6 +68,7 @@ def _rotate(arguments: argparse.Namespace) -> int:
         outgoing,
         further_registry_keys=[incoming],
         pinned_registry_keys=home.root_registry_keys(),
+        snapshot_interval=None,
     )
     operator = home.operator_id()
     signer = CommandSigner(app.codec, operator, home.party_key(operator))

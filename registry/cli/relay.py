@@ -36,7 +36,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     relay.add_argument("--pause-before-commit-ms", type=int, default=0, help=argparse.SUPPRESS)
     relay.set_defaults(handler=_relay)
 
-    topics = commands.add_parser("create-topics", help="create the envelope and quarantine topics")
+    topics = commands.add_parser(
+        "create-topics",
+        help="create the envelope topic and its quarantine, checkpoints and witness topics",
+    )
     _kafka_options(topics)
     topics.add_argument(
         "--partitions", type=int, default=int(os.environ.get("CREDIT_REGISTRY_PARTITIONS", "3"))
@@ -104,6 +107,7 @@ def _create_topics(arguments: argparse.Namespace) -> int:
     )
     ensure_topics(arguments.kafka, settings)
     print(
-        f"topics ready: {settings.topic} and {settings.topic}.quarantine ({settings.partitions} partitions)"
+        f"topics ready: {settings.topic} and its .quarantine, .checkpoints and .witness "
+        f"topics ({settings.partitions} partitions)"
     )
     return 0

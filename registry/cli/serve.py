@@ -22,6 +22,7 @@ from registry.service.server import (
     TlsFiles,
 )
 from registry.support.observability import metrics_port_from_environment
+from registry.write.snapshot_writer import SNAPSHOT_INTERVAL_ENVELOPES
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -70,6 +71,15 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
         metavar="HOST:PORT",
         default=os.environ.get("CREDIT_REGISTRY_WEB_LISTEN"),
         help="also serve the public web view here (embedded default; off unless given)",
+    )
+    serve.add_argument(
+        "--snapshot-interval",
+        type=int,
+        default=int(
+            os.environ.get("CREDIT_REGISTRY_SNAPSHOT_INTERVAL", SNAPSHOT_INTERVAL_ENVELOPES)
+        ),
+        help="write a snapshot every this many envelopes, and on a clean shutdown, so that "
+        "a start replays only what follows it (0: write none; start-up still uses one)",
     )
     serve.set_defaults(handler=_serve)
 
@@ -121,6 +131,7 @@ def _serve(arguments: argparse.Namespace) -> int:
         tls=tls,
         max_message_bytes=arguments.max_message_bytes,
         metrics_port=metrics_port_from_environment(),
+        snapshot_interval=arguments.snapshot_interval if arguments.snapshot_interval > 0 else None,
     )
     server = RegistryServer(config)
     stop = threading.Event()

@@ -8,7 +8,7 @@ import sys
 
 from registry.cli.home import PASSPHRASE_VARIABLE, REGISTRY_PASSPHRASE_VARIABLE, Home, passphrase
 from registry.cli.submit import report
-from registry.client.commands import CommandSigner
+from registry.client.command_signer import CommandSigner
 from registry.domain import commands as c
 from registry.envelope.keys import SigningKey
 

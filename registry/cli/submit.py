@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from registry.cli import serve as cli_serve
 from registry.cli.home import Home
-from registry.client.commands import CommandSigner
+from registry.client.command_signer import CommandSigner
 from registry.client.grpc_client import CommandRejected
 from registry.domain import commands as c
 from registry.domain.results import CommandResult

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import uvicorn
 
 DEFAULT_LISTEN = "127.0.0.1:8080"
-PUBLIC_KEY_FILE = "registry.pub"  # the registry's public key in hex, beside the store
+PUBLIC_KEY_FILE = "registry-root.pub"  # the pinned registry key in hex (Home.pinned_key_path)
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -37,7 +37,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
         "--registry-public-key",
         default=next(reversed(public_keys_from_environment()), None),
         help="hex Ed25519 key shown on every page and used by the certificates' verify button "
-        "(default: CREDIT_REGISTRY_REGISTRY_PUBLIC_KEY, else registry.pub in --home)",
+        "(default: CREDIT_REGISTRY_REGISTRY_PUBLIC_KEY, else registry-root.pub in --home)",
     )
     web.add_argument(
         "--public-url",

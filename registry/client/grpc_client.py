@@ -12,7 +12,7 @@ import grpc
 
 from registry.api.credit_registry.v1 import registry_pb2 as pb
 from registry.api.credit_registry.v1 import registry_pb2_grpc as pb_grpc
-from registry.client.commands import CommandSigner
+from registry.client.command_signer import CommandSigner
 from registry.domain import commands as c
 from registry.domain.checks import CheckCode
 from registry.envelope.sealing import SignedCommand
@@ -259,12 +259,17 @@ class RegistryClient:
         return response
 
     def retirements(
-        self, holder_id: str = "", beneficiary_party_id: str = "", min_position: int = 0
+        self,
+        holder_id: str = "",
+        beneficiary_party_id: str = "",
+        min_position: int = 0,
+        location: str = "",
     ) -> list[pb.Retirement]:
         request = pb.RetirementsRequest(
             holder_id=holder_id,
             beneficiary_party_id=beneficiary_party_id,
             min_position=min_position,
+            location=location,
         )
         response = self._call("ListRetirements", request, self.queries)
         assert isinstance(response, pb.RetirementsResponse)

@@ -35,6 +35,22 @@ class CheckCode(Enum):
         1018,
         "calculator inputs are whole, non-negative quantities of known items, within limits",
     )
+    INVALID_LABEL = (
+        1020,
+        "a label is 2-40 upper-case letters, digits and single hyphens, e.g. ICVCM-CCP",
+    )
+    INVALID_LOCATION = (
+        1021,
+        "a location is a 6-digit municipality code with its check digit, or an ISO 3166-2 "
+        "code such as JP-13",
+    )
+    INVALID_ORIGIN = (
+        1022,
+        "an origin names its registry, its project there and a serial range there as long "
+        "as the quantity issued, in kilograms",
+    )
+    INVALID_VALIDITY = (1023, "a validity period must not end before it starts")
+    INVALID_BUFFER_SHARE = (1024, "a buffer share is 0 to 999 per mille of each issuance")
     # 2xxx: who is speaking.
     UNKNOWN_PARTY = (2001, "no such party")
     UNKNOWN_KEY = (2002, "no such key for this party")
@@ -144,6 +160,23 @@ class CheckCode(Enum):
         4033,
         "a remainder is carried only into another, later, unallocated pool of the same operator",
     )
+    ORIGIN_ALREADY_ISSUED = (
+        4050,
+        "some of these origin serials were already issued here, by any issuer: a kilogram "
+        "is issued once",
+    )
+    NOT_THE_LABEL_AUTHORITY = (
+        4051,
+        "only the label authority the credit class names adds or withdraws its labels",
+    )
+    LABEL_OVERLAP = (4052, "some of these serials already carry this label")
+    LABEL_NOT_PRESENT = (4053, "not every serial of the range carries this label")
+    LABEL_REQUIRED = (
+        4054,
+        "the retirement requires a label that not every retired kilogram carries validly today",
+    )
+    SERIALS_OUTSIDE_BATCH = (4055, "the serial range is not within the batch")
+    TOO_MANY_LABELS = (4056, "the batch carries as many label ranges as it may")
     # 5xxx: sequencing and idempotency.
     DUPLICATE_COMMAND_ID = (5001, "this command id was already used; the first result stands")
     CONFLICT = (5002, "another writer kept winning the race for the next position; retry")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from registry.domain.emissions import Factor, MeetingInputs
-from registry.domain.events import Beneficiary
+from registry.domain.events import Beneficiary, Origin
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +19,10 @@ class RetirementDetails:
     reporting_year: int
     memo: str = ""
     reference: str | None = None  # what it offsets, e.g. agreement:AKISHIMA-IWAIZUMI
+    # Schema v6: where the offset emissions happened (a municipality code such as 132071,
+    # or an ISO 3166-2 code such as JP-13), and a label every retired kilogram must carry.
+    location: str | None = None
+    required_label: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +116,10 @@ class RegisterCreditClass:
     class_id: str
     name: str
     authorised_issuers: tuple[str, ...]
+    # Schema v6: the party that labels the class's serials, and the buffer share withheld
+    # from each issuance (per mille, e.g. 100 = 10 %).
+    label_authority_id: str | None = None
+    buffer_share_permille: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +139,7 @@ class IssueCredits:
     vintage_end: date
     quantity_kg: int
     recipient_id: str
+    origin: Origin | None = None  # schema v6: the same credits in another registry
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,6 +286,37 @@ class IssueAggregated:
     vintage_end: date
     recipient_id: str
     contributions: tuple[ContributionReport, ...]
+    origin: Origin | None = None  # schema v6
+
+
+@dataclass(frozen=True, slots=True)
+class AddLabel:
+    """The class's label authority labels serials of a batch for the days given."""
+
+    batch_id: str
+    serial_start: int
+    serial_end: int
+    label: str
+    valid_from: date
+    valid_until: date
+
+
+@dataclass(frozen=True, slots=True)
+class WithdrawLabel:
+    batch_id: str
+    serial_start: int
+    serial_end: int
+    label: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReportReversal:
+    """An issuer of the project's class, or the operator, reports reversed absorption."""
+
+    project_id: str
+    quantity_kg: int
+    reason: str
 
 
 CommandBody = (
@@ -309,6 +349,9 @@ CommandBody = (
     | VetoRecovery
     | CompleteRecovery
     | RotateRegistryKey
+    | AddLabel
+    | WithdrawLabel
+    | ReportReversal
 )
 
 COMMAND_TYPES: tuple[type[CommandBody], ...] = (
@@ -341,6 +384,9 @@ COMMAND_TYPES: tuple[type[CommandBody], ...] = (
     VetoRecovery,
     CompleteRecovery,
     RotateRegistryKey,
+    AddLabel,
+    WithdrawLabel,
+    ReportReversal,
 )
 
 

@@ -19,6 +19,34 @@ class Beneficiary:
 
 
 @dataclass(frozen=True, slots=True)
+class Origin:
+    """Where issued credits already exist: a registry (e.g. JP-JVER), the project's id
+    there and the serial range there, counted in kilograms like serials here (a registry
+    that numbers tonnes is given as kilograms: tonne n is kilograms 1000n-999..1000n)."""
+
+    registry_id: str
+    project_id: str
+    serial_start: int
+    serial_end: int
+
+    @property
+    def quantity_kg(self) -> int:
+        return self.serial_end - self.serial_start + 1
+
+
+@dataclass(frozen=True, slots=True)
+class CarriedLabel:
+    """A label on serials of a batch, as a retirement records it: valid when decided."""
+
+    batch_id: str
+    label: str
+    serial_start: int
+    serial_end: int
+    valid_from: date
+    valid_until: date
+
+
+@dataclass(frozen=True, slots=True)
 class PartyRegistered:
     party_id: str
     role: str
@@ -111,6 +139,10 @@ class CreditClassRegistered:
     class_id: str
     name: str
     authorised_issuers: tuple[str, ...]
+    # v2: who adds and withdraws labels on the class's serials, and the share of each
+    # issuance withheld in the class's buffer account (per mille; 0: none).
+    label_authority_id: str | None = None
+    buffer_share_permille: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +167,61 @@ class CreditsIssued:
     serial_end: int
     quantity_kg: int
     recipient_id: str
+    origin: Origin | None = None  # v2: the same credits in another registry
+
+
+@dataclass(frozen=True, slots=True)
+class CreditsBuffered:
+    """At issuance, the class's buffer share of the batch (its highest serials) is withheld
+    from the recipient into the class's buffer account; it leaves only by a reversal."""
+
+    batch_id: str
+    recipient_id: str
+    buffer_id: str  # buffer:<CLASS_ID>
+    blocks: tuple[SerialBlock, ...]
+    quantity_kg: int
+    share_permille: int
+
+
+@dataclass(frozen=True, slots=True)
+class LabelAdded:
+    """The class's label authority put a label on serials of a batch, valid on the days
+    valid_from..valid_until (both inclusive, days in Japan)."""
+
+    batch_id: str
+    serial_start: int
+    serial_end: int
+    label: str
+    valid_from: date
+    valid_until: date
+    authority_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class LabelWithdrawn:
+    batch_id: str
+    serial_start: int
+    serial_end: int
+    label: str
+    reason: str
+    authority_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReversalReported:
+    """Absorption of a project was reversed (fire, storm, development): the reversed
+    quantity is cancelled from the project's credits in the buffer account, and what the
+    buffer could not cover is reported as the shortfall. No holder loses credits."""
+
+    project_id: str
+    class_id: str
+    quantity_kg: int
+    reason: str
+    reported_by: str
+    buffer_id: str
+    blocks: tuple[SerialBlock, ...]  # cancelled from the buffer
+    cancelled_kg: int
+    shortfall_kg: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +243,11 @@ class CreditsRetired:
     reporting_year: int
     memo: str
     reference: str | None = None  # what it offsets, e.g. pool:X/meeting:Y (schema v2)
+    # v3: where the offset emissions happened (a municipality code or an ISO 3166-2 code),
+    # the label the retirement required, and the labels its serials carried when decided.
+    location: str | None = None
+    required_label: str | None = None
+    labels: tuple[CarriedLabel, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,6 +433,10 @@ Event = (
     | RecoveryVetoed
     | RecoveryCompleted
     | RegistryKeyRotated
+    | CreditsBuffered
+    | LabelAdded
+    | LabelWithdrawn
+    | ReversalReported
 )
 
 EVENT_TYPES: tuple[type[Event], ...] = (
@@ -373,4 +469,8 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     RecoveryVetoed,
     RecoveryCompleted,
     RegistryKeyRotated,
+    CreditsBuffered,
+    LabelAdded,
+    LabelWithdrawn,
+    ReversalReported,
 )

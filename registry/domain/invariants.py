@@ -1,9 +1,16 @@
 """The ledger's invariants, recomputed from first principles: every test, the replay
-verifier and the auditor ask the same question, "does this state add up?"."""
+verifier and the auditor ask the same question, "does this state add up?".
+
+The supply rule is issued = tradable + pending + retired + cancelled for every batch.
+Credits withheld into a class's buffer account are tradable credits held by that account
+(`buffer:<CLASS_ID>`), so they count among the tradable ones like any holding; a reversal
+moves them to cancelled. The buffers are checked besides: each project's credits in the
+buffer are what was withheld less what reversals cancelled."""
 
 from __future__ import annotations
 
 from registry.domain.ledger import Ledger
+from registry.domain.records import BUFFER_HOLDER_PREFIX, ProjectBuffer, buffer_holder
 from registry.domain.serials import total_kg
 
 
@@ -71,6 +78,31 @@ def invariant_violations(ledger: Ledger) -> list[str]:
                 f"{batch_id}: serials end at {expected_start - 1}, issued {batch.quantity_kg}"
             )
     problems += _pool_problems(ledger)
+    problems += _buffer_problems(ledger)
+    return problems
+
+
+def _buffer_problems(ledger: Ledger) -> list[str]:
+    """A buffer account holds only its own class's batches, and per project what was
+    withheld and not yet cancelled by reversals."""
+    problems = []
+    held_by_project: dict[str, int] = {}
+    for (holder_id, batch_id), ranges in ledger.holdings.items():
+        if not holder_id.startswith(BUFFER_HOLDER_PREFIX):
+            continue
+        batch = ledger.batches[batch_id]
+        if holder_id != buffer_holder(batch.class_id):
+            problems.append(f"{holder_id} holds {batch_id} of another class")
+        held_by_project[batch.project_id] = held_by_project.get(batch.project_id, 0) + total_kg(
+            ranges
+        )
+    for project_id in held_by_project.keys() | ledger.buffers.keys():
+        buffer = ledger.buffers.get(project_id, ProjectBuffer())
+        held_kg = held_by_project.get(project_id, 0)
+        if held_kg != buffer.held_kg or min(buffer.reversed_kg, buffer.shortfall_kg) < 0:
+            problems.append(
+                f"{project_id}: the buffer holds {held_kg} kg of it, its record says {buffer}"
+            )
     return problems
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from registry.domain.events import Origin
 from registry.domain.serials import SerialBlock
 
 
@@ -14,6 +15,12 @@ class CreditClass:
     class_id: str
     name: str
     authorised_issuers: frozenset[str]
+    label_authority_id: str | None = None  # who labels its serials; None: nobody
+    buffer_share_permille: int = 0  # withheld from each issuance into buffer:<CLASS_ID>
+
+    @property
+    def buffer_id(self) -> str:
+        return buffer_holder(self.class_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +42,7 @@ class Batch:
     vintage_start: date
     vintage_end: date
     quantity_kg: int
+    origin: Origin | None = None
 
 
 # A pool's credits are held under a reserved holder id. Party ids are slugs or 6-digit
@@ -44,6 +52,29 @@ POOL_HOLDER_PREFIX = "pool:"
 
 def pool_holder(pool_id: str) -> str:
     return POOL_HOLDER_PREFIX + pool_id
+
+
+# A class's buffer account, reserved in the same way: nobody signs for it, and its credits
+# leave it only when a reversal cancels them.
+BUFFER_HOLDER_PREFIX = "buffer:"
+
+
+def buffer_holder(class_id: str) -> str:
+    return BUFFER_HOLDER_PREFIX + class_id
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectBuffer:
+    """A project's credits in its class's buffer: withheld at issuance, cancelled by
+    reversals, and what reversals asked beyond them. Held = withheld - reversed."""
+
+    withheld_kg: int = 0
+    reversed_kg: int = 0
+    shortfall_kg: int = 0
+
+    @property
+    def held_kg(self) -> int:
+        return self.withheld_kg - self.reversed_kg
 
 
 @dataclass(frozen=True, slots=True)

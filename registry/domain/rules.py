@@ -7,15 +7,17 @@ parties co-signed); everything else is checked here."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
+from registry.domain import buffers, exchange, factors, labels, pool_holdings, pools, recovery
 from registry.domain import commands as cmd
 from registry.domain import events as ev
-from registry.domain import exchange, factors, pool_holdings, pools, recovery
 from registry.domain.checks import CheckCode, InvariantViolation, Rejection, require
 from registry.domain.ledger import Ledger, key_id_for
+from registry.domain.origin import require_new_origin
 from registry.domain.parties import (
     PUBLIC_KEY_LENGTH,
     KeyPurpose,
@@ -29,7 +31,9 @@ from registry.domain.parties import (
     validate_party_id,
     validate_text,
 )
-from registry.domain.serials import SerialBlock, take_lowest
+from registry.domain.places import validate_location
+from registry.domain.serials import SerialBlock, lowest
+from registry.domain.sorted_ids import EMPTY_IDS
 
 QUANTITY_KG_MAX = 10**12  # one gigatonne: far above any real batch, far below int64
 CLOCK_SKEW_US_MAX = 5 * 60 * 1_000_000
@@ -48,6 +52,7 @@ FORGET_MARGIN_US = 3_600 * 1_000_000
 assert FORGET_MARGIN_US > 2 * CLOCK_SKEW_US_MAX, "ids must outlive any skew between replicas"
 assert CLOCK_SKEW_US_MAX < COMMAND_LIFETIME_US_MAX
 assert CLOCK_SKEW_US_MAX < RECORDING_DELAY_US_MAX < FORGET_MARGIN_US
+assert buffers.REVERSAL_KG_MAX == QUANTITY_KG_MAX
 PURPOSES = frozenset(
     {"facility", "meeting_event", "residual_emissions", "product", "voluntary", "other"}
 )
@@ -127,6 +132,9 @@ def decide(
         return exchange.propose_delivery(ledger, actor, body, now_us, _take)
     if isinstance(body, cmd.ResolveDelivery):
         return exchange.resolve_delivery(ledger, actor, body, now_us)
+    dated = _DATED_HANDLERS.get(type(body))
+    if dated is not None:  # retirements: labels are valid on the day of the decision
+        return dated(ledger, actor, body, now_us)
     handler: Callable[[Ledger, Party, Any], list[ev.Event]] = _HANDLERS[type(body)]
     return handler(ledger, actor, body)
 
@@ -185,12 +193,16 @@ def _take(
         )
     blocks: list[SerialBlock] = []
     needed_kg = quantity_kg
-    for each_batch in (batch_id,) if batch_id else ledger.party_batches.get(holder_id, ()):
-        held = ledger.held(holder_id, each_batch)
+    # Every batch a holder is listed with holds credits, so the walk stops at the batches
+    # it takes from: a transfer costs the same however many batches the holder has.
+    holder_batches: Iterable[str] = (
+        (batch_id,) if batch_id else ledger.party_batches.get(holder_id, EMPTY_IDS)
+    )
+    for each_batch in holder_batches:
         portion_kg = min(needed_kg, ledger.tradable_kg(holder_id, each_batch))
         if portion_kg == 0:
             continue
-        taken, _ = take_lowest(held, portion_kg)
+        taken = lowest(ledger.held(holder_id, each_batch), portion_kg)
         blocks.extend(SerialBlock(each_batch, start, end) for start, end in taken)
         needed_kg -= portion_kg
         if needed_kg == 0:
@@ -212,7 +224,11 @@ def _require_holder(ledger: Ledger, actor: Party, holder_id: str) -> None:
 
 
 def _retirement(
-    details: cmd.RetirementDetails, holder_id: str, blocks: tuple[SerialBlock, ...]
+    ledger: Ledger,
+    details: cmd.RetirementDetails,
+    holder_id: str,
+    blocks: tuple[SerialBlock, ...],
+    now_us: int,
 ) -> ev.CreditsRetired:
     if details.purpose not in PURPOSES:
         raise Rejection(
@@ -230,6 +246,11 @@ def _retirement(
     quantity_kg = sum(block.quantity_kg for block in blocks)
     if details.reference is not None:
         validate_text("reference", details.reference, 120)
+    if details.location is not None:
+        validate_location(details.location)
+    carried = labels.carried_labels(ledger, blocks, labels.decision_day(now_us))
+    if details.required_label is not None:
+        labels.require_label(details.required_label, blocks, carried)
     return ev.CreditsRetired(
         holder_id,
         blocks,
@@ -239,6 +260,9 @@ def _retirement(
         details.reporting_year,
         details.memo,
         details.reference,
+        details.location,
+        details.required_label,
+        carried,
     )
 
 
@@ -321,8 +345,19 @@ def _register_class(ledger: Ledger, actor: Party, body: cmd.RegisterCreditClass)
             raise Rejection(
                 CheckCode.ROLE_NOT_ALLOWED, f"{issuer_id} ({issuer.role.value}) cannot issue"
             )
+    if body.label_authority_id is not None:
+        _require_party(ledger, body.label_authority_id)
+    buffers.validate_buffer_share(body.buffer_share_permille)
     issuers = tuple(sorted(set(body.authorised_issuers)))
-    return [ev.CreditClassRegistered(body.class_id, body.name, issuers)]
+    return [
+        ev.CreditClassRegistered(
+            body.class_id,
+            body.name,
+            issuers,
+            body.label_authority_id,
+            body.buffer_share_permille,
+        )
+    ]
 
 
 def _register_project(ledger: Ledger, actor: Party, body: cmd.RegisterProject) -> list[ev.Event]:
@@ -364,6 +399,8 @@ def _issue(ledger: Ledger, actor: Party, body: cmd.IssueCredits) -> list[ev.Even
     recipient = _require_party(ledger, body.recipient_id)
     if recipient.role not in HOLDER_ROLES:
         raise Rejection(CheckCode.ROLE_NOT_ALLOWED, f"{recipient.role.value} may not hold credits")
+    if body.origin is not None:
+        require_new_origin(ledger, body.origin, body.quantity_kg)
     sequence = ledger.batch_counts.get((project.class_id, project.project_id), 0) + 1
     batch_id = "-".join(
         (
@@ -374,39 +411,46 @@ def _issue(ledger: Ledger, actor: Party, body: cmd.IssueCredits) -> list[ev.Even
             f"{sequence:03d}",
         )
     )
-    return [
-        ev.CreditsIssued(
-            batch_id,
-            project.class_id,
-            project.project_id,
-            actor.party_id,
-            body.vintage_start,
-            body.vintage_end,
-            1,
-            body.quantity_kg,
-            body.quantity_kg,
-            body.recipient_id,
-        )
-    ]
+    issued = ev.CreditsIssued(
+        batch_id,
+        project.class_id,
+        project.project_id,
+        actor.party_id,
+        body.vintage_start,
+        body.vintage_end,
+        1,
+        body.quantity_kg,
+        body.quantity_kg,
+        body.recipient_id,
+        body.origin,
+    )
+    return [issued, *buffers.withheld(credit_class, issued)]
 
 
 def _issue_aggregated(ledger: Ledger, actor: Party, body: cmd.IssueAggregated) -> list[ev.Event]:
     """One batch from many small reports (e.g. households' HEMS reductions); each report
     keeps its own serial range, so every kilogram stays traceable to its contributor."""
     quantity_kg = exchange.validate_contributions(body)
-    (issued,) = _issue(
+    issued, *withheld = _issue(
         ledger,
         actor,
         cmd.IssueCredits(
-            body.project_id, body.vintage_start, body.vintage_end, quantity_kg, body.recipient_id
+            body.project_id,
+            body.vintage_start,
+            body.vintage_end,
+            quantity_kg,
+            body.recipient_id,
+            body.origin,
         ),
     )
     if not isinstance(issued, ev.CreditsIssued):
         raise InvariantViolation(f"issuing gave {type(issued).__name__}")
-    return [issued, exchange.contributions(issued, body)]
+    return [issued, *withheld, exchange.contributions(issued, body)]
 
 
-def _transfer(ledger: Ledger, actor: Party, body: cmd.TransferCredits) -> list[ev.Event]:
+def _transfer(
+    ledger: Ledger, actor: Party, body: cmd.TransferCredits, now_us: int
+) -> list[ev.Event]:
     _require_holder(ledger, actor, body.from_party_id)
     recipient = _require_party(ledger, body.to_party_id)
     if recipient.role not in HOLDER_ROLES:
@@ -422,15 +466,17 @@ def _transfer(ledger: Ledger, actor: Party, body: cmd.TransferCredits) -> list[e
         )
     ]
     if body.retire_on_arrival is not None:
-        effects.append(_retirement(body.retire_on_arrival, body.to_party_id, blocks))
+        effects.append(
+            _retirement(ledger, body.retire_on_arrival, body.to_party_id, blocks, now_us)
+        )
     return effects
 
 
-def _retire(ledger: Ledger, actor: Party, body: cmd.RetireCredits) -> list[ev.Event]:
+def _retire(ledger: Ledger, actor: Party, body: cmd.RetireCredits, now_us: int) -> list[ev.Event]:
     _require_holder(ledger, actor, body.holder_id)
     _require_quantity(body.quantity_kg)
     blocks = _take(ledger, body.holder_id, body.quantity_kg, body.batch_id)
-    return [_retirement(body.details, body.holder_id, blocks)]
+    return [_retirement(ledger, body.details, body.holder_id, blocks, now_us)]
 
 
 def _cancel(ledger: Ledger, actor: Party, body: cmd.CancelCredits) -> list[ev.Event]:
@@ -450,8 +496,17 @@ def _cancel(ledger: Ledger, actor: Party, body: cmd.CancelCredits) -> list[ev.Ev
     ]
 
 
-def _retire_for_meeting(ledger: Ledger, actor: Party, body: cmd.RetireForMeeting) -> list[ev.Event]:
-    return pools.retire_for_meeting(ledger, actor, body, _take)
+def _retire_for_meeting(
+    ledger: Ledger, actor: Party, body: cmd.RetireForMeeting, now_us: int
+) -> list[ev.Event]:
+    """The pool's retirement records the labels its serials carry, like every other."""
+    day = labels.decision_day(now_us)
+    return [
+        replace(effect, labels=labels.carried_labels(ledger, effect.blocks, day))
+        if isinstance(effect, ev.CreditsRetired)
+        else effect
+        for effect in pools.retire_for_meeting(ledger, actor, body, _take)
+    ]
 
 
 _HANDLERS: dict[type[Any], Callable[[Ledger, Party, Any], list[ev.Event]]] = {
@@ -462,20 +517,25 @@ _HANDLERS: dict[type[Any], Callable[[Ledger, Party, Any], list[ev.Event]]] = {
     cmd.RegisterCreditClass: _register_class,
     cmd.RegisterProject: _register_project,
     cmd.IssueCredits: _issue,
-    cmd.TransferCredits: _transfer,
-    cmd.RetireCredits: _retire,
     cmd.CancelCredits: _cancel,
     cmd.OpenPool: pools.open_pool,
     cmd.RegisterMeeting: pools.register_meeting,
     cmd.RecordMeetingResult: pools.record_result,
     cmd.AllocatePool: pools.allocate,
-    cmd.RetireForMeeting: _retire_for_meeting,
     cmd.SignAgreement: exchange.sign_agreement,
     cmd.IssueAggregated: _issue_aggregated,
     cmd.RegisterFactorTable: factors.register_factor_table,
     cmd.FundPool: partial(pool_holdings.fund_pool, take=_take),
     cmd.ReturnPoolRemainder: partial(pool_holdings.return_remainder, take=_take),
     cmd.CarryPoolRemainder: partial(pool_holdings.carry_remainder, take=_take),
+    cmd.AddLabel: labels.add_label,
+    cmd.WithdrawLabel: labels.withdraw_label,
+    cmd.ReportReversal: buffers.report_reversal,
 }
-_NOW_AWARE = {cmd.ProposeDelivery, cmd.ResolveDelivery}
+_DATED_HANDLERS: dict[type[Any], Callable[[Ledger, Party, Any, int], list[ev.Event]]] = {
+    cmd.TransferCredits: _transfer,
+    cmd.RetireCredits: _retire,
+    cmd.RetireForMeeting: _retire_for_meeting,
+}
+_NOW_AWARE = {cmd.ProposeDelivery, cmd.ResolveDelivery, *_DATED_HANDLERS}
 assert set(_HANDLERS) | _NOW_AWARE | set(recovery.HANDLERS) == set(cmd.COMMAND_TYPES)

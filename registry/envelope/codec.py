@@ -115,6 +115,8 @@ _DOMAIN_TYPES: dict[str, type[Any]] = {
     **{cls.__name__: cls for cls in cmd.COMMAND_TYPES},
     "RetirementDetails": cmd.RetirementDetails,
     "Beneficiary": ev.Beneficiary,
+    "Origin": ev.Origin,
+    "CarriedLabel": ev.CarriedLabel,
     "SerialBlock": SerialBlock,
     "MeetingAllocation": ev.MeetingAllocation,
     "Contribution": ev.Contribution,

@@ -30,6 +30,7 @@ from registry.transparency.registry_keys import Handover, Keys, RegistryKeyHisto
 logger = logging.getLogger(__name__)
 QUARANTINE_SUFFIX = ".quarantine"
 CHECKPOINTS_SUFFIX = ".checkpoints"
+WITNESS_SUFFIX = ".witness"  # witnesses' cosignatures and evidence (registry/witness)
 PENDING_RECORDS_MAX = 200_000  # out-of-order records held while a slower partition catches up
 POLL_TIMEOUT_MS = 500
 IDLE_POLLS_MAX = 120
@@ -57,13 +58,15 @@ class TopicSettings:
 
 
 def ensure_topics(bootstrap_servers: str, settings: TopicSettings) -> None:
-    """Create the envelope topic and its quarantine topic; existing topics are left alone."""
+    """Create the envelope topic and the topics beside it (quarantine, checkpoints, witness);
+    existing topics are left alone."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="credit-registry-admin")
     try:
         for name in (
             settings.topic,
             settings.topic + QUARANTINE_SUFFIX,
             settings.topic + CHECKPOINTS_SUFFIX,
+            settings.topic + WITNESS_SUFFIX,
         ):
             spec = {
                 name: {

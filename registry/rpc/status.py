@@ -85,6 +85,12 @@ _STATUS: dict[CheckCode, grpc.StatusCode] = {
     CheckCode.COSIGNER_NOT_AUDITOR: grpc.StatusCode.PERMISSION_DENIED,
     CheckCode.COSIGNER_NOT_INDEPENDENT: grpc.StatusCode.PERMISSION_DENIED,
     CheckCode.UNEXPECTED_COSIGNATURE: grpc.StatusCode.INVALID_ARGUMENT,
+    CheckCode.ORIGIN_ALREADY_ISSUED: grpc.StatusCode.ALREADY_EXISTS,
+    CheckCode.NOT_THE_LABEL_AUTHORITY: grpc.StatusCode.PERMISSION_DENIED,
+    CheckCode.LABEL_OVERLAP: grpc.StatusCode.FAILED_PRECONDITION,
+    CheckCode.LABEL_NOT_PRESENT: grpc.StatusCode.FAILED_PRECONDITION,
+    CheckCode.LABEL_REQUIRED: grpc.StatusCode.FAILED_PRECONDITION,
+    CheckCode.TOO_MANY_LABELS: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 
 

@@ -44,9 +44,12 @@ from registry.support.health import ProcessHealth
 from registry.support.observability import HEAD_POSITION, MetricsInterceptor, serve_metrics
 from registry.write.application import RegistryApplication
 from registry.write.persistence import event_store_recorder
+from registry.write.snapshot_writer import SNAPSHOT_INTERVAL_ENVELOPES
 
 logger = logging.getLogger(__name__)
 MESSAGE_BYTES_MAX_DEFAULT = 4 * 1024 * 1024
+# Within the chart's termination grace period, with room for the server's own grace.
+SHUTDOWN_SNAPSHOT_TIMEOUT_S = 15.0
 SERVICE_NAMES = tuple(service.full_name for service in pb.DESCRIPTOR.services_by_name.values())
 
 
@@ -69,6 +72,9 @@ class ServerConfig:
     max_message_bytes: int = MESSAGE_BYTES_MAX_DEFAULT
     max_workers: int = 16
     metrics_port: int | None = None
+    # Snapshots written in the background every this many positions and on a clean
+    # shutdown; None: none written by this process (it still starts from one).
+    snapshot_interval: int | None = SNAPSHOT_INTERVAL_ENVELOPES
 
 
 class EmbeddedPipeline:
@@ -114,6 +120,7 @@ class RegistryServer:
             config.registry_key,
             defer_catch_up=True,
             pinned_registry_keys=config.pinned_registry_keys,
+            snapshot_interval=config.snapshot_interval,
         )
         self.store = ProjectionStore(config.projection_url)
         self.pipeline = (
@@ -218,3 +225,24 @@ class RegistryServer:
         self.server.stop(grace_s).wait(timeout=grace_s + 5)  # bounded, like every wait here
         if self.pipeline and self.pipeline.thread.ident is not None:  # started: caught up
             self.pipeline.thread.join(timeout=grace_s)
+        wanted = self.config.snapshot_interval is not None
+        if wanted and self.process_health.caught_up and self.startup_error is None:
+            self._final_snapshot()
+        self.app.snapshot_writer.close()
+
+    def _final_snapshot(self) -> None:
+        """On a clean shutdown, a snapshot at the head: the next start replays nothing.
+        Bounded like every wait here: a store that stopped answering does not hold the
+        shutdown (the next start resumes from an older snapshot)."""
+
+        def write() -> None:
+            try:
+                self.app.write_snapshot()
+            except Exception:
+                logger.exception("no snapshot written on shutdown")
+
+        writing = threading.Thread(target=write, name="final-snapshot", daemon=True)
+        writing.start()
+        writing.join(SHUTDOWN_SNAPSHOT_TIMEOUT_S)
+        if writing.is_alive():
+            logger.warning("no snapshot on shutdown within %.0f s", SHUTDOWN_SNAPSHOT_TIMEOUT_S)

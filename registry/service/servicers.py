@@ -13,7 +13,7 @@ import grpc
 import sqlalchemy
 from eventsourcing.persistence import InterfaceError, OperationalError
 
-from projections import queries
+from projections import attribute_queries, queries
 from projections.recoveries import RecoveryView, recoveries
 from projections.store import ProjectionStore
 from registry.api.credit_registry.v1 import registry_pb2 as pb
@@ -25,6 +25,7 @@ from registry.envelope.sealing import open_sealed
 from registry.log import EVENT_TYPES_HEADER, record_for
 from registry.rpc.status import rich_status
 from registry.rpc.translate import result_message, signed_command
+from registry.service.attribute_messages import label_messages, origin_message
 from registry.support.observability import COMMANDS, HEAD_POSITION
 from registry.write.application import BATCH_COMMANDS_MAX, RegistryApplication
 from registry.write.persistence import CHAIN_ID
@@ -235,11 +236,17 @@ class QueryServicer(pb_grpc.QueryServiceServicer):  # type: ignore[misc]
             )
         with self.store.engine.connect() as connection:
             found = queries.holdings(connection, request.party_id, status, request.limit or 10_000)
+            labels = attribute_queries.labels_of_blocks(
+                connection, [(h.batch_id, h.serial_start, h.serial_end) for h in found]
+            )
         blocks = [
             pb.SerialBlock(
-                batch_id=h.batch_id, serial_start=h.serial_start, serial_end=h.serial_end
+                batch_id=h.batch_id,
+                serial_start=h.serial_start,
+                serial_end=h.serial_end,
+                labels=label_messages(on_block),
             )
-            for h in found
+            for h, on_block in zip(found, labels, strict=True)
         ]
         return pb.HoldingsResponse(blocks=blocks)
 
@@ -261,6 +268,9 @@ class QueryServicer(pb_grpc.QueryServiceServicer):  # type: ignore[misc]
             pending_kg=view.pending_kg,
             retired_kg=view.retired_kg,
             cancelled_kg=view.cancelled_kg,
+            origin=origin_message(view.origin),
+            labels=label_messages(view.labels),
+            buffer_held_kg=view.buffer_held_kg,
         )
 
     def ListRetirements(
@@ -274,7 +284,12 @@ class QueryServicer(pb_grpc.QueryServiceServicer):  # type: ignore[misc]
                 request.beneficiary_party_id or None,
                 request.after_position,
                 min(request.limit or 1_000, 10_000),
+                request.location or None,
             )
+            carried = [
+                attribute_queries.retirement_labels(connection, r.position, r.effect_index)
+                for r in found
+            ]
         return pb.RetirementsResponse(
             retirements=[
                 pb.Retirement(
@@ -287,8 +302,11 @@ class QueryServicer(pb_grpc.QueryServiceServicer):  # type: ignore[misc]
                     purpose=r.purpose,
                     reporting_year=r.reporting_year,
                     memo=r.memo,
+                    location=r.location or "",
+                    required_label=r.required_label or "",
+                    labels=label_messages(labels),
                 )
-                for r in found
+                for r, labels in zip(found, carried, strict=True)
             ]
         )
 

@@ -98,7 +98,11 @@ class StartupProgress:
         STARTUP_TOTAL.set(total)
         STARTUP_REPLAYED.set(0)
         self.state.progress(self.describe(0))
-        logger.info("starting: replaying %d envelopes before serving", total)
+        logger.info(
+            "starting: replaying %d envelopes before serving (only those after the newest "
+            "snapshot, if one verifies)",
+            total,
+        )
 
     def describe(self, position: int) -> str:
         return f"starting: replayed {position} of {self.total} envelopes"

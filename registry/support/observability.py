@@ -1,11 +1,10 @@
 """Prometheus metrics and structured logs for the long-running processes: the service,
-the relay, the projection workers and the public web view. Metrics are served on their own
-port when one is configured, with the probes' /livez and /readyz beside them
-(registry/support/health.py); logs are one JSON object a line with
-CREDIT_REGISTRY_LOG_FORMAT=json. The
-audit, a short-lived job, has no metrics: its verdict is its exit status and its JSON
-report. Nothing here ever sees a private key or a passphrase: callers log ids and codes,
-never secrets."""
+the relay, the projection workers, the public web view and the witnesses. Metrics are
+served on their own port when one is configured, with the probes' /livez and /readyz beside
+them (registry/support/health.py); logs are one JSON object a line with
+CREDIT_REGISTRY_LOG_FORMAT=json. The audit, a short-lived job, has no metrics: its verdict
+is its exit status and its JSON report. Nothing here ever sees a private key or a
+passphrase: callers log ids and codes, never secrets."""
 
 from __future__ import annotations
 
@@ -63,6 +62,21 @@ STARTUP_REPLAYED = Gauge(
 STARTUP_TOTAL = Gauge(
     "credit_registry_startup_total_envelopes",
     "Service start-up: envelopes in the store when the replay began (or reached since)",
+)
+WITNESS_VERIFIED_POSITION = Gauge(
+    "credit_registry_witness_verified_position",
+    "Witness: the last position it verified itself (envelope and rules)",
+    ["witness"],
+)
+WITNESS_COSIGNED_SIZE = Gauge(
+    "credit_registry_witness_cosigned_tree_size",
+    "Witness: tree size of the checkpoint it cosigned last",
+    ["witness"],
+)
+WITNESS_SPLIT_HISTORIES = Gauge(
+    "credit_registry_witness_split_histories",
+    "Witness: split histories it holds evidence of (anything above 0 needs people)",
+    ["witness"],
 )
 PROBE_PATHS = ("/livez", "/readyz")
 

@@ -92,3 +92,36 @@ def _subproof(m: int, leaves: Sequence[bytes], complete: bool) -> list[bytes]:
     if m <= k:
         return [*_subproof(m, leaves[:k], complete), root_of(leaves[k:])]
     return [*_subproof(m - k, leaves[k:], False), root_of(leaves[:k])]
+
+
+def consistency_proof_extending(
+    old: tuple[int, list[tuple[int, bytes]]], later_leaves: Sequence[bytes]
+) -> list[bytes]:
+    """The RFC 9162 consistency proof from the tree `old` (a CompactTree snapshot: its size
+    and perfect-subtree roots) to that tree with `later_leaves` appended: the same hashes
+    `consistency_proof` gives, without the old leaves. Every node of the proof inside the
+    old tree is one of its perfect-subtree roots; every other node covers later leaves only."""
+    old_size, stack = old
+    if old_size <= 0:
+        raise ValueError("a consistency proof starts from a tree of at least one leaf")
+    pieces: dict[tuple[int, int], bytes] = {}
+    start = 0
+    for size, root in stack:
+        pieces[(start, start + size)] = root
+        start += size
+
+    def hash_of(first: int, end: int) -> bytes:
+        if first >= old_size:
+            return root_of(later_leaves[first - old_size : end - old_size])
+        return pieces[(first, end)]  # a KeyError here would be a bug in this walk
+
+    def walk(m: int, first: int, end: int, complete: bool) -> list[bytes]:
+        n = end - first
+        if m == n:
+            return [] if complete else [hash_of(first, end)]
+        k = _split(n)
+        if m <= k:
+            return [*walk(m, first, first + k, complete), hash_of(first + k, end)]
+        return [*walk(m - k, first + k, end, False), hash_of(first, first + k)]
+
+    return walk(old_size, 0, old_size + len(later_leaves), True)

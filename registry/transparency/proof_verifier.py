@@ -3,15 +3,22 @@
 the Python standard library, plus `cryptography` to check the registry's checkpoint
 signature. Copy this one file anywhere.
 
-    python3 proof_verifier.py PROOF.json REGISTRY_PUBLIC_KEY_HEX
+    python3 proof_verifier.py PROOF.json REGISTRY_PUBLIC_KEY_HEX [--witness-key HEX ...]
 
 An inclusion proof shows that one sealed envelope (for example a retirement, for its
 beneficiary) is in the log at a signed checkpoint; a consistency proof shows that a later
 checkpoint extends an earlier one (the log was only appended to). Algorithms: RFC 9162,
-sections 2.1.3.2 and 2.1.4.2."""
+sections 2.1.3.2 and 2.1.4.2.
+
+A document may carry witnesses' cosignatures of the checkpoint it is against (the new one
+of a consistency proof): independent parties that replayed the log themselves and vouch
+that this checkpoint extends every one they cosigned before, so the registry cannot show
+them one history and the reader another. Each is listed, valid or not; with --witness-key
+the proof is valid only if each of those witnesses cosigned, validly."""
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import sys
@@ -27,6 +34,20 @@ def _node(left: bytes, right: bytes) -> bytes:
 
 def checkpoint_message(tree_size: int, root: bytes) -> bytes:
     return f"credit-registry checkpoint v1\n{tree_size}\n{root.hex()}\n".encode()
+
+
+def cosignature_message(
+    witness_id: str, witness_public_key: bytes, tree_size: int, root: bytes
+) -> bytes:
+    """What a witness signs for a checkpoint it verified: its name and key, the size, the root."""
+    return (
+        f"credit-registry witness cosignature v1\n{witness_id}\n{witness_public_key.hex()}\n"
+        f"{tree_size}\n{root.hex()}\n"
+    ).encode()
+
+
+def key_id_of(public_key: bytes) -> str:
+    return "ed25519:" + hashlib.sha256(public_key).hexdigest()[:16]
 
 
 def handover_message(position: int, old_public_key: bytes, new_public_key: bytes) -> bytes:
@@ -190,14 +211,81 @@ def verify_proof_document(document: dict, public_key: bytes) -> tuple[bool, str]
     return False, f"unknown proof kind {document['kind']!r}"
 
 
-def main() -> int:
-    if len(sys.argv) != 3:
-        print(__doc__)
-        return 2
-    with open(sys.argv[1], encoding="utf-8") as file:
+def cosigned_checkpoint(document: dict) -> dict:  # type: ignore[type-arg]
+    """The checkpoint a document's witness cosignatures are for."""
+    key = "new" if document.get("kind") == "consistency" else "checkpoint"
+    return document.get(key) or {"tree_size": 0, "root": ""}
+
+
+def witness_cosignatures(document: dict) -> list[tuple[str, bytes, bool]]:  # type: ignore[type-arg]
+    """(witness id, public key, valid) for each cosignature the document carries; none in
+    documents written before witnesses. A malformed entry is listed as not valid."""
+    checkpoint = cosigned_checkpoint(document)
+    size, root = int(checkpoint["tree_size"]), bytes.fromhex(checkpoint["root"])
+    found = []
+    for cosignature in document.get("witness_cosignatures", []):
+        try:
+            witness_id = str(cosignature["witness_id"])
+            public_key = bytes.fromhex(cosignature["public_key"])
+            signature = bytes.fromhex(cosignature["signature"])
+        except (KeyError, TypeError, ValueError, AttributeError):
+            found.append(("(malformed)", b"", False))
+            continue
+        message = cosignature_message(witness_id, public_key, size, root)
+        found.append((witness_id, public_key, _signature_verifies(public_key, signature, message)))
+    return found
+
+
+def check_witnesses(
+    document: dict,  # type: ignore[type-arg]
+    required_keys: list[bytes],
+) -> tuple[bool, list[str]]:
+    """Whether every required witness key validly cosigned, and one line per cosignature."""
+    size = cosigned_checkpoint(document)["tree_size"]
+    found = witness_cosignatures(document)
+    lines = [f"witnesses: {len(found)} cosignature(s) of checkpoint {size}"]
+    for witness_id, public_key, valid in found:
+        verdict = "valid" if valid else "INVALID: the cosignature does not verify"
+        lines.append(f"  {witness_id} {key_id_of(public_key)} ({public_key.hex()}): {verdict}")
+    ok = True
+    for required in required_keys:
+        if not any(valid and key == required for _id, key, valid in found):
+            ok = False
+            lines.append(
+                f"  required witness {key_id_of(required)} has no valid cosignature "
+                f"of checkpoint {size}"
+            )
+    return ok, lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="proof_verifier.py",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("proof", help="a proof document (JSON)")
+    parser.add_argument(
+        "registry_public_key", help="hex: the key the registry's history starts from"
+    )
+    parser.add_argument(
+        "--witness-key",
+        action="append",
+        default=[],
+        metavar="HEX",
+        help="require a valid cosignature by this witness key (repeat for several)",
+    )
+    arguments = parser.parse_args(argv)
+    with open(arguments.proof, encoding="utf-8") as file:
         document = json.load(file)
-    ok, message = verify_proof_document(document, bytes.fromhex(sys.argv[2]))
+    ok, message = verify_proof_document(document, bytes.fromhex(arguments.registry_public_key))
+    witnessed, lines = check_witnesses(
+        document, [bytes.fromhex(key) for key in arguments.witness_key]
+    )
+    if ok and not witnessed:
+        ok, message = False, f"a required witness did not cosign ({message})"
     print(("VALID: " if ok else "INVALID: ") + message)
+    print("\n".join(lines))
     return 0 if ok else 1
 
 

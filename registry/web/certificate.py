@@ -1,6 +1,7 @@
 """A retirement's certificate: its inclusion proof in the format `proof_verifier.py` reads
 (the leaf is the sealed envelope, the path comes from the read models' Merkle nodes, the
-checkpoint is the newest signed one that covers the position), and a QR code of its page."""
+checkpoint is the newest signed one that covers the position, with the witnesses that
+cosigned it), and a QR code of its page."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import sqlalchemy as sa
 
 from projections import merkle
 from projections import public_queries as q
+from projections import witness_queries as witnesses
 from registry.support.presentation import tonnes
 
 QR_CACHE_ENTRIES = 4_096
@@ -20,8 +22,9 @@ QR_CACHE_ENTRIES = 4_096
 
 @dataclass(frozen=True)
 class Proof:
-    document: dict[str, Any]  # kind, position, sealed_envelope, path, checkpoint
+    document: dict[str, Any]  # kind, position, sealed_envelope, path, checkpoint, cosignatures
     checkpoint: q.CheckpointView
+    witnesses: list[witnesses.WitnessView]
 
 
 def inclusion(connection: sa.Connection, position: int) -> Proof | None:
@@ -33,14 +36,16 @@ def inclusion(connection: sa.Connection, position: int) -> Proof | None:
     path = merkle.inclusion_path(connection, position, latest.checkpoint.tree_size)
     if path is None:
         return None
+    cosigned = witnesses.cosignatures(connection, latest.checkpoint)
     document = {
         "kind": "inclusion",
         "position": position,
         "sealed_envelope": entry.sealed_envelope.hex(),
         "path": [node.hex() for node in path],
         "checkpoint": latest.checkpoint.to_json(),
+        "witness_cosignatures": [view.proof_entry() for view in cosigned],
     }
-    return Proof(document, latest)
+    return Proof(document, latest, cosigned)
 
 
 def certificate_document(
@@ -66,7 +71,8 @@ def certificate_document(
             "retirement_position": retirement.position,
             "effect_index": detail.effect_index,
             "registry_public_key": registry_key.hex() if registry_key else None,
-            "verify_with": "python3 proof_verifier.py <this file> <registry public key>",
+            "verify_with": "python3 proof_verifier.py <this file> <registry public key> "
+            "[--witness-key <a witness's public key> ...]",
         },
     }
 

@@ -44,6 +44,8 @@ RETIREMENT_COLUMNS = (
     "serial_ranges",
     "reference",
     "memo",
+    "location",  # where the offset emissions happened (a municipality or ISO 3166-2 code)
+    "required_label",
 )
 
 
@@ -132,6 +134,8 @@ def _retirements(site: Site) -> Handler:
                 d.retirement.blocks,
                 d.reference or "",
                 d.retirement.memo,
+                d.retirement.location or "",
+                d.retirement.required_label or "",
             )
             for d in found
         ]

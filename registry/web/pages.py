@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from projections import attribute_queries as aq
 from projections import party_queries as pq
 from projections import public_queries as q
 from projections import queries
@@ -138,6 +139,8 @@ def _project(site: Site) -> Handler:
                 "batches": q.batches_page(
                     connection, after, PAGE_ROWS, class_id=found.class_id, project_id=project_id
                 ),
+                "buffer": aq.project_buffer(connection, found.class_id, project_id),
+                "reversals": aq.reversals(connection, project_id, PAGE_ROWS),
                 "page_rows": PAGE_ROWS,
             }
             return site.render(request, "project.html", position, context)

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from projections import attribute_queries as aq
 from projections import party_queries as pq
 from projections import public_queries as q
 from projections import queries
@@ -67,6 +68,7 @@ def _retirement(site: Site, template: str) -> Handler:
                 "page_url": url,
                 "qr": qr_svg(url) if template == "certificate.html" else None,
                 "beneficiary": pq.party(connection, detail.retirement.beneficiary_party_id or ""),
+                "labels": aq.retirement_labels(connection, position_number, effect),
             }
             return site.render(request, template, position, context)
 

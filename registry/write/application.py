@@ -65,6 +65,14 @@ from registry.transparency.registry_keys import Handover, RegistryKeyHistory, fo
 from registry.write import refusals
 from registry.write.group_commit import GroupCommit
 from registry.write.persistence import CHAIN_ID, EnvelopeMapper, Sequenced, database_environment
+from registry.write.snapshot_writer import SNAPSHOT_INTERVAL_ENVELOPES, SnapshotWriter
+from registry.write.snapshots import (
+    SnapshotState,
+    SnapshotStore,
+    copied_history,
+    newest_verified,
+    root_key_id,
+)
 from registry.write.storing import DecidedGroup, GroupStore, Outcome, kept_result
 
 BATCH_COMMANDS_MAX = 1_000
@@ -102,13 +110,17 @@ class RegistryApplication(Application[UUID]):
         defer_catch_up: bool = False,
         further_registry_keys: Sequence[SigningKey] = (),
         pinned_registry_keys: Mapping[str, bytes] | None = None,
+        snapshot_interval: int | None = SNAPSHOT_INTERVAL_ENVELOPES,
+        resume_from_snapshot: bool = True,
     ) -> None:
         """With `defer_catch_up`, the ledger starts empty and the caller runs catch_up()
         itself, e.g. with a progress hook, once it is ready to wait for it (the service
         answers health first). Writing catches up before deciding either way.
         `further_registry_keys`: more keys this process holds (the next key, while it
         rotates). `pinned_registry_keys`: the key the history starts from, when it is not
-        one of these (after a rotation)."""
+        one of these (after a rotation). The first catch-up resumes from the newest snapshot
+        that verifies (`resume_from_snapshot`); one is written in the background every
+        `snapshot_interval` positions (None: never in the background)."""
         with schema_creation_lock_for_url(database_url):
             super().__init__(env=database_environment(database_url))
         self.codec = Codec()
@@ -125,6 +137,7 @@ class RegistryApplication(Application[UUID]):
         # restored VM): auditors refuse a history whose time runs back past the margin in
         # which command ids are remembered, as a replay could hide there.
         self.latest_recorded_us = 0
+        self.chain_recorded_us = 0  # the latest time recorded in the chain itself
         self.ledger = Ledger()
         # The Merkle tree over every sealed envelope, for signed checkpoints (flat memory).
         self.tree = CompactTree()
@@ -150,6 +163,12 @@ class RegistryApplication(Application[UUID]):
             raise TypeError("the event store needs an engine, not a bare connection")
         refusals.create_table(engine)
         self._group_store = GroupStore(self.recorder, self.mapper, engine)
+        self.snapshot_store = SnapshotStore(self.checkpoints.engine)
+        self.snapshot_writer = SnapshotWriter(
+            self._capture_snapshot, self._lock, self.snapshot_store, snapshot_interval
+        )
+        self._resume_pending = resume_from_snapshot
+        self.resumed_from: int | None = None  # the snapshot's position, once resumed
         if not defer_catch_up:
             self.catch_up()
 
@@ -222,8 +241,11 @@ class RegistryApplication(Application[UUID]):
         under the writer lock, so it must be quick (a gauge, a log line)."""
         applied = 0
         with self._lock:
-            # The chain, not every countersignature: each page's hash links in order and
-            # its last seal, before any of it is applied (transparency/chain.py).
+            if self._resume_pending:
+                self._resume_from_snapshot(progress)
+            # The chain, not every countersignature: each run's hash links in order and
+            # its last seal, before any of it is applied (transparency/chain.py). After a
+            # snapshot, the first link is to the snapshot's head hash at its position.
             head = ChainHead(self.ledger.position, self.ledger.head_hash)
             envelopes = self.read_envelopes(self.ledger.position)
             schemas = self.codec.schemas
@@ -238,6 +260,7 @@ class RegistryApplication(Application[UUID]):
             self._record_due_checkpoints()
             if not self.ledger.in_transaction:
                 self.ledger.forget_expired(self._now_us() - rules.FORGET_MARGIN_US)
+            self.snapshot_writer.note(self.ledger.position)
         return applied
 
     def _grow_tree(self, sealed: bytes) -> None:
@@ -278,6 +301,7 @@ class RegistryApplication(Application[UUID]):
     def _apply_envelope(self, envelope: OpenedEnvelope) -> None:
         body = envelope.body
         self.latest_recorded_us = max(self.latest_recorded_us, body.recorded_at_us)
+        self.chain_recorded_us = max(self.chain_recorded_us, body.recorded_at_us)
         events = [self.codec.decode_event(effect) for effect in body.effects]
         for event in events:
             self.ledger.apply(event, body.position)
@@ -287,6 +311,67 @@ class RegistryApplication(Application[UUID]):
         self.ledger.record_command(command.command_id, body.position, digest, command.expires_at_us)
         self.ledger.advance(body.position, envelope.hash)
         self._grow_tree(envelope.sealed_bytes)
+
+    # -- snapshots (write/snapshots.py) ------------------------------------------------------
+    def _resume_from_snapshot(self, progress: Callable[[int], None] | None) -> None:
+        """Under the writer lock, before the first catch-up: take up the newest snapshot
+        that verifies; without one, the catch-up replays the whole chain (logged)."""
+        self._resume_pending = False
+        if self.ledger.position != 0:
+            return
+        started_s = time.perf_counter()
+        state = newest_verified(self.snapshot_store, self.key_history.pinned, self._stored_hash_at)
+        if state is None:
+            return
+        self.ledger = state.ledger
+        self.key_history = state.key_history
+        self.chain_recorded_us = state.chain_recorded_us
+        self.latest_recorded_us = max(self.latest_recorded_us, state.chain_recorded_us)
+        self.tree.restore(state.tree)
+        self._due_checkpoints = list(state.due_checkpoints)
+        self.snapshot_writer.last_position = self.resumed_from = state.position
+        logger.info(
+            "resumed from the snapshot at position %d (verified and loaded in %.1f s); "
+            "replaying what follows it",
+            state.position,
+            time.perf_counter() - started_s,
+        )
+        if progress is not None:
+            progress(state.position)
+
+    def _stored_hash_at(self, position: int) -> bytes | None:
+        stored = self.recorder.select_events(CHAIN_ID, gt=position - 1, lte=position, limit=1)
+        if not stored or stored[0].originator_version != position:
+            return None
+        return envelope_hash(stored[0].state)
+
+    def _capture_snapshot(self) -> tuple[SnapshotState, SigningKey] | None:
+        """Under the writer lock: a consistent copy of the decided state, and the held key
+        to sign it with. The snapshot writer serialises it outside the lock."""
+        position = self.ledger.position
+        if position == 0 or root_key_id(self.key_history) is None:
+            return None
+        key = self._held_key_for(position) or self._held_key_for(position + 1)
+        if key is None:
+            return None  # a replica left behind by a rotation: the current key's holder writes
+        state = SnapshotState(
+            self.ledger.copy(),
+            self.chain_recorded_us,
+            self.tree.snapshot(),
+            list(self._due_checkpoints),
+            copied_history(self.key_history),
+        )
+        return state, key
+
+    def write_snapshot(self) -> int | None:
+        """Catch up and write a snapshot now (clean shutdown, tools); its position, or None
+        when the store has one there already or this process holds no key for it."""
+        self.catch_up()
+        return self.snapshot_writer.write_now()
+
+    def close(self) -> None:
+        self.snapshot_writer.close()
+        super().close()
 
     # -- writing --------------------------------------------------------------------------
     def submit(
@@ -360,8 +445,11 @@ class RegistryApplication(Application[UUID]):
                     raise
                 self.ledger.commit()
                 self._stored_head = self.ledger.position
+                if decided.sequenced:
+                    self.chain_recorded_us = max(self.chain_recorded_us, decided.now_us)
                 self._record_due_checkpoints()
                 self.ledger.forget_expired(self._now_us() - rules.FORGET_MARGIN_US)
+                self.snapshot_writer.note(self.ledger.position)
                 return decided.results
         conflict = Rejection(CheckCode.CONFLICT, f"gave up after {COMMIT_ATTEMPTS_MAX} attempts")
         return [CommandResult.rejected("", conflict) for _ in items]
@@ -377,14 +465,17 @@ class RegistryApplication(Application[UUID]):
         decided = DecidedGroup(self.ledger.position, now)
         for signed, expected_body in items:
             digest = hashlib.sha256(signed.command_bytes).digest()
-            outcome = self._decide_isolated(signed, digest, now, expected_body, kept.get(digest))
+            submission = refusals.submission_key(signed)
+            outcome = self._decide_isolated(
+                signed, digest, now, expected_body, kept.get(submission)
+            )
             if outcome.event is not None:
                 decided.sequenced.append(outcome.event)
-                decided.accepted_digests.append(digest)
+                decided.accepted_digests.append(submission)
             if outcome.refusal is not None:
-                decided.refusal_index[digest] = len(decided.results)
+                decided.refusal_index[submission] = len(decided.results)
                 decided.refusals.append(outcome.refusal)
-                kept[digest] = outcome.refusal  # the same bytes again in this group
+                kept[submission] = outcome.refusal  # the same bytes again in this group
             decided.results.append(outcome.result)
         return decided
 
@@ -457,7 +548,11 @@ class RegistryApplication(Application[UUID]):
                 return Outcome(result)
             forget_after_us = command.expires_at_us + rules.FORGET_MARGIN_US
             keep = refusals.KeptRefusal(
-                digest, command_id, rejection.code, rejection.message, forget_after_us
+                refusals.submission_key(signed),
+                command_id,
+                rejection.code,
+                rejection.message,
+                forget_after_us,
             )
             return Outcome(result, refusal=keep)
         return Outcome(*self._record_one(signed, command, digest, effects, now, registry_key))

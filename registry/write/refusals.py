@@ -22,6 +22,7 @@ would be refused as expired anyway, so the table stays bounded by one lifetime o
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -29,6 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from registry.domain.checks import CheckCode
+from registry.envelope.sealing import SignedCommand
 from registry.support.database import schema_creation_lock
 
 DIGESTS_PER_QUERY = 500  # far below any database's limit on bound parameters
@@ -37,7 +39,9 @@ metadata = sa.MetaData()
 first_refusals = sa.Table(
     "first_refusals",
     metadata,
-    sa.Column("digest", sa.LargeBinary(32), primary_key=True),  # SHA-256 of the command bytes
+    sa.Column(
+        "digest", sa.LargeBinary(32), primary_key=True
+    ),  # submission_key: bytes + cosignatures
     sa.Column("command_id", sa.String(128), primary_key=True),
     sa.Column("code", sa.String(40), nullable=False),  # the check code's name
     sa.Column("message", sa.Text, nullable=False),
@@ -69,6 +73,25 @@ class KeptRefusal:
 def create_table(engine: sa.Engine) -> None:
     with schema_creation_lock(engine):
         metadata.create_all(engine)
+
+
+def submission_key(signed: SignedCommand) -> bytes:
+    """What a kept refusal is the answer to: the signed command bytes and, when there are
+    any, the co-signatures beside them. A refusal for a missing or wrong co-signature is
+    the answer to that submission, not to the command once it is properly co-signed; and
+    a command that takes no co-signature refuses any, so adding one never escapes a kept
+    refusal."""
+    if not signed.cosignatures:
+        return hashlib.sha256(signed.command_bytes).digest()
+    hasher = hashlib.sha256(signed.command_bytes)
+    for cosignature in signed.cosignatures:
+        for part in (
+            cosignature.party_id.encode(),
+            cosignature.key_id.encode(),
+            cosignature.signature,
+        ):
+            hasher.update(len(part).to_bytes(4, "big") + part)
+    return hasher.digest()
 
 
 def _chunks(digests: Sequence[bytes]) -> Iterable[Sequence[bytes]]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from registry.client.commands import CommandSigner
+from registry.client.command_signer import CommandSigner
 from registry.client.grpc_client import CommandRejected, RegistryClient
 from registry.domain import commands as c
 from registry.envelope.codec import Codec

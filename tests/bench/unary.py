@@ -19,7 +19,7 @@ from typing import Any
 import grpc
 
 from registry.api.credit_registry.v1 import registry_pb2 as pb
-from registry.client.commands import CommandSigner
+from registry.client.command_signer import CommandSigner
 from registry.client.grpc_client import RegistryClient
 from registry.domain import commands as c
 from registry.envelope.codec import Codec

@@ -206,7 +206,9 @@ def test_demo_runs_and_verifies_clean(tmp_path: Path) -> None:
         web.terminate()
         web.wait(timeout=30)
     assert 'data-group="all offsets"' in pool and 'data-kg="100000"' in pool
-    assert 'id="checkpoint-size"' in home and (store / "registry.pub").read_text().strip() in home
+    assert (
+        'id="checkpoint-size"' in home and (store / "registry-root.pub").read_text().strip() in home
+    )
 
 
 def test_cli_round_trip(tmp_path: Path) -> None:
@@ -345,3 +347,46 @@ def test_cli_through_a_served_registry(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_origin_labels_buffer_and_place_from_the_command_line(tmp_path: Path) -> None:
+    """A labelled class with a buffer, an issuance naming its J-VER origin (the same origin
+    again refused), a label on part of the batch, a retirement that requires it and names
+    its place, a reversal from the buffer, and `batch` and `balance` showing the result."""
+    home = tmp_path / "home"
+    assert run(home, "init").returncode == 0
+    steps = setup_steps(home)[:3]  # the issuer, Akishima, and the J-VER class
+    authority = public_key(run(home, "keys", "new", "icvcm-labels").stdout)
+    steps += [
+        ["register-party", "icvcm-labels", "--role", "issuer", "--name", "ICVCM", "--public-key", authority],
+        ["register-class", "CCP", "--name", "Labelled", "--issuer", "jver-provider",
+         "--label-authority", "icvcm-labels", "--buffer-permille", "100"],
+        ["register-project", "--as", "jver-provider", "FOREST", "--class", "CCP", "--name", "Forest",
+         "--location", "Iwate", "--methodology", "FM", "--proponent", "jver-provider"],
+    ]  # fmt: skip
+    for step in steps:
+        result = run(home, *step)
+        assert result.returncode == 0, (step, result.stderr)
+    issue = ["issue", "--as", "jver-provider", "--project", "FOREST", "--vintage-start",
+             "2011-04-01", "--vintage-end", "2012-03-31", "--quantity-kg", "10000", "--to",
+             "132071", "--origin", "JP-JVER:JVER-0012:1-10000"]  # fmt: skip
+    assert run(home, *issue).returncode == 0
+    again = run(home, *issue)
+    assert again.returncode == 1 and "ORIGIN_ALREADY_ISSUED (4050)" in again.stderr
+    batch = "CCP-FOREST-20110401-20120331-001"
+    label = ["label", "add", "--as", "icvcm-labels", batch, "1", "5000", "ICVCM-CCP",
+             "--from", "2020-04-01", "--until", "2099-03-31"]  # fmt: skip
+    assert run(home, *label).returncode == 0
+    retire = [*RETIRE[:4], "6000", *RETIRE[5:], "--location", "132071"]
+    refused = run(home, *retire, "--require-label", "ICVCM-CCP")
+    assert refused.returncode == 1 and "LABEL_REQUIRED (4054)" in refused.stderr
+    assert run(home, *RETIRE, "--location", "JP-13", "--require-label", "ICVCM-CCP").returncode == 0
+    reversal = ["report-reversal", "--as", "jver-provider", "--project", "FOREST",
+                "--quantity-kg", "400", "--reason", "storm"]  # fmt: skip
+    assert run(home, *reversal).returncode == 0
+    shown = run(home, "batch", batch).stdout
+    assert "origin: JP-JVER JVER-0012 kg 1-10000" in shown
+    assert "in the buffer: 0.600 t" in shown  # 1,000 kg withheld, 400 kg reversed
+    assert "cancelled 0.400" in shown and "ICVCM-CCP  1-5000" in shown
+    balance = run(home, "balance", "132071").stdout
+    assert batch in balance and "ICVCM-CCP" in balance and "tradable total: 7.500 t-CO2" in balance

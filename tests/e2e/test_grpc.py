@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from datetime import date
 from pathlib import Path
 
 import grpc
@@ -25,11 +26,20 @@ from registry.audit.sources import DatabaseSource
 from registry.client.grpc_client import ClientTls, CommandRejected, RegistryClient
 from registry.domain import commands as c
 from registry.domain.checks import CheckCode
+from registry.domain.events import Beneficiary, Origin
 from registry.envelope.keys import SigningKey
 from registry.service.server import RegistryServer, TlsFiles
 from registry.write.persistence import CHAIN_ID
 from tests.e2e.grpc_world import GrpcWorld, build_grpc_world, issue, start_server
-from tests.support.helpers import AKISHIMA, AUDITOR, IWAIZUMI, MUSASHINO, OPERATOR, retirement
+from tests.support.helpers import (
+    AKISHIMA,
+    AUDITOR,
+    ISSUER,
+    IWAIZUMI,
+    MUSASHINO,
+    OPERATOR,
+    retirement,
+)
 
 
 @pytest.fixture
@@ -74,6 +84,56 @@ def test_transfer_retire_and_both_sides_see_balances(
     allocation = client.allocation(min_position=retired.position)
     # No pool has been opened: the joint-purchase table has no members, only its totals.
     assert (len(allocation.rows), [t.members for t in allocation.totals]) == (0, [0] * 6)
+
+
+def test_origin_labels_and_location_through_the_query_service(
+    world: GrpcWorld, client: RegistryClient
+) -> None:
+    world.register("icvcm-labels", "issuer", "ICVCM")
+    signer = world.signer
+    client.execute(
+        signer(OPERATOR),
+        c.RegisterCreditClass("CCP", "Labelled", (ISSUER,), "icvcm-labels", 100),
+    )
+    client.execute(
+        signer(ISSUER), c.RegisterProject("P1", "CCP", "Forest", "Iwate", "FM", IWAIZUMI)
+    )
+    origin = Origin("JP-JVER", "JVER-0012", 1, 10_000)
+    client.execute(
+        signer(ISSUER),
+        c.IssueCredits("P1", date(2011, 4, 1), date(2012, 3, 31), 10_000, AKISHIMA, origin),
+    )
+    batch_id = "CCP-P1-20110401-20120331-001"
+    label = c.AddLabel(batch_id, 1, 5_000, "ICVCM-CCP", date(2020, 4, 1), date(2099, 3, 31))
+    client.execute(signer("icvcm-labels"), label)
+    client.transfer(signer(AKISHIMA), MUSASHINO, 2_000)
+    details = c.RetirementDetails(
+        Beneficiary("Akishima", AKISHIMA), "facility", 2011, "", None, "JP-13", "ICVCM-CCP"
+    )
+    retired = client.retire(signer(AKISHIMA), 3_000, details)
+    with pytest.raises(CommandRejected) as refused:  # serials 5001-9000 lack the label
+        client.retire(signer(AKISHIMA), 1_000, details)
+    assert refused.value.code is CheckCode.LABEL_REQUIRED
+    batch = client.batch(batch_id, min_position=retired.position)
+    assert (batch.origin.registry_id, batch.origin.serial_end) == ("JP-JVER", 10_000)
+    assert [(x.label, x.serial_start, x.serial_end, x.valid_until) for x in batch.labels] == [
+        ("ICVCM-CCP", 1, 5_000, "2099-03-31")
+    ]
+    assert batch.buffer_held_kg == 1_000  # a tenth, the highest serials
+    (held,) = client.holdings(MUSASHINO)
+    assert [(x.label, x.serial_start, x.serial_end) for x in held.labels] == [
+        ("ICVCM-CCP", 1, 2_000)
+    ]
+    (record,) = client.retirements(location="JP-13")
+    assert (record.quantity_kg, record.location, record.required_label) == (
+        3_000,
+        "JP-13",
+        "ICVCM-CCP",
+    )
+    assert [(x.label, x.serial_start, x.serial_end) for x in record.labels] == [
+        ("ICVCM-CCP", 2_001, 5_000)
+    ]
+    assert client.retirements(location="132071") == []
 
 
 def test_fifty_clients_race_for_the_same_credits(world: GrpcWorld, server: RegistryServer) -> None:

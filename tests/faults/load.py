@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import grpc
 
-from registry.client.commands import CommandSigner
+from registry.client.command_signer import CommandSigner
 from registry.client.grpc_client import CommandRejected, RegistryClient
 from registry.domain import commands as c
 from registry.envelope.sealing import SignedCommand

@@ -12,7 +12,7 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
-from registry.client.commands import LIFETIME_US_DEFAULT
+from registry.client.command_signer import LIFETIME_US_DEFAULT
 from registry.domain import commands as c
 from registry.domain.checks import CheckCode
 from registry.domain.parties import TEXT_LENGTH_MAX
@@ -47,7 +47,9 @@ TAMPERING = (
 SIGNATURE_TAMPERING = frozenset(mode for mode in TAMPERING if mode.startswith("signature"))
 # Codes a tampered-signature command may get: checks that run before the signature's.
 # The key's status is one of them: a fuzzed RevokeKey or RotateKey signed by the sacrificial
-# party can retire the key the world still signs with (CI found the rotation case).
+# party can retire the key the world still signs with (CI found the rotation case). So is
+# the key's purpose: recovery commands must be signed with the recovery key, and the
+# recovery key signs nothing else; the rules name the key before its signature is checked.
 BEFORE_SIGNATURE = frozenset(
     {
         CheckCode.BAD_SIGNATURE,
@@ -55,6 +57,8 @@ BEFORE_SIGNATURE = frozenset(
         CheckCode.DUPLICATE_COMMAND_ID,
         CheckCode.KEY_REVOKED,
         CheckCode.KEY_ROTATED,
+        CheckCode.RECOVERY_KEY_REQUIRED,
+        CheckCode.RECOVERY_KEY_MISUSED,
     }
 )
 BOUNDARY_MARGIN_US = 2_000_000  # client and server clocks read a few ms apart

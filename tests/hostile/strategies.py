@@ -36,7 +36,14 @@ ODD = ("😀🌲🏯", "a\x00b", "\u202eevil", "' OR 1=1 --", "../../etc/passwd"
 CONTROL = "".join(chr(code) for code in range(0x20)) + "\x7f\u0085\u2028\u2029"
 # Fields whose Avro type is int (32 bits); every other integer field is a long.
 INT32_FIELDS = frozenset(
-    {"reporting_year", "fiscal_year", "expected_participants", "actual_participants", "term_years"}
+    {
+        "reporting_year",
+        "fiscal_year",
+        "expected_participants",
+        "actual_participants",
+        "term_years",
+        "buffer_share_permille",
+    }
 )
 
 
@@ -112,6 +119,10 @@ def _string_for(name: str, vocabulary: Vocabulary) -> SearchStrategy[str]:
         "outcome": OUTCOMES,
         "category": sorted(CATEGORIES),
         "name": ("Akishima", "昭島市"),
+        "label": ("ICVCM-CCP", "CORSIA", "JCREDIT-JCL"),
+        "required_label": ("ICVCM-CCP", "CORSIA"),
+        "location": ("132071", "JP-13", "JP-48"),
+        "registry_id": ("JP-JVER", "JP-JCREDIT"),
     }
     if name in known:
         return hostile_text(known[name])

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import grpc
 import pytest
 
-from registry.client.commands import CommandSigner
+from registry.client.command_signer import CommandSigner
 from registry.client.grpc_client import CommandRejected
 from registry.domain import commands as c
 from registry.domain.checks import CheckCode

@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 
 from registry.audit.replay import verify_history
-from registry.client.commands import CommandSigner
+from registry.client.command_signer import CommandSigner
 from registry.domain import commands as c
 from registry.domain import rules
 from registry.domain.checks import CheckCode

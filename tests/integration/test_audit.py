@@ -24,7 +24,7 @@ from registry.audit.proofs import consistency_document, inclusion_document
 from registry.audit.replay import ALTERED
 from registry.audit.sources import DatabaseSource, ExportSource
 from registry.audit.sources import export as export_history
-from registry.client.commands import CommandSigner
+from registry.client.command_signer import CommandSigner
 from registry.domain import commands as c
 from registry.domain import events as ev
 from registry.domain import rules

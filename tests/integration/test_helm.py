@@ -19,7 +19,11 @@ from tests.conftest import ROOT
 from tests.support.kubelet import chart_probes, chart_values
 
 CHART = ROOT / "deploy/helm/credit-registry"
-METRICS_COMPONENTS = {"service", "relay", "projections", "web"}  # the pods that serve /metrics
+# The pods that serve /metrics: production-like values also run a witness (off by default).
+METRICS_COMPONENTS = {
+    "default": {"service", "relay", "projections", "web"},
+    "production": {"service", "relay", "projections", "web", "witness"},
+}
 HELM_TIMEOUT_S = 1_500  # the first run builds helm from source
 COMPONENT_LABEL = "app.kubernetes.io/component"
 VALUES_FILES = {
@@ -80,9 +84,9 @@ def test_chart_lints_renders_and_validates(helm_check: HelmCheck) -> None:
     result = helm_check.result
     assert result.returncode == 0, result.stdout + result.stderr
     # Default: no CronJobs (they need a registry key and a party's key); production: the
-    # audit, the delivery expiry, a ServiceMonitor and the web view's Ingress.
+    # audit, the delivery expiry, a ServiceMonitor, the web view's Ingress and a witness.
     assert "default.yaml: 11 manifests, 0 problems" in result.stdout
-    assert "production.yaml: 15 manifests, 0 problems" in result.stdout
+    assert "production.yaml: 16 manifests, 0 problems" in result.stdout
     rendered = (helm_check.rendered / "production.yaml").read_text(encoding="utf-8")
     for expected in (
         "kind: CronJob",
@@ -129,7 +133,7 @@ def test_the_metrics_service_lists_every_pod_with_a_metrics_port(
             selected.add(component)
         else:
             assert "metrics" not in ports, component  # never a metrics port left out
-    assert selected == METRICS_COMPONENTS
+    assert selected == METRICS_COMPONENTS[values]
     # The gRPC and web Services carry no metrics port: no pod is reachable for scraping twice.
     assert [p["name"] for p in services["service"]["spec"]["ports"]] == ["grpc"]
     assert [p["name"] for p in services["web"]["spec"]["ports"]] == ["http"]
@@ -272,7 +276,7 @@ def test_every_long_running_workload_has_startup_readiness_and_liveness_probes(
     budget_s = documented_startup_budget_s()
     deployments = [d for d in documents if d["kind"] == "Deployment"]
     components = {pod_template(d)["metadata"]["labels"][COMPONENT_LABEL] for d in deployments}
-    assert components == METRICS_COMPONENTS  # every long-running process, and no other
+    assert components == METRICS_COMPONENTS[values]  # every long-running process, no other
     for deployment in deployments:
         name = deployment["metadata"]["name"]
         # A rollout is not called stalled while a new pod may still be catching up.
@@ -303,6 +307,7 @@ def test_the_startup_budget_is_a_value_and_the_schema_holds_it_to_sense(
 ) -> None:
     assert helm_check.result.returncode == 0, helm_check.result.stdout + helm_check.result.stderr
     command = [str(helm_check.helm), "template", "check", str(CHART)]
+    command += ["--set", f"registryPublicKey={REGISTRY_PUBLIC_KEY}"]  # the workers need it
     raised = subprocess.run(
         [*command, "--set", "startup.budgetSeconds=3005"],
         capture_output=True,
@@ -362,3 +367,71 @@ def test_the_web_view_reads_only_the_read_models_behind_health_probes(
     assert rule["host"] == "registry.example.org"
     backend = rule["http"]["paths"][0]["backend"]["service"]
     assert backend == {"name": "check-credit-registry-web", "port": {"name": "http"}}
+
+
+@pytest.mark.timeout(1_800)
+def test_the_chart_runs_a_witness_with_its_own_key_and_state_only_when_asked(
+    helm_check: HelmCheck,
+) -> None:
+    def witnesses(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [
+            d
+            for d in documents
+            if d["kind"] == "Deployment" and d["metadata"]["labels"][COMPONENT_LABEL] == "witness"
+        ]
+
+    assert witnesses(manifests(helm_check, "default")) == []  # off by default
+    (witness,) = witnesses(manifests(helm_check, "production"))
+    assert witness["spec"]["replicas"] == 1 and witness["spec"]["strategy"]["type"] == "Recreate"
+    pod = pod_template(witness)
+    (container,) = pod["spec"]["containers"]
+    assert container["args"][:3] == ["witness", "run", "iwaizumi-witness"]
+    assert "--key-file=/secrets/witness/witness.key" in container["args"]
+    environment = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"]}
+    assert environment == {  # the passphrase and its database, only by reference
+        "CREDIT_REGISTRY_WITNESS_PASSPHRASE": {"name": "iwaizumi-witness-key", "key": "passphrase"},
+        "CREDIT_REGISTRY_WITNESS_STATE_URL": {"name": "iwaizumi-witness-database", "key": "url"},
+    }
+    (key,) = [v for v in pod["spec"]["volumes"] if v["name"] == "key"]
+    assert key["secret"]["secretName"] == "iwaizumi-witness-key"
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+
+    command = [str(helm_check.helm), "template", "check", str(CHART)]
+    command += [
+        "--set",
+        f"registryPublicKey={REGISTRY_PUBLIC_KEY}",
+        "--set",
+        "witness.enabled=true",
+    ]
+    for settings, message in (
+        ([], "witness.enabled needs witness.name"),
+        (["witness.name=iwaizumi-witness"], "witness.enabled needs witness.keySecret.name"),
+        (
+            ["witness.name=iwaizumi-witness", "witness.keySecret.name=k"],
+            "witness.enabled needs witness.state.databaseUrl.name or witness.state.existingClaim",
+        ),
+    ):
+        refused = subprocess.run(
+            [*command, *(arg for s in settings for arg in ("--set", s))],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=120,
+        )
+        assert refused.returncode != 0 and message in refused.stderr, refused.stderr
+    volume = ("witness.name=w", "witness.keySecret.name=k", "witness.state.existingClaim=pvc")
+    on_a_volume = subprocess.run(
+        [*command, *(arg for s in volume for arg in ("--set", s))],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        check=True,
+    )
+    (rendered,) = witnesses([d for d in yaml.safe_load_all(on_a_volume.stdout) if d])
+    pod = pod_template(rendered)
+    (container,) = pod["spec"]["containers"]
+    state_url = "--state-url=sqlite:////var/lib/credit-registry-witness/w.sqlite?timeout=30"
+    assert state_url in container["args"]
+    claims = [v["persistentVolumeClaim"] for v in pod["spec"]["volumes"] if v["name"] == "state"]
+    assert claims == [{"claimName": "pvc"}]

@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 
-from registry.client.commands import CommandSigner
+from registry.client.command_signer import CommandSigner
 from registry.domain import commands as c
 from registry.domain.checks import CheckCode
 from registry.domain.invariants import invariant_violations

@@ -11,7 +11,7 @@ import sqlalchemy
 from projections.runner import catch_up_embedded
 from projections.store import ProjectionStore
 from registry import reference
-from registry.client.commands import CommandSigner
+from registry.client.command_signer import CommandSigner
 from registry.domain import commands as c
 from registry.domain.checks import CheckCode
 from registry.envelope.codec import Codec

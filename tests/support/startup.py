@@ -4,7 +4,9 @@ for the start-up probe test and the start-up row of the benchmark.
 A store is a home directory as `serve` expects it: HOME/registry.sqlite and the registry's
 key file. Histories come from random_history in batches (submit_batch), the fastest way to
 record many envelopes; copies at smaller sizes are taken on the way with SQLite's backup,
-which copies a consistent state even in write-ahead-log mode."""
+which copies a consistent state even in write-ahead-log mode. Stores have no snapshot
+unless asked for (one at each size's head), and `serve` writes none unless asked to: the
+start-up probe test needs a start that replays the whole chain."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from registry.cli.home import REGISTRY_PASSPHRASE_VARIABLE, Home
 from registry.envelope.keys import SigningKey
@@ -25,6 +28,12 @@ from tests.support.history import random_history
 KEY_PASSPHRASE = "start-up registry passphrase"
 GENERATION_CHUNK_COMMANDS = 5_000
 GENERATION_BATCH_COMMANDS = 1_000
+
+
+class Clock(Protocol):
+    def read(self) -> int: ...
+
+    def tick(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -45,32 +54,53 @@ class Store:
 
 
 def build_stores(
-    directory: Path, sizes: Sequence[int], seed: int = 3, grow_for_s: float = 0.0
+    directory: Path,
+    sizes: Sequence[int],
+    seed: int = 3,
+    grow_for_s: float = 0.0,
+    clock: Clock | None = None,
+    snapshots: bool = False,
 ) -> list[Store]:
     """One store per size in `sizes` (ascending), each holding that many envelopes, all one
     history signed by one registry key: directory/store-<size>/. With `grow_for_s`, the
     largest keeps growing, a chunk at a time, until generating it has taken that long: a
-    history sized by this machine's speed rather than by a count."""
+    history sized by this machine's speed rather than by a count. With `clock` (simulated,
+    a tick per command), commands are created and decided at its time, so that command ids
+    expire as they would in service; with `snapshots`, each store has one at its head."""
     assert list(sizes) == sorted(sizes) and sizes, sizes
     started_s = time.monotonic()
     key = SigningKey.generate()
     largest = directory / f"store-{sizes[-1]}"
     largest.mkdir(parents=True)
-    app = RegistryApplication(Home(largest).database_url, key)
+    app = RegistryApplication(
+        Home(largest).database_url,
+        key,
+        snapshot_interval=None,
+        **({} if clock is None else {"clock_us": clock.read}),
+    )
     world = build_world(app)
+    created = None if clock is None else clock.tick
     stores = []
     for size in sizes:
         last = size == sizes[-1]
         while last and time.monotonic() - started_s < grow_for_s:
             random_history(
-                world, GENERATION_BATCH_COMMANDS, seed=seed, batch_size=GENERATION_BATCH_COMMANDS
+                world,
+                GENERATION_BATCH_COMMANDS,
+                seed=seed,
+                batch_size=GENERATION_BATCH_COMMANDS,
+                clock_us=created,
             )
             seed += 1_000
         while app.ledger.position < size:
             # Refused commands record nothing: top up until the size is reached.
             wanted = min(GENERATION_CHUNK_COMMANDS, size - app.ledger.position)
-            random_history(world, wanted, seed=seed, batch_size=GENERATION_BATCH_COMMANDS)
+            random_history(
+                world, wanted, seed=seed, batch_size=GENERATION_BATCH_COMMANDS, clock_us=created
+            )
             seed += 1_000
+        if snapshots:
+            app.write_snapshot()
         home = directory / f"store-{size}"
         if home != largest:
             home.mkdir()
@@ -101,13 +131,15 @@ def serve_command(store: Store, listen: str) -> list[str]:
     ]
 
 
-def serve_environment(metrics_port: int) -> dict[str, str]:
-    """As the chart sets it: metrics (and so /livez and /readyz) on their own port."""
+def serve_environment(metrics_port: int, snapshot_interval: int = 0) -> dict[str, str]:
+    """As the chart sets it: metrics (and so /livez and /readyz) on their own port. No
+    snapshots written unless `snapshot_interval` is given (see above)."""
     return dict(
         os.environ,
         **{
             REGISTRY_PASSPHRASE_VARIABLE: KEY_PASSPHRASE,
             "CREDIT_REGISTRY_METRICS_PORT": str(metrics_port),
             "CREDIT_REGISTRY_LOG_FORMAT": "text",
+            "CREDIT_REGISTRY_SNAPSHOT_INTERVAL": str(snapshot_interval),
         },
     )

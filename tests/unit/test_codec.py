@@ -251,3 +251,67 @@ def test_truncated_or_foreign_bytes_are_malformed(mangle) -> None:  # type: igno
     with pytest.raises(Rejection) as caught:
         codec.decode_event(mangle(codec.encode_event(RETIRED)))
     assert caught.value.code is CheckCode.MALFORMED_COMMAND
+
+
+def _written_in_file(registry: SchemaRegistry, file_name: str, record: dict[str, object]) -> bytes:
+    """`record` encoded exactly as a writer that knew only `file_name` wrote it."""
+    writer = next(k for k in registry.by_fingerprint.values() if k.path.name == file_name)
+    buffer = io.BytesIO()
+    buffer.write(b"\xc3\x01" + writer.fingerprint)
+    fastavro.schemaless_writer(buffer, writer.parsed, record)
+    return buffer.getvalue()
+
+
+def test_history_written_before_origins_labels_and_buffers_still_reads() -> None:
+    """A credits_issued.v1 issuance reads with no origin, a credit_class_registered.v1 class
+    with no label authority and no buffer, a credits_retired.v2 retirement with no place and
+    no labels; a command.v5 class, issuance and retirement read with the same defaults."""
+    registry = SchemaRegistry()
+    codec = Codec(registry)
+    issued = ev.CreditsIssued(
+        "B", "JVER", "P", "i", date(2011, 4, 1), date(2012, 3, 31), 1, 5, 5, "132071"
+    )
+    record = {k: v for k, v in to_record(issued).items() if k != "origin"}
+    decoded = codec.decode_event(_written_in_file(registry, "credits_issued.v1.avsc", record))
+    assert decoded == issued and decoded.origin is None  # type: ignore[union-attr]
+    registered = ev.CreditClassRegistered("JVER", "J-VER", ("i",))
+    record = {"class_id": "JVER", "name": "J-VER", "authorised_issuers": ["i"]}
+    assert (
+        codec.decode_event(_written_in_file(registry, "credit_class_registered.v1.avsc", record))
+        == registered
+    )
+    record = {
+        k: v
+        for k, v in to_record(RETIRED).items()
+        if k not in ("location", "required_label", "labels")
+    }
+    assert (
+        codec.decode_event(_written_in_file(registry, "credits_retired.v2.avsc", record)) == RETIRED
+    )
+    details = c.RetirementDetails(ev.Beneficiary("Akishima", None), "facility", 2011, "", None)
+    bodies = {
+        "RegisterCreditClass": (
+            c.RegisterCreditClass("JVER", "J-VER", ("i",)),
+            ("label_authority_id", "buffer_share_permille"),
+        ),
+        "IssueCredits": (
+            c.IssueCredits("P", date(2011, 4, 1), date(2012, 3, 31), 5, "132071"),
+            ("origin",),
+        ),
+        "RetireCredits": (c.RetireCredits("132071", 5, details), ()),
+    }
+    for name, (body, added) in bodies.items():
+        command = c.Command("id-1", "132071", "ed25519:ab", 1, 2, body)
+        record = to_record(command)
+        fields = {k: v for k, v in record["body"].items() if k not in added}
+        if name == "RetireCredits":
+            fields["details"] = {
+                k: v
+                for k, v in fields["details"].items()
+                if k not in ("location", "required_label")
+            }
+        record["body"] = (f"credit_registry.v1.{name}", fields)
+        assert (
+            codec.decode_command(_written_in_file(registry, "command.v5.avsc", record)) == command
+        )
+    assert registry.latest["credit_registry.v1.Command"].version > 5  # resolved across versions

@@ -6,7 +6,11 @@ Deliveries under a partner agreement reserve credits (pending) on a simulated cl
 supply rule is checked with all four terms: issued = tradable + pending + retired + cancelled.
 Two joint-purchase pools hold credits of their own (funded by members, split among their
 meetings, retired for them, returned or carried on), so the rule is checked with pool
-holdings among the tradable ones, and the pools against a model of their own.
+holdings among the tradable ones, and the pools against a model of their own. A forest
+class withholds a tenth of each issuance in its buffer account, reversals cancel from it
+and report the rest as a shortfall, and its label authority labels serial ranges that a
+retirement may require: accepted exactly when every serial it takes carries the label,
+valid on the day.
 
 Recoveries of a holder's keys, co-signed by an auditor or not, freeze its credits while
 pending: no step may move them, and a completed recovery replaces the holder's key."""
@@ -27,8 +31,9 @@ from registry.domain.emissions import Factor, MeetingInputs
 from registry.domain.events import Beneficiary
 from registry.domain.invariants import invariant_violations
 from registry.domain.ledger import Ledger, key_id_for
-from registry.domain.records import pool_holder
+from registry.domain.records import buffer_holder, pool_holder
 from registry.domain.recovery import RECOVERY_WAIT_US_MIN
+from registry.domain.serials import SerialBlock
 
 OPERATOR = "operator"
 ISSUER = "issuer"
@@ -41,6 +46,9 @@ SECOND_US = 1_000_000
 # Two pools of the operator's: an earlier one may carry what is left into the later one.
 POOLS = {"POOL-A": 2011, "POOL-B": 2012}
 TABLE = "one-kg-per-kwh"
+LABELLER, BUFFERED_CLASS, BUFFERED_PROJECT, LABEL = "labeller", "FORESTB", "FORESTB1", "ICVCM-CCP"
+VALID = (date(2020, 1, 1), date(2099, 12, 31))  # NOW_US is in 2023
+EXPIRED = (date(2011, 4, 1), date(2012, 3, 31))
 # Pool quantities as a share of what is there: mostly within it, sometimes just beyond.
 PERCENT = st.integers(0, 110)
 
@@ -83,6 +91,16 @@ class LedgerMachine(RuleBasedStateMachine):
         assert self.run(OPERATOR, c.RegisterFactorTable(TABLE, (factor,))) is None
         for pool_id, year in POOLS.items():
             assert self.run(OPERATOR, c.OpenPool(pool_id, pool_id, year, HOLDERS)) is None
+        self.keys[LABELLER] = _key(4)
+        labeller = c.RegisterParty(LABELLER, "issuer", "Label authority", self.keys[LABELLER])
+        assert self.run(OPERATOR, labeller) is None
+        forest = c.RegisterCreditClass(BUFFERED_CLASS, "Forest", (ISSUER,), LABELLER, 100)
+        assert self.run(OPERATOR, forest) is None
+        project = c.RegisterProject(BUFFERED_PROJECT, BUFFERED_CLASS, "F", "Iwate", "FM", PROVIDER)
+        assert self.run(ISSUER, project) is None
+        self.buffer_kg = 0
+        self.shortfall_kg = 0
+        self.labelled: dict[str, list[tuple[int, int, bool]]] = {}  # batch -> (start, end, valid)
 
     def run(
         self, actor: str, body: c.CommandBody, cosigners: tuple[str, ...] = ()
@@ -246,6 +264,84 @@ class LedgerMachine(RuleBasedStateMachine):
     def time_passes(self, seconds: int) -> None:
         self.now_us += seconds * SECOND_US
 
+    # -- buffers, reversals and labels ---------------------------------------------------
+    @rule(holder=st.sampled_from(HOLDERS), quantity_kg=st.integers(1, 50_000))
+    def issue_buffered(self, holder: str, quantity_kg: int) -> None:
+        body = c.IssueCredits(BUFFERED_PROJECT, *EXPIRED, quantity_kg, holder)
+        assert self.run(ISSUER, body) is None
+        withheld_kg = quantity_kg * 100 // 1000  # rounded down: never more than a tenth
+        self.tradable_kg[holder] += quantity_kg - withheld_kg
+        self.buffer_kg += withheld_kg
+        self.issued_kg += quantity_kg
+
+    @rule(quantity_kg=st.integers(1, 8_000), actor=st.sampled_from((ISSUER, OPERATOR, USER)))
+    def report_reversal(self, quantity_kg: int, actor: str) -> None:
+        code = self.run(actor, c.ReportReversal(BUFFERED_PROJECT, quantity_kg, "fire"))
+        if actor == USER:
+            assert code is CheckCode.ISSUER_NOT_AUTHORISED
+            return
+        assert code is None
+        cancelled_kg = min(quantity_kg, self.buffer_kg)  # never from a holder
+        self.buffer_kg -= cancelled_kg
+        self.cancelled_kg += cancelled_kg
+        self.shortfall_kg += quantity_kg - cancelled_kg
+
+    @precondition(lambda self: bool(self._buffered_batches()))
+    @rule(
+        pick=st.integers(0, 1_000),
+        start=st.one_of(st.just(1), st.integers(1, 50_000)),
+        size=st.one_of(st.none(), st.integers(0, 20_000)),  # None: to the end of the batch
+    )
+    def add_label(self, pick: int, start: int, size: int | None) -> None:
+        batches = self._buffered_batches()
+        batch_id = batches[pick % len(batches)]
+        end = self.ledger.batches[batch_id].quantity_kg if size is None else start + size
+        valid = pick % 3 != 0
+        body = c.AddLabel(batch_id, start, end, LABEL, *(VALID if valid else EXPIRED))
+        code = self.run(LABELLER, body)
+        spans = self.labelled.setdefault(batch_id, [])
+        if not start <= end <= self.ledger.batches[batch_id].quantity_kg:
+            assert code is CheckCode.SERIALS_OUTSIDE_BATCH
+        elif any(s <= end and start <= e for s, e, _valid in spans):
+            assert code is CheckCode.LABEL_OVERLAP
+        else:
+            assert code is None
+            spans.append((start, end, valid))
+
+    @rule(holder=st.sampled_from(HOLDERS), quantity_kg=st.integers(1, 5_000))
+    def retire_requiring_label(self, holder: str, quantity_kg: int) -> None:
+        if holder in self.frozen:
+            expected: CheckCode | None = CheckCode.PARTY_FROZEN  # before any balance check
+        elif quantity_kg > self.tradable_kg[holder]:
+            expected = CheckCode.INSUFFICIENT_HOLDINGS
+        else:
+            taken = rules._take(self.ledger, holder, quantity_kg, None)  # what it will take
+            expected = None if all(self._labelled(b) for b in taken) else CheckCode.LABEL_REQUIRED
+        details = c.RetirementDetails(
+            Beneficiary(holder, holder), "facility", 2012, "", None, "JP-13", LABEL
+        )
+        assert self.run(holder, c.RetireCredits(holder, quantity_kg, details)) is expected
+        if expected is None:
+            self.tradable_kg[holder] -= quantity_kg
+            self.retired_kg += quantity_kg
+
+    def _buffered_batches(self) -> list[str]:
+        return sorted(b for b in self.ledger.batches if b.startswith(BUFFERED_CLASS + "-"))
+
+    def _labelled(self, block: SerialBlock) -> bool:
+        """Every serial of the block under a valid span of the label (the model's spans)."""
+        covered = block.serial_start
+        for start, end, valid in sorted(self.labelled.get(block.batch_id, [])):
+            if valid and start <= covered <= end:
+                covered = end + 1
+        return covered > block.serial_end
+
+    @invariant()
+    def the_buffer_holds_what_reversals_left(self) -> None:
+        assert self.ledger.tradable_kg(buffer_holder(BUFFERED_CLASS)) == self.buffer_kg
+        record = self.ledger.buffers.get(BUFFERED_PROJECT)
+        assert (record.shortfall_kg if record else 0) == self.shortfall_kg
+
     @rule(thief=st.sampled_from(HOLDERS), victim=st.sampled_from(HOLDERS))
     def someone_elses_account(self, thief: str, victim: str) -> None:
         if thief != victim:
@@ -259,10 +355,10 @@ class LedgerMachine(RuleBasedStateMachine):
         funder = holding[pick % len(holding)]
         quantity_kg = max(1, self.tradable_kg[funder] * percent // 100)
         code = self.run(funder, c.FundPool(pool_id, quantity_kg))
-        if funder in self.frozen:
-            assert code is CheckCode.PARTY_FROZEN  # a debit like any other
-        elif pool_id in self.pools.shares:
+        if pool_id in self.pools.shares:
             assert code is CheckCode.POOL_STATE
+        elif funder in self.frozen:
+            assert code is CheckCode.PARTY_FROZEN  # a debit like any other
         elif quantity_kg > self.tradable_kg[funder]:
             assert code is CheckCode.INSUFFICIENT_HOLDINGS
         else:

@@ -4,6 +4,7 @@ from hypothesis import strategies as st
 from registry.transparency.merkle import (
     CompactTree,
     consistency_proof,
+    consistency_proof_extending,
     inclusion_proof,
     leaf_hash,
     root_of,
@@ -63,3 +64,19 @@ def test_consistency_proofs_verify_and_reject_a_rewritten_prefix(
         assert not verify_consistency(
             old_size, len(hashes), root_of(rewritten[:old_size]), root_of(hashes), proof
         )
+
+
+@given(leaves, st.data())
+def test_a_consistency_proof_from_the_old_trees_subtree_roots_is_the_full_one(
+    data: list[bytes], draw: st.DataObject
+) -> None:
+    """What a witness computes from the tree it cosigned last and the leaves since: the same
+    proof as from every leaf, so any RFC 9162 verifier accepts it."""
+    hashes = [leaf_hash(item) for item in data]
+    old_size = draw.draw(st.integers(1, len(hashes)))
+    old = CompactTree()
+    for each in hashes[:old_size]:
+        old.append(each)
+    proof = consistency_proof_extending(old.snapshot(), hashes[old_size:])
+    assert proof == consistency_proof(hashes, old_size)
+    assert verify_consistency(old_size, len(hashes), old.root(), root_of(hashes), proof)

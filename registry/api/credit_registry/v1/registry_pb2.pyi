@@ -165,14 +165,44 @@ class HoldingsRequest(_message.Message):
     def __init__(self, party_id: _Optional[str] = ..., status: _Optional[str] = ..., limit: _Optional[int] = ..., min_position: _Optional[int] = ...) -> None: ...
 
 class SerialBlock(_message.Message):
-    __slots__ = ("batch_id", "serial_start", "serial_end")
+    __slots__ = ("batch_id", "serial_start", "serial_end", "labels")
     BATCH_ID_FIELD_NUMBER: _ClassVar[int]
     SERIAL_START_FIELD_NUMBER: _ClassVar[int]
     SERIAL_END_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
     batch_id: str
     serial_start: int
     serial_end: int
-    def __init__(self, batch_id: _Optional[str] = ..., serial_start: _Optional[int] = ..., serial_end: _Optional[int] = ...) -> None: ...
+    labels: _containers.RepeatedCompositeFieldContainer[SerialLabel]
+    def __init__(self, batch_id: _Optional[str] = ..., serial_start: _Optional[int] = ..., serial_end: _Optional[int] = ..., labels: _Optional[_Iterable[_Union[SerialLabel, _Mapping]]] = ...) -> None: ...
+
+class SerialLabel(_message.Message):
+    __slots__ = ("batch_id", "label", "serial_start", "serial_end", "valid_from", "valid_until")
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    SERIAL_START_FIELD_NUMBER: _ClassVar[int]
+    SERIAL_END_FIELD_NUMBER: _ClassVar[int]
+    VALID_FROM_FIELD_NUMBER: _ClassVar[int]
+    VALID_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    batch_id: str
+    label: str
+    serial_start: int
+    serial_end: int
+    valid_from: str
+    valid_until: str
+    def __init__(self, batch_id: _Optional[str] = ..., label: _Optional[str] = ..., serial_start: _Optional[int] = ..., serial_end: _Optional[int] = ..., valid_from: _Optional[str] = ..., valid_until: _Optional[str] = ...) -> None: ...
+
+class Origin(_message.Message):
+    __slots__ = ("registry_id", "project_id", "serial_start", "serial_end")
+    REGISTRY_ID_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    SERIAL_START_FIELD_NUMBER: _ClassVar[int]
+    SERIAL_END_FIELD_NUMBER: _ClassVar[int]
+    registry_id: str
+    project_id: str
+    serial_start: int
+    serial_end: int
+    def __init__(self, registry_id: _Optional[str] = ..., project_id: _Optional[str] = ..., serial_start: _Optional[int] = ..., serial_end: _Optional[int] = ...) -> None: ...
 
 class HoldingsResponse(_message.Message):
     __slots__ = ("blocks",)
@@ -189,7 +219,7 @@ class BatchRequest(_message.Message):
     def __init__(self, batch_id: _Optional[str] = ..., min_position: _Optional[int] = ...) -> None: ...
 
 class BatchResponse(_message.Message):
-    __slots__ = ("batch_id", "class_id", "project_id", "vintage", "issuer_id", "issued_kg", "tradable_kg", "pending_kg", "retired_kg", "cancelled_kg")
+    __slots__ = ("batch_id", "class_id", "project_id", "vintage", "issuer_id", "issued_kg", "tradable_kg", "pending_kg", "retired_kg", "cancelled_kg", "origin", "labels", "buffer_held_kg")
     BATCH_ID_FIELD_NUMBER: _ClassVar[int]
     CLASS_ID_FIELD_NUMBER: _ClassVar[int]
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -200,6 +230,9 @@ class BatchResponse(_message.Message):
     PENDING_KG_FIELD_NUMBER: _ClassVar[int]
     RETIRED_KG_FIELD_NUMBER: _ClassVar[int]
     CANCELLED_KG_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    BUFFER_HELD_KG_FIELD_NUMBER: _ClassVar[int]
     batch_id: str
     class_id: str
     project_id: str
@@ -210,24 +243,29 @@ class BatchResponse(_message.Message):
     pending_kg: int
     retired_kg: int
     cancelled_kg: int
-    def __init__(self, batch_id: _Optional[str] = ..., class_id: _Optional[str] = ..., project_id: _Optional[str] = ..., vintage: _Optional[str] = ..., issuer_id: _Optional[str] = ..., issued_kg: _Optional[int] = ..., tradable_kg: _Optional[int] = ..., pending_kg: _Optional[int] = ..., retired_kg: _Optional[int] = ..., cancelled_kg: _Optional[int] = ...) -> None: ...
+    origin: Origin
+    labels: _containers.RepeatedCompositeFieldContainer[SerialLabel]
+    buffer_held_kg: int
+    def __init__(self, batch_id: _Optional[str] = ..., class_id: _Optional[str] = ..., project_id: _Optional[str] = ..., vintage: _Optional[str] = ..., issuer_id: _Optional[str] = ..., issued_kg: _Optional[int] = ..., tradable_kg: _Optional[int] = ..., pending_kg: _Optional[int] = ..., retired_kg: _Optional[int] = ..., cancelled_kg: _Optional[int] = ..., origin: _Optional[_Union[Origin, _Mapping]] = ..., labels: _Optional[_Iterable[_Union[SerialLabel, _Mapping]]] = ..., buffer_held_kg: _Optional[int] = ...) -> None: ...
 
 class RetirementsRequest(_message.Message):
-    __slots__ = ("holder_id", "beneficiary_party_id", "after_position", "limit", "min_position")
+    __slots__ = ("holder_id", "beneficiary_party_id", "after_position", "limit", "min_position", "location")
     HOLDER_ID_FIELD_NUMBER: _ClassVar[int]
     BENEFICIARY_PARTY_ID_FIELD_NUMBER: _ClassVar[int]
     AFTER_POSITION_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     MIN_POSITION_FIELD_NUMBER: _ClassVar[int]
+    LOCATION_FIELD_NUMBER: _ClassVar[int]
     holder_id: str
     beneficiary_party_id: str
     after_position: int
     limit: int
     min_position: int
-    def __init__(self, holder_id: _Optional[str] = ..., beneficiary_party_id: _Optional[str] = ..., after_position: _Optional[int] = ..., limit: _Optional[int] = ..., min_position: _Optional[int] = ...) -> None: ...
+    location: str
+    def __init__(self, holder_id: _Optional[str] = ..., beneficiary_party_id: _Optional[str] = ..., after_position: _Optional[int] = ..., limit: _Optional[int] = ..., min_position: _Optional[int] = ..., location: _Optional[str] = ...) -> None: ...
 
 class Retirement(_message.Message):
-    __slots__ = ("position", "holder_id", "quantity_kg", "blocks", "beneficiary_name", "beneficiary_party_id", "purpose", "reporting_year", "memo")
+    __slots__ = ("position", "holder_id", "quantity_kg", "blocks", "beneficiary_name", "beneficiary_party_id", "purpose", "reporting_year", "memo", "location", "required_label", "labels")
     POSITION_FIELD_NUMBER: _ClassVar[int]
     HOLDER_ID_FIELD_NUMBER: _ClassVar[int]
     QUANTITY_KG_FIELD_NUMBER: _ClassVar[int]
@@ -237,6 +275,9 @@ class Retirement(_message.Message):
     PURPOSE_FIELD_NUMBER: _ClassVar[int]
     REPORTING_YEAR_FIELD_NUMBER: _ClassVar[int]
     MEMO_FIELD_NUMBER: _ClassVar[int]
+    LOCATION_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_LABEL_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
     position: int
     holder_id: str
     quantity_kg: int
@@ -246,7 +287,10 @@ class Retirement(_message.Message):
     purpose: str
     reporting_year: int
     memo: str
-    def __init__(self, position: _Optional[int] = ..., holder_id: _Optional[str] = ..., quantity_kg: _Optional[int] = ..., blocks: _Optional[str] = ..., beneficiary_name: _Optional[str] = ..., beneficiary_party_id: _Optional[str] = ..., purpose: _Optional[str] = ..., reporting_year: _Optional[int] = ..., memo: _Optional[str] = ...) -> None: ...
+    location: str
+    required_label: str
+    labels: _containers.RepeatedCompositeFieldContainer[SerialLabel]
+    def __init__(self, position: _Optional[int] = ..., holder_id: _Optional[str] = ..., quantity_kg: _Optional[int] = ..., blocks: _Optional[str] = ..., beneficiary_name: _Optional[str] = ..., beneficiary_party_id: _Optional[str] = ..., purpose: _Optional[str] = ..., reporting_year: _Optional[int] = ..., memo: _Optional[str] = ..., location: _Optional[str] = ..., required_label: _Optional[str] = ..., labels: _Optional[_Iterable[_Union[SerialLabel, _Mapping]]] = ...) -> None: ...
 
 class RetirementsResponse(_message.Message):
     __slots__ = ("retirements",)
