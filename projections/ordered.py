@@ -188,7 +188,7 @@ def _apply_verified(
     wait again (the real record for its position may still come)."""
     good: list[Waiting] = []
     runs = verified_runs(
-        (record.envelope for record in batch), merge.history, merge.codec.schemas, head, len(batch)
+        (record.envelope for record in batch), merge.history, merge.codec.schemas, head
     )
     try:
         for run in runs:

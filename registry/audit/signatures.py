@@ -26,14 +26,16 @@ from registry.audit.replay import (
 )
 from registry.envelope.keys import verify
 from registry.envelope.sealing import OpenedEnvelope
+from registry.transparency.chain import RUN_ENVELOPES_MAX
 
-CHUNK_ENVELOPES = 512
+CHUNK_ENVELOPES_MAX = 512  # a chunk ends early at a handover
 CHUNKS_IN_FLIGHT_PER_WORKER = 2  # bounded: memory stays flat
+assert CHUNK_ENVELOPES_MAX <= RUN_ENVELOPES_MAX, "a chunk is a run of the chain"
 Verdict = tuple[bool, list[tuple[int, str, str]]]  # the seal holds; (position, reason, event)
 Verdicts = list[tuple[list[Discrepancy], Stop | None]]  # settled chunks: findings, a stop
 
 
-def _verify_chunk(tasks: list[ActorTask], seal: tuple[bytes, bytes, bytes]) -> Verdict:
+def verify_chunk(tasks: list[ActorTask], seal: tuple[bytes, bytes, bytes]) -> Verdict:
     """In a worker: the chunk's last countersignature, and every actor's signature."""
     registry_public_key, registry_signature, body_bytes = seal
     sealed = verify(registry_public_key, registry_signature, body_bytes)
@@ -72,7 +74,7 @@ class SignatureChecks:
         self.chunk.works.append(work)
         self.chunk.envelopes.append(envelope)
         self.chunk.rebuilt.append(rebuilt)
-        if last or len(self.chunk.works) >= CHUNK_ENVELOPES:
+        if last or len(self.chunk.works) >= CHUNK_ENVELOPES_MAX:
             return self.flush()
         return []
 
@@ -83,7 +85,7 @@ class SignatureChecks:
             last, work = chunk.envelopes[-1], chunk.works[-1]
             seal = (work.registry_public_key, last.registry_signature, last.body_bytes)
             tasks = [each.task() for each in chunk.works]
-            self.in_flight.append((self.pool.submit(_verify_chunk, tasks, seal), chunk))
+            self.in_flight.append((self.pool.submit(verify_chunk, tasks, seal), chunk))
         settled: Verdicts = []
         while len(self.in_flight) > CHUNKS_IN_FLIGHT_PER_WORKER * self.workers:
             settled.append(self._settle(*self.in_flight.popleft()))

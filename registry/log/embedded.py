@@ -2,7 +2,7 @@
 is configured. Inserting a position twice is a no-op, so it is exactly-once by itself.
 
 Read in order, so with keys it verifies the chain (every hash link, one countersignature a
-page) and follows the registry's key history from the envelopes; a read that starts after
+run: transparency/chain.py) and follows the registry's key history from the envelopes; a read that starts after
 position 0 first takes up the handovers recorded before it."""
 
 from __future__ import annotations
@@ -98,18 +98,16 @@ class EmbeddedLog:
             )
 
     def read(self, after_position: int = 0) -> Iterator[OpenedEnvelope]:
-        """With keys, the chain is verified a page at a time (transparency/chain.py): every
-        hash link, and the countersignature of each page's last envelope, before any of
-        the page is handed out. A record that fails is quarantined at its own position."""
+        """With keys, the chain is verified a run at a time (transparency/chain.py): every
+        hash link, and the countersignature of each run's last envelope, before any of
+        the run is handed out. A record that fails is quarantined at its own position."""
         history = self._history_through(after_position)
         if history is None:
             for position, value in self._rows(after_position):
                 yield self._checked(None, position, value)
             return
         head = ChainHead(after_position, self._hash_at(after_position))
-        runs = verified_runs(
-            self._opened(after_position), history, self.schemas, head, READ_PAGE_RECORDS
-        )
+        runs = verified_runs(self._opened(after_position), history, self.schemas, head)
         try:
             for run in runs:
                 for envelope in run:

@@ -2,7 +2,8 @@
 a projection catch-up from the embedded log and the audit check every hash link and one
 countersignature per run, on its last envelope. An envelope altered in the middle of a run
 is refused at its own position, and nothing from it on is applied, projected or rebuilt;
-a clean history whose registry key rotated in the middle verifies."""
+a clean history whose registry key rotated in the middle verifies; a start-up from a
+snapshot verifies what follows it as a chain anchored at the snapshot's head."""
 
 from __future__ import annotations
 
@@ -298,6 +299,49 @@ def test_a_resumed_projection_catch_up_links_to_what_it_projected(
     assert gap.value.position == projected + 1  # it no longer links to the projected one
     assert "hash chain broken" in log.quarantined[-1].reason
     assert store.contiguous_head() == projected
+
+
+def test_a_start_up_from_a_snapshot_links_its_first_run_to_the_snapshots_head(
+    tmp_path: Path,
+) -> None:
+    """The write side opens from a verified snapshot and verifies only what follows it, as
+    a chain anchored at the snapshot's head hash: clean, it reaches the head; an envelope
+    altered after the snapshot is refused at its own position, nothing from it applied."""
+    path = tmp_path / "registry.sqlite"
+    url = f"sqlite:///{path}?timeout=30"
+    key = SigningKey.generate()
+    pinned = {key.key_id: key.public_key}
+    app = RegistryApplication(url, key, snapshot_interval=None)
+    world = build_world(app)
+    random_history(world, 100, seed=31)
+    snapshot_at = app.write_snapshot()
+    assert snapshot_at == app.ledger.position
+    random_history(world, 120, seed=32)
+    head, head_hash = app.ledger.position, app.ledger.head_hash
+    chain = Chain(world, url, path, (key, key), rotation=0)
+    k = chain.a_transfer_after(snapshot_at + 20)
+    assert k < head
+    altered = resealed_body(chain.sealed()[k])
+    app.close()
+
+    reopened = RegistryApplication(url, key, snapshot_interval=None, pinned_registry_keys=pinned)
+    assert reopened.resumed_from == snapshot_at
+    assert (reopened.ledger.position, reopened.ledger.head_hash) == (head, head_hash)
+    reopened.close()
+
+    with sqlite3.connect(path) as database:  # no embedded log beside this store
+        database.execute(
+            "UPDATE registry_events SET state = ? WHERE originator_version = ?", (altered, k)
+        )
+    database.close()
+    restarted = RegistryApplication(
+        url, key, defer_catch_up=True, snapshot_interval=None, pinned_registry_keys=pinned
+    )
+    with pytest.raises(EnvelopeError) as refused:
+        restarted.catch_up()
+    assert restarted.resumed_from == snapshot_at
+    assert refused.value.position == k, refused.value
+    assert restarted.ledger.position == k - 1
 
 
 # -- the Kafka catch-up: one in-order reader over every partition ----------------------------
