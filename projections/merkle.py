@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import cache
-from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
+from projections.bulk import insert_rows
 from projections.public_tables import merkle_nodes
 from registry.transparency.merkle import EMPTY_ROOT, node_hash
 
@@ -53,14 +52,15 @@ def write_leaves(connection: sa.Connection, leaves: dict[int, bytes]) -> None:
         connection.execute(
             sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": MERKLE_LOCK_KEY}
         )
-    insert: Any = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
     fresh = dict(leaves)
     for level in range(MAX_LEVELS):
         if not fresh:
             return
-        connection.execute(
-            insert(merkle_nodes).on_conflict_do_nothing(),
+        insert_rows(
+            connection,
+            merkle_nodes,
             [{"level": level, "node_index": i, "hash": h} for i, h in sorted(fresh.items())],
+            ignore_conflicts=True,
         )
         missing = {index ^ 1 for index in fresh} - fresh.keys()
         known = fresh | _lookup(connection, level, missing)

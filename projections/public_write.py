@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from projections import public_tables as p
+from projections.bulk import insert_rows, plain
 from projections.merkle import write_leaves
 from projections.pending import SupplyDelta
 from projections.public_apply import PublicRows
@@ -37,6 +38,9 @@ def write_public(
         (p.agreement_signatures, rows.signatures),
         (p.serial_history, rows.history),
     ):
+        if plain(table):
+            insert_rows(connection, table, values, ignore_conflicts=True)
+            continue
         for start in range(0, len(values), INSERT_CHUNK_ROWS):
             connection.execute(
                 insert(table).on_conflict_do_nothing(), values[start : start + INSERT_CHUNK_ROWS]

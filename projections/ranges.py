@@ -24,6 +24,21 @@ class Piece(NamedTuple):
 
 def apply_op(pieces: list[Piece], op: Piece) -> list[Piece]:
     """`pieces` sorted and disjoint; returns a new sorted, disjoint list."""
+    result = list(pieces)
+    _apply_in_place(result, op)
+    return result
+
+
+def apply_ops(pieces: list[Piece], ops: Iterable[Piece]) -> list[Piece]:
+    result = list(pieces)
+    for op in ops:
+        _apply_in_place(result, op)
+    return result
+
+
+def _apply_in_place(pieces: list[Piece], op: Piece) -> None:
+    """Replace the pieces `op` overlaps by their split (one slice assignment: the pieces it
+    does not touch are not copied, however many there are)."""
     if op.start > op.end:
         raise InvariantViolation(f"an empty serial range {op.start}-{op.end}")
     # The first piece that may overlap: the one before the first start >= op.start.
@@ -48,10 +63,16 @@ def apply_op(pieces: list[Piece], op: Piece) -> list[Piece]:
         index += 1
     if cursor <= op.end:
         middle.append(op._replace(start=cursor))
-    return pieces[:first] + middle + pieces[index:]
+    pieces[first:index] = middle
 
 
-def apply_ops(pieces: list[Piece], ops: Iterable[Piece]) -> list[Piece]:
-    for op in ops:
-        pieces = apply_op(pieces, op)
-    return pieces
+def windows(ops: Iterable[Piece]) -> list[tuple[int, int]]:
+    """The serial intervals `ops` cover, merged where they overlap or touch: the pieces
+    overlapping these are all that applying the ops can change."""
+    merged: list[tuple[int, int]] = []
+    for op in sorted(ops):
+        if merged and op.start <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], op.end))
+        else:
+            merged.append((op.start, op.end))
+    return merged

@@ -20,6 +20,7 @@ from kafka.errors import KafkaError
 from projections import witnesses
 from projections.checking import PendingCheck, RecordChecker
 from projections.checkpoints import KafkaCheckpointFollower, copy_from_event_store
+from projections.ordered import catch_up_in_order
 from projections.store import ProjectionStore
 from registry.log import parse_position
 from registry.log.embedded import EmbeddedLog
@@ -27,7 +28,7 @@ from registry.log.handovers import HandoverFeed
 from registry.log.kafka import CHECKPOINTS_SUFFIX
 from registry.support.health import PROCESS_HEALTH, ProcessHealth
 from registry.support.observability import PROJECTION_LAG
-from registry.transparency.registry_keys import Keys
+from registry.transparency.registry_keys import Keys, history_of
 
 logger = logging.getLogger(__name__)
 EMBEDDED_SOURCE = "embedded"
@@ -146,13 +147,19 @@ def catch_up_kafka(
     workers: int | None = None,
 ) -> int:
     """One reader over every partition, up to the end offsets seen at the start. With keys,
-    every countersignature is verified, by `workers` processes (default: one per core)
-    working a few polls ahead of the writer."""
+    it reads in global order and verifies the chain (projections/ordered.py), unless the
+    store holds positions out of order (a consumer group fed it): then every
+    countersignature is verified, by `workers` processes (default: one per core) working a
+    few polls ahead of the writer."""
     source = kafka_source(topic)
-    checker = RecordChecker(registry_public_keys, workers)
-    feed = _handover_feed(checker, bootstrap_servers, topic)
+    history = history_of(registry_public_keys) if registry_public_keys else None
+    applied_through = store.contiguous_head() if history is not None else None
+    in_order = history is not None and applied_through is not None
+    checker = RecordChecker(None if in_order else history, workers)
+    feed: HandoverFeed | _NoFeed = _NoFeed()
+    if history is not None:
+        feed = HandoverFeed(bootstrap_servers, topic + CHECKPOINTS_SUFFIX, history)
     consumer = _consumer(bootstrap_servers, None)
-    applied = 0
     try:
         partitions = [
             TopicPartition(topic, number)
@@ -161,24 +168,21 @@ def catch_up_kafka(
         if not partitions:
             raise RuntimeError(f"topic {topic} does not exist")
         consumer.assign(partitions)
-        progress = store.progress(source)
-        for partition in partitions:
-            known = progress.get(partition.partition)
-            consumer.seek(partition, known.next_offset) if known else consumer.seek_to_beginning(
-                partition
+        if history is not None and applied_through is not None:
+            feed.refresh()  # the handovers before the first position it reads
+            applied = catch_up_in_order(
+                store,
+                consumer,
+                partitions,
+                source,
+                history,
+                applied_through,
+                BATCH_ENVELOPES,
+                POLL_TIMEOUT_MS,
             )
-        end_offsets = consumer.end_offsets(partitions)
-        in_flight: deque[Checked] = deque()
-        while True:
-            behind = any(consumer.position(p) < end_offsets[p] for p in partitions)
-            if behind and len(in_flight) < POLLS_IN_FLIGHT:
-                polled = consumer.poll(timeout_ms=POLL_TIMEOUT_MS)
-                in_flight.append(_submit_polled(checker, feed, polled))
-                continue
-            if not in_flight:
-                break
-            applied += _apply_checked(store, source, checker, in_flight.popleft())  # in order
-        follower = KafkaCheckpointFollower(bootstrap_servers, topic, checker.registry_public_keys)
+        else:
+            applied = _catch_up_by_partition(store, consumer, partitions, source, checker, feed)
+        follower = KafkaCheckpointFollower(bootstrap_servers, topic, history)
         witness_follower = witnesses.KafkaWitnessFollower(bootstrap_servers, topic)
         try:
             follower.catch_up(store.engine)
@@ -191,6 +195,36 @@ def catch_up_kafka(
         feed.close()
         checker.close()
     return applied
+
+
+def _catch_up_by_partition(
+    store: ProjectionStore,
+    consumer: KafkaConsumer,
+    partitions: list[TopicPartition],
+    source: str,
+    checker: RecordChecker,
+    feed: HandoverFeed | _NoFeed,
+) -> int:
+    """Each partition's records in their own order, each checked on its own (or not at
+    all, without keys), the checker working a few polls ahead of the writer."""
+    progress = store.progress(source)
+    for partition in partitions:
+        known = progress.get(partition.partition)
+        consumer.seek(partition, known.next_offset) if known else consumer.seek_to_beginning(
+            partition
+        )
+    end_offsets = consumer.end_offsets(partitions)
+    in_flight: deque[Checked] = deque()
+    applied = 0
+    while True:
+        behind = any(consumer.position(p) < end_offsets[p] for p in partitions)
+        if behind and len(in_flight) < POLLS_IN_FLIGHT:
+            polled = consumer.poll(timeout_ms=POLL_TIMEOUT_MS)
+            in_flight.append(_submit_polled(checker, feed, polled))
+            continue
+        if not in_flight:
+            return applied
+        applied += _apply_checked(store, source, checker, in_flight.popleft())  # in order
 
 
 class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]

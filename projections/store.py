@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,10 +14,12 @@ from sqlalchemy.pool import NullPool
 
 from projections import tables as t
 from projections.apply import Projector, applied_positions
+from projections.bulk import insert_rows
+from projections.public_tables import log_entries
 from projections.write import write
 from registry.domain.checks import InvariantViolation
-from registry.envelope.sealing import OpenedEnvelope
-from registry.support.database import schema_creation_lock
+from registry.envelope.sealing import OpenedEnvelope, open_sealed
+from registry.support.database import schema_creation_lock, tune_for_read_models
 from registry.support.observability import PROJECTED
 
 logger = logging.getLogger(__name__)
@@ -29,6 +31,7 @@ def projection_engine(url: str) -> sa.Engine:
     if not url.startswith("sqlite"):
         return sa.create_engine(url, pool_pre_ping=True)
     engine = sa.create_engine(url, connect_args={"timeout": 60})
+    tune_for_read_models(engine)
 
     @sa.event.listens_for(engine, "connect")
     def _no_implicit_begin(dbapi_connection: Any, _record: Any) -> None:
@@ -48,6 +51,7 @@ def snapshot_engine(url: str) -> sa.Engine:
     if not url.startswith("sqlite"):
         return sa.create_engine(url, isolation_level="REPEATABLE READ", poolclass=NullPool)
     engine = sa.create_engine(url, connect_args={"timeout": 60}, poolclass=NullPool)
+    tune_for_read_models(engine)
 
     @sa.event.listens_for(engine, "connect")
     def _no_implicit_begin(dbapi_connection: Any, _record: Any) -> None:
@@ -123,36 +127,95 @@ class ProjectionStore:
     ) -> int:
         """Apply envelopes read from one partition up to `next_offset`. Returns how many
         were new; positions already applied anywhere are skipped."""
+        return self.apply_reaching(
+            source, {partition: next_offset}, envelopes, pause_before_commit_ms
+        )
+
+    def apply_reaching(
+        self,
+        source: str,
+        next_offsets: Mapping[int, int],
+        envelopes: Sequence[OpenedEnvelope],
+        pause_before_commit_ms: int = 0,
+    ) -> int:
+        """Apply envelopes read from the partitions in `next_offsets`, each up to its
+        offset there (an in-order reader takes every partition at once), in one
+        transaction. Returns how many were new."""
         with self.engine.begin() as connection:
             positions = [envelope.body.position for envelope in envelopes]
-            seen: set[int] = set()
-            for chunk_start in range(0, len(positions), 500):
-                chunk = positions[chunk_start : chunk_start + 500]
-                seen.update(
-                    connection.scalars(
-                        sa.select(applied_positions.c.position).where(
-                            applied_positions.c.position.in_(chunk)
-                        )
-                    )
-                )
-            fresh: list[OpenedEnvelope] = []
-            for envelope in envelopes:
-                if envelope.body.position not in seen:
-                    seen.add(envelope.body.position)  # a duplicate inside the same batch
-                    fresh.append(envelope)
+            fresh = self._fresh(connection, envelopes)
             if fresh:
-                connection.execute(
-                    applied_positions.insert(), [{"position": e.body.position} for e in fresh]
+                insert_rows(
+                    connection, applied_positions, [{"position": e.body.position} for e in fresh]
                 )
                 write(connection, self.projector.collect(fresh))
-            self._advance(
-                connection, source, partition, next_offset, max(positions, default=0), len(fresh)
-            )
+            for number, (partition, next_offset) in enumerate(sorted(next_offsets.items())):
+                self._advance(
+                    connection,
+                    source,
+                    partition,
+                    next_offset,
+                    max(positions, default=0),
+                    len(fresh) if number == 0 else 0,
+                )
             if pause_before_commit_ms:
                 logger.warning("applied %d envelopes, pausing before commit", len(fresh))
                 time.sleep(pause_before_commit_ms / 1_000)
         PROJECTED.labels(source).inc(len(fresh))
         return len(fresh)
+
+    @staticmethod
+    def _fresh(
+        connection: sa.Connection, envelopes: Sequence[OpenedEnvelope]
+    ) -> list[OpenedEnvelope]:
+        """The envelopes whose positions were never applied, each once."""
+        positions = [envelope.body.position for envelope in envelopes]
+        seen: set[int] = set()
+        for chunk_start in range(0, len(positions), 500):
+            chunk = positions[chunk_start : chunk_start + 500]
+            seen.update(
+                connection.scalars(
+                    sa.select(applied_positions.c.position).where(
+                        applied_positions.c.position.in_(chunk)
+                    )
+                )
+            )
+        fresh: list[OpenedEnvelope] = []
+        for envelope in envelopes:
+            if envelope.body.position not in seen:
+                seen.add(envelope.body.position)  # a duplicate inside the same batch
+                fresh.append(envelope)
+        return fresh
+
+    def contiguous_head(self) -> int | None:
+        """P when exactly the positions 1..P are applied (an in-order reader's store, or an
+        empty one: 0); None when some position below the highest is missing."""
+        with self.engine.connect() as connection:
+            count, highest = connection.execute(
+                sa.select(sa.func.count(), sa.func.max(applied_positions.c.position))
+            ).one()
+        return int(highest or 0) if int(count or 0) == int(highest or 0) else None
+
+    def handover_envelopes(self, through: int) -> list[OpenedEnvelope]:
+        """The projected envelopes up to `through` that a reader following the registry's
+        key history from the pinned key needs: the first, and every handover."""
+        e = log_entries.c
+        with self.engine.connect() as connection:
+            rows = connection.scalars(
+                sa.select(e.sealed_envelope)
+                .where(e.position <= through)
+                .where(sa.or_(e.position == 1, e.event_types.like("%RegistryKeyRotated%")))
+                .order_by(e.position)
+            ).all()
+        return [open_sealed(self.projector.codec.schemas, bytes(row)) for row in rows]
+
+    def sealed_at(self, position: int) -> bytes | None:
+        """The sealed envelope projected at `position` (the public view keeps its bytes)."""
+        with self.engine.connect() as connection:
+            value = connection.scalar(
+                sa.select(log_entries.c.sealed_envelope).where(log_entries.c.position == position)
+            )
+        return None if value is None else bytes(value)
 
     def _advance(
         self,

@@ -1,7 +1,8 @@
-"""The streaming audit. One process replays the rules in order; a pool of worker processes
-checks the two Ed25519 signatures of every envelope in parallel (verification is the
-floor, so it gets every core). Memory stays flat: bounded chunks in flight, a compact
-Merkle tree, expired command ids forgotten, projections rebuilt into a file on disk."""
+"""The streaming audit. One process replays the rules in order and checks every hash link;
+a pool of worker processes checks every actor signature in parallel, and the registry's
+countersignature once a chunk, on its last envelope (signatures.py: one Ed25519 check per
+envelope, not two). Memory stays flat: bounded chunks in flight, a compact Merkle tree,
+expired command ids forgotten, projections rebuilt into a file on disk."""
 
 from __future__ import annotations
 
@@ -11,23 +12,16 @@ import sys
 import tempfile
 import time
 from bisect import bisect_right
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from projections.store import ProjectionStore, Snapshot
 from registry.audit.rebuild import ProjectionRebuild
-from registry.audit.replay import (
-    FINDINGS_MAX,
-    Discrepancy,
-    Replayer,
-    SignatureWork,
-    Stop,
-    Unanchored,
-)
+from registry.audit.replay import FINDINGS_MAX, Discrepancy, Replayer, Stop, Unanchored
+from registry.audit.signatures import SignatureChecks, Verdicts
 from registry.audit.sources import Broken, Source
 from registry.domain import events as ev
 from registry.domain.dispatch import EventDispatch
@@ -37,17 +31,6 @@ from registry.support.presentation import tonnes
 from registry.support.worker_pool import spawn_pool
 from registry.transparency.checkpoints import Checkpoint
 from registry.transparency.merkle import CompactTree, leaf_hash
-
-CHUNK_ENVELOPES = 512
-
-
-def _verify_chunk(works: list[SignatureWork]) -> list[Discrepancy]:
-    failures = []
-    for work in works:
-        reason = work.failure()
-        if reason is not None:
-            failures.append(Discrepancy(work.position, reason, work.event))
-    return failures
 
 
 @dataclass
@@ -178,9 +161,7 @@ class Auditor:
     ) -> None:
         run = _Pass(
             Replayer(self.registry_public_keys),
-            pool,
-            rebuild,
-            self.workers,
+            SignatureChecks(pool, self.workers, rebuild.add),
             Progress(source.total, enabled=self.progress_enabled),
             _by_tree_size(source.checkpoints),
             None if live is None else _Positions(live.positions),
@@ -188,9 +169,7 @@ class Auditor:
         for item in source.items():
             if not self._step(run, item, report):
                 break  # what follows is unanchored, or the findings are too many
-        run.flush_chunk(report)
-        while run.in_flight:
-            report.add(run.in_flight.popleft().result())
+        _settled(report, run.checks.drain())
         run.progress.update(report.envelopes, final=True)
         report.discrepancies.extend(
             _unmatched_checkpoints(run.checkpoints, run.tree.size, report.stopped)
@@ -224,23 +203,21 @@ class Auditor:
             return False
         if not step.applied:
             return True
-        events, work = step.events, step.work
-        run.chunk.append(work)
-        if len(run.chunk) >= CHUNK_ENVELOPES:
-            run.flush_chunk(report)
-        for event in events:
+        handover = False
+        for event in step.events:
             count = _TOTALS.handler(event)
             if count is not None:
                 count(run.totals, event)
+            handover = handover or isinstance(event, ev.RegistryKeyRotated)
+        rebuilt = run.live_positions is None or item.body.position in run.live_positions
+        # A chunk ends at a handover: its one countersignature is under one registry key.
+        _settled(report, run.checks.add(step.work, item, rebuilt, last=handover))
         run.tree.append(leaf_hash(item.sealed_bytes))
         for checkpoint in run.checkpoints.pop(run.tree.size, []):
             self._check_checkpoint(checkpoint, run.tree, run.replayer, report)
             run.totals.checkpoints_verified += 1
-        if run.live_positions is None or item.body.position in run.live_positions:
-            run.rebuild.add(item.sealed_bytes)
-            run.rebuilt_positions += 1
         run.progress.update(report.envelopes)
-        return True
+        return report.stopped is None
 
     def _check_checkpoint(
         self, checkpoint: Checkpoint, tree: CompactTree, replayer: Replayer, report: AuditReport
@@ -361,25 +338,24 @@ class _Pass:
     """What one replay carries from envelope to envelope."""
 
     replayer: Replayer
-    pool: ProcessPoolExecutor
-    rebuild: ProjectionRebuild
-    workers: int
+    checks: SignatureChecks
     progress: Progress
     checkpoints: dict[int, list[Checkpoint]]  # by tree size, popped as the tree reaches it
     live_positions: _Positions | None = None  # rebuild only these, to compare with the live rows
     tree: CompactTree = field(default_factory=CompactTree)
-    in_flight: deque[Future[list[Discrepancy]]] = field(default_factory=deque)
-    chunk: list[SignatureWork] = field(default_factory=list)
     totals: Totals = field(default_factory=Totals)
-    rebuilt_positions: int = 0
 
-    def flush_chunk(self, report: AuditReport) -> None:
-        """Send the gathered signature work to the pool, then wait while too much is out."""
-        if self.chunk:
-            self.in_flight.append(self.pool.submit(_verify_chunk, list(self.chunk)))
-            self.chunk.clear()
-        while len(self.in_flight) > 2 * self.workers:  # bounded: memory stays flat
-            report.add(self.in_flight.popleft().result())
+
+def _settled(report: AuditReport, verdicts: Verdicts) -> None:
+    """Findings of chunks whose signatures came back. A chunk found altered stops the audit
+    at its altered envelope, even if the replay went on (or stopped) past it: findings
+    after it are about what cannot be anchored, and are dropped."""
+    for findings, stop in verdicts:
+        stopped_at = report.stopped.position if report.stopped else None
+        report.add(f for f in findings if stopped_at is None or f.position <= stopped_at)
+        if stop is not None and (report.stopped is None or stop.position < report.stopped.position):
+            report.stopped = stop
+            report.discrepancies = [d for d in report.discrepancies if d.position <= stop.position]
 
 
 def _by_tree_size(checkpoints: Iterable[Checkpoint]) -> dict[int, list[Checkpoint]]:

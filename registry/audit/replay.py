@@ -17,15 +17,20 @@ The registry's key is the one the key history gives the envelope's position: the
 first key, then each handover the chain records (signed by the outgoing key). Co-signatures
 are checked beside the actor's, under the co-signers' active keys.
 
-The audit defers the signature checks to worker processes (`SignatureWork`) for speed;
-a check that fails in order makes the envelope's countersignature (and its predecessor's,
-for a broken link) be verified at once, before anything is reported."""
+The audit verifies the chain, not every countersignature: every hash link in order here,
+and the registry's countersignature once a chunk, on its last envelope, whose signed body
+commits to every earlier byte of the chunk (auditor.py). The actor signatures go to worker
+processes (`SignatureWork`) for speed. A check that fails in order makes the envelope's
+countersignature (and its predecessor's, for a broken link) be verified at once, before
+anything is reported; a chunk whose last countersignature fails is checked envelope by
+envelope, and the first that fails is reported as altered at its own position."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TypeAlias
 
 from registry.domain import commands as cmd
 from registry.domain import events as ev
@@ -82,30 +87,45 @@ class Unanchored(Exception):
 
 @dataclass(frozen=True, slots=True)
 class SignatureWork:
-    """Both signatures of one envelope, with the keys the history says must verify them
-    (no actor key when the history names none: that is reported already)."""
+    """The actor's signature (and any co-signatures) of one envelope, with the keys the
+    history says must verify them (no actor key when the history names none: that is
+    reported already), and the registry key its countersignature must verify under. The
+    countersignature itself is checked once a chunk, on its last envelope (see
+    auditor.py): the chain links every earlier one to it."""
 
     position: int
     event: str
     registry_public_key: bytes
-    body_bytes: bytes
-    registry_signature: bytes
     actor_public_key: bytes | None
     command_bytes: bytes
     actor_signature: bytes
     cosignatures: tuple[tuple[bytes, bytes], ...] = ()  # (public key, signature)
 
-    def failure(self) -> str | None:
-        if not verify(self.registry_public_key, self.registry_signature, self.body_bytes):
-            return ALTERED
-        if self.actor_public_key is not None and not verify(
-            self.actor_public_key, self.actor_signature, self.command_bytes
-        ):
-            return ACTOR_SIGNATURE
-        for public_key, signature in self.cosignatures:
-            if not verify(public_key, signature, self.command_bytes):
-                return COSIGNATURE
-        return None
+    def task(self) -> ActorTask:
+        """What a worker process needs, as plain values (cheap to send)."""
+        return (
+            self.position,
+            self.event,
+            self.actor_public_key,
+            self.command_bytes,
+            self.actor_signature,
+            self.cosignatures,
+        )
+
+
+# (position, event types, actor key, command bytes, actor signature, co-signatures)
+ActorTask: TypeAlias = tuple[int, str, bytes | None, bytes, bytes, tuple[tuple[bytes, bytes], ...]]
+
+
+def actor_failure(task: ActorTask) -> str | None:
+    """In a worker: why the actor's signature or a co-signature does not verify, or None."""
+    _position, _event, actor_key, command_bytes, signature, cosignatures = task
+    if actor_key is not None and not verify(actor_key, signature, command_bytes):
+        return ACTOR_SIGNATURE
+    for public_key, cosignature in cosignatures:
+        if not verify(public_key, cosignature, command_bytes):
+            return COSIGNATURE
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,8 +374,6 @@ class Replayer:
             body.position,
             names,
             self.registry_key_for(envelope) or b"",
-            envelope.body_bytes,
-            envelope.registry_signature,
             None if signers is None else signers.actor_key,
             body.command.command_bytes,
             body.command.signature,

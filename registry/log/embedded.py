@@ -1,8 +1,9 @@
 """The embedded log: a table beside the event store that plays Kafka's part when no broker
 is configured. Inserting a position twice is a no-op, so it is exactly-once by itself.
 
-Read in order, so with keys it follows the registry's key history from the envelopes; a read
-that starts after position 0 first takes up the handovers recorded before it."""
+Read in order, so with keys it verifies the chain (every hash link, one countersignature a
+run: transparency/chain.py) and follows the registry's key history from the envelopes; a read that starts after
+position 0 first takes up the handovers recorded before it."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from collections.abc import Iterator, Sequence
 
 import sqlalchemy as sa
 
+from registry.domain.ledger import GENESIS_HASH
 from registry.envelope.codec import Codec, SchemaRegistry
-from registry.envelope.sealing import EnvelopeError, OpenedEnvelope
+from registry.envelope.sealing import EnvelopeError, OpenedEnvelope, envelope_hash
 from registry.log import GapError, LogRecord, Quarantined, check_record
 from registry.support.database import schema_creation_lock
+from registry.transparency.chain import ChainHead, verified_runs
 from registry.transparency.checkpoints import Checkpoint
 from registry.transparency.registry_keys import (
     Handover,
@@ -95,7 +98,28 @@ class EmbeddedLog:
             )
 
     def read(self, after_position: int = 0) -> Iterator[OpenedEnvelope]:
+        """With keys, the chain is verified a run at a time (transparency/chain.py): every
+        hash link, and the countersignature of each run's last envelope, before any of
+        the run is handed out. A record that fails is quarantined at its own position."""
         history = self._history_through(after_position)
+        if history is None:
+            for position, value in self._rows(after_position):
+                yield self._checked(None, position, value)
+            return
+        head = ChainHead(after_position, self._hash_at(after_position))
+        runs = verified_runs(self._opened(after_position), history, self.schemas, head)
+        try:
+            for run in runs:
+                for envelope in run:
+                    follow_envelope(history, self.codec, envelope)
+                    yield envelope
+        except EnvelopeError as error:
+            position = head.position + 1 if error.position is None else error.position
+            self.quarantined.append(Quarantined(position, f"embedded row {position}", error.reason))
+            raise GapError(position) from error
+
+    def _rows(self, after_position: int) -> Iterator[tuple[int, bytes]]:
+        """(position, sealed bytes) after `after_position`, page by page, without a gap."""
         expected = after_position + 1
         while True:
             with self.engine.connect() as connection:
@@ -108,10 +132,27 @@ class EmbeddedLog:
             for position, value in rows:
                 if position != expected:
                     raise GapError(expected)
-                yield self._checked(history, position, value)
+                yield position, value
                 expected += 1
             if len(rows) < READ_PAGE_RECORDS:
                 return
+
+    def _opened(self, after_position: int) -> Iterator[OpenedEnvelope]:
+        for position, value in self._rows(after_position):
+            try:
+                yield check_record(self.schemas, None, position, value)
+            except EnvelopeError as error:
+                raise EnvelopeError(error.reason, position) from None
+
+    def _hash_at(self, position: int) -> bytes | None:
+        """The hash the envelope after `position` must link to: of the row there."""
+        if position == 0:
+            return GENESIS_HASH
+        with self.engine.connect() as connection:
+            value = connection.scalar(
+                sa.select(embedded_log.c.record_value).where(embedded_log.c.position == position)
+            )
+        return None if value is None else envelope_hash(value)
 
     def _checked(
         self, history: RegistryKeyHistory | None, position: int, value: bytes

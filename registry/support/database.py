@@ -26,6 +26,11 @@ from sqlalchemy.pool import NullPool
 
 # Any fixed 64-bit number, the same in every process of the product ("credreg" in ASCII).
 SCHEMA_LOCK_KEY = 0x6372656472656701
+# Read models on SQLite: a page cache per connection sized for the pages their queries and
+# merges keep coming back to (indexes of balances and serial pieces), well above SQLite's
+# default 2 MiB. No memory map: its pages count in a process's memory, which then grows
+# with the file (the audit's rebuild at 100,000 envelopes: 138 -> 219 MB).
+READ_MODEL_CACHE_KIB = 32 * 1024
 
 
 @sa.event.listens_for(sa.Engine, "connect")
@@ -34,6 +39,24 @@ def _sqlite_write_ahead_log(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")  # a no-op answer "memory" for :memory:
         cursor.execute("PRAGMA synchronous=FULL")
+        cursor.close()
+
+
+def tune_for_read_models(engine: sa.Engine) -> None:
+    """SQLite read models: the page cache above, temporary tables in memory, and
+    synchronous=NORMAL. In write-ahead-log mode that still never corrupts the file; a power
+    cut may lose the last few commits, and with them the progress stored beside their rows,
+    so the projection reads those envelopes again from the log. The event store keeps FULL:
+    an acknowledged command must survive."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @sa.event.listens_for(engine, "connect")
+    def _read_model_pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA cache_size=-{READ_MODEL_CACHE_KIB}")
+        cursor.execute("PRAGMA temp_store=MEMORY")
+        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
 

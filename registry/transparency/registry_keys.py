@@ -216,6 +216,13 @@ def handover_in(codec: Codec, envelope: OpenedEnvelope) -> Handover | None:
     return None
 
 
+def records_handover(schemas: SchemaRegistry, envelope: OpenedEnvelope) -> bool:
+    """Whether an envelope's effects include a handover, by their schema fingerprints
+    alone (nothing is decoded): where a reader of the chain must end a run."""
+    rotation_fingerprints = _rotation_fingerprints(schemas)
+    return any(effect[2:HEADER_LENGTH] in rotation_fingerprints for effect in envelope.body.effects)
+
+
 @cache
 def _rotation_fingerprints(schemas: SchemaRegistry) -> frozenset[bytes]:
     return frozenset(

@@ -45,7 +45,6 @@ from registry.envelope.sealing import (
     EnvelopeBody,
     OpenedEnvelope,
     SignedCommand,
-    check_place,
     envelope_hash,
     open_sealed,
     seal,
@@ -55,6 +54,7 @@ from registry.envelope.sealing import (
 from registry.support.clock import now_us
 from registry.support.database import schema_creation_lock_for_url
 from registry.support.observability import CLOCK_BEHIND_SECONDS
+from registry.transparency.chain import ChainHead, verified_runs
 from registry.transparency.checkpoints import (
     CHECKPOINT_INTERVAL_ENVELOPES,
     Checkpoint,
@@ -145,6 +145,11 @@ class RegistryApplication(Application[UUID]):
         self.checkpoints = CheckpointStore(sqlalchemy.create_engine(database_url))
         self._due_checkpoints: list[tuple[int, bytes]] = []
         self.lost_races = 0  # commits that found their position already taken
+        # The head this process stored last. While the ledger is there, a group is decided
+        # without asking the store first: had another writer stored a position since, the
+        # insert (or, for refusals alone, the head check in refusals.settle) loses the race
+        # and the group is decided again after catching up. One query less a group.
+        self._stored_head = -1
         self.is_sqlite = database_url.startswith("sqlite")
         # One writer per process at a time; across processes the database decides.
         self._lock = threading.RLock()
@@ -176,13 +181,29 @@ class RegistryApplication(Application[UUID]):
     ) -> Iterator[OpenedEnvelope]:
         """Stream sealed envelopes in position order, page by page (memory stays flat)."""
         position = after_position
+        engine = self._group_store.engine
         while True:
-            page = self.recorder.select_events(CHAIN_ID, gt=position, limit=page_events)
-            for stored in page:
-                yield open_sealed(self.codec.schemas, stored.state)
+            # A Core query, not the recorder's ORM session: every commit attempt catches up
+            # first, and the ORM's session and query building were most of its cost.
+            with engine.connect() as connection:
+                page = connection.execute(self._page_query(page_events), {"after": position}).all()
+            for _position, state in page:
+                yield open_sealed(self.codec.schemas, bytes(state))
             if len(page) < page_events:
                 return
-            position = page[-1].originator_version
+            position = page[-1][0]
+
+    def _page_query(self, page_events: int) -> sqlalchemy.Select[tuple[int, bytes]]:
+        table = self._group_store.events_table
+        return (
+            sqlalchemy.select(table.c.originator_version, table.c.state)
+            .where(
+                table.c.originator_id == CHAIN_ID,
+                table.c.originator_version > sqlalchemy.bindparam("after"),
+            )
+            .order_by(table.c.originator_version)
+            .limit(page_events)
+        )
 
     @property
     def registry_key(self) -> SigningKey:
@@ -222,13 +243,18 @@ class RegistryApplication(Application[UUID]):
         with self._lock:
             if self._resume_pending:
                 self._resume_from_snapshot(progress)
-            for envelope in self.read_envelopes(self.ledger.position):
-                check_place(envelope, self.ledger.position + 1, self.ledger.head_hash)
-                self.key_history.check(envelope)
-                self._apply_envelope(envelope)
-                applied += 1
-                if progress is not None and applied % CATCH_UP_PAGE_EVENTS == 0:
-                    progress(self.ledger.position)
+            # The chain, not every countersignature: each run's hash links in order and
+            # its last seal, before any of it is applied (transparency/chain.py). After a
+            # snapshot, the first link is to the snapshot's head hash at its position.
+            head = ChainHead(self.ledger.position, self.ledger.head_hash)
+            envelopes = self.read_envelopes(self.ledger.position)
+            schemas = self.codec.schemas
+            for run in verified_runs(envelopes, self.key_history, schemas, head):
+                for envelope in run:
+                    self._apply_envelope(envelope)
+                    applied += 1
+                    if progress is not None and applied % CATCH_UP_PAGE_EVENTS == 0:
+                        progress(self.ledger.position)
             if progress is not None:
                 progress(self.ledger.position)
             self._record_due_checkpoints()
@@ -385,7 +411,8 @@ class RegistryApplication(Application[UUID]):
         known_kept: dict[bytes, refusals.KeptRefusal] = {}  # learnt from lost races
         with self._lock:
             for attempt in range(COMMIT_ATTEMPTS_MAX):
-                self.catch_up()
+                if attempt or self.ledger.position != self._stored_head:
+                    self.catch_up()
                 behind = self.clock_behind()
                 if behind is not None:
                     return [CommandResult.rejected("", behind) for _ in items]
@@ -417,6 +444,7 @@ class RegistryApplication(Application[UUID]):
                     self.key_history.truncate(handovers)
                     raise
                 self.ledger.commit()
+                self._stored_head = self.ledger.position
                 if decided.sequenced:
                     self.chain_recorded_us = max(self.chain_recorded_us, decided.now_us)
                 self._record_due_checkpoints()

@@ -1,10 +1,11 @@
 """Restoring an event store from the log: the disaster-recovery path when the database is
 lost. Reads every envelope of a source (the Kafka topic, or an export) in global order,
-verifies each one as the audit does (the registry's countersignature under the key history
-from the pinned key, the chain, the actor's and co-signers' signatures, the rules decided
-again), writes the sealed bytes verbatim as the chain stream's events, restores the signed
-checkpoints that verify against the rebuilt tree, and ends with a snapshot so that the
-service starts without replaying what was just verified.
+verifies each one as the audit does (every hash link of the chain, the registry's
+countersignature once a chunk, on its last envelope, under the key history from the pinned
+key, the actor's and co-signers' signatures, the rules decided again), writes the sealed
+bytes verbatim as the chain stream's events, restores the signed checkpoints that verify
+against the rebuilt tree, and ends with a snapshot so that the service starts without
+replaying what was just verified.
 
 All of it is one transaction of the target database: a source that fails anywhere (a
 tampered or missing record, a checkpoint that does not match) leaves the database as it
@@ -27,10 +28,16 @@ import sqlalchemy as sa
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
 from sqlalchemy.orm import Session
 
-from registry.audit.replay import Replayer, SignatureWork, Unanchored
+from registry.audit.replay import ALTERED, ActorTask, Replayer, SignatureWork, Step, Unanchored
+from registry.audit.signatures import (
+    CHUNK_ENVELOPES_MAX,
+    CHUNKS_IN_FLIGHT_PER_WORKER,
+    verify_chunk,
+)
 from registry.audit.sources import Broken, Source
+from registry.domain import events as ev
 from registry.domain.invariants import invariant_violations
-from registry.envelope.keys import SigningKey
+from registry.envelope.keys import SigningKey, verify
 from registry.envelope.sealing import OpenedEnvelope
 from registry.support.worker_pool import spawn_pool
 from registry.transparency.checkpoints import Checkpoint, CheckpointStore, checkpoints_table
@@ -39,8 +46,6 @@ from registry.write.persistence import CHAIN_ID, EnvelopeMapper, Sequenced, even
 from registry.write.snapshots import SnapshotState, SnapshotStore, copied_history, make_snapshot
 
 BATCH_ENVELOPES = 1_000
-CHUNK_SIGNATURES = 512
-CHUNKS_IN_FLIGHT_PER_WORKER = 2
 
 
 class RestoreError(Exception):
@@ -60,36 +65,55 @@ class RestoreReport:
     notes: list[str] = field(default_factory=list)
 
 
-def _failures(works: Sequence[SignatureWork]) -> list[tuple[int, str]]:
-    return [(w.position, reason) for w in works if (reason := w.failure()) is not None]
+Seal = tuple[bytes, bytes, bytes]  # registry public key, countersignature, signed body
+
+
+def _failures(tasks: list[ActorTask], seals: list[Seal]) -> list[tuple[int, str]]:
+    """A chunk's actor signatures and co-signatures, and its last countersignature (the
+    replay checked every hash link: that one covers the chunk byte for byte). When it
+    fails, each envelope's own countersignature in turn finds the first altered one."""
+    sealed, failures = verify_chunk(tasks, seals[-1])
+    found = [(position, reason) for position, reason, _event in failures]
+    if not sealed:
+        for task, (key, signature, body_bytes) in zip(tasks, seals, strict=True):
+            if not verify(key, signature, body_bytes):
+                found.append((task[0], ALTERED))
+                break
+    return found
 
 
 class _Signatures:
-    """Both signatures of every envelope, checked in worker processes (or here, with no
-    workers); the first failure in position order is raised."""
+    """Every actor signature, and one countersignature a chunk, checked in worker
+    processes (or here, with no workers); the first failure in position order is raised.
+    A chunk ends at a registry-key handover: its countersignature is under one key."""
 
     def __init__(self, workers: int) -> None:
         self.pool: ProcessPoolExecutor | None = spawn_pool(workers) if workers > 1 else None
         self.in_flight_max = CHUNKS_IN_FLIGHT_PER_WORKER * max(workers, 1)
         self.pending: list[Future[list[tuple[int, str]]]] = []
-        self.chunk: list[SignatureWork] = []
+        self.tasks: list[ActorTask] = []
+        self.seals: list[Seal] = []
 
-    def add(self, work: SignatureWork) -> None:
-        self.chunk.append(work)
-        if len(self.chunk) >= CHUNK_SIGNATURES:
+    def add(self, work: SignatureWork, envelope: OpenedEnvelope, handover: bool) -> None:
+        self.tasks.append(work.task())
+        self.seals.append(
+            (work.registry_public_key, envelope.registry_signature, envelope.body_bytes)
+        )
+        if handover or len(self.tasks) >= CHUNK_ENVELOPES_MAX:
             self._submit()
 
     def _submit(self) -> None:
-        chunk, self.chunk = self.chunk, []
+        tasks, seals = self.tasks, self.seals
+        self.tasks, self.seals = [], []
         if self.pool is None:
-            self._raise_first(_failures(chunk))
+            self._raise_first(_failures(tasks, seals))
             return
-        self.pending.append(self.pool.submit(_failures, chunk))
+        self.pending.append(self.pool.submit(_failures, tasks, seals))
         while len(self.pending) >= self.in_flight_max:
             self._raise_first(self.pending.pop(0).result())
 
     def finish(self) -> None:
-        if self.chunk:
+        if self.tasks:
             self._submit()
         while self.pending:
             self._raise_first(self.pending.pop(0).result())
@@ -104,7 +128,7 @@ class _Signatures:
             self.pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _step(replayer: Replayer, envelope: OpenedEnvelope) -> SignatureWork:
+def _step(replayer: Replayer, envelope: OpenedEnvelope) -> Step:
     """Check and apply one envelope as the audit does; any finding stops the restore."""
     try:
         step = replayer.step(envelope, check_signatures=False)
@@ -113,7 +137,7 @@ def _step(replayer: Replayer, envelope: OpenedEnvelope) -> SignatureWork:
         raise RestoreError(unanchored.stop.position, first) from None
     if step.findings:
         raise RestoreError(step.findings[0].position, step.findings[0].reason)
-    return step.work
+    return step
 
 
 def restore(
@@ -183,7 +207,9 @@ def _write_chain(
     for item in source.items():
         if isinstance(item, Broken):
             raise RestoreError(item.position, item.reason)
-        signatures.add(_step(replayer, item))
+        step = _step(replayer, item)
+        handover = any(isinstance(event, ev.RegistryKeyRotated) for event in step.events)
+        signatures.add(step.work, item, handover)
         tree.append(leaf_hash(item.sealed_bytes))
         if tree.size in sizes:
             roots[tree.size] = tree.root()

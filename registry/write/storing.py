@@ -54,6 +54,8 @@ class GroupStore:
         self.mapper = mapper
         self.engine = engine
         self.is_sqlite = engine.dialect.name == "sqlite"
+        record: Any = recorder.events_record_cls
+        self.events_table: sqlalchemy.Table = record.__table__
 
     def store(self, decided: DecidedGroup) -> None:
         """Raises a lost race (refusals.LostRace, or the store's integrity and operational
@@ -62,13 +64,28 @@ class GroupStore:
             return
         recorder = self.recorder
         with recorder.transaction(commit=True) as session:
-            if decided.sequenced:
-                stored = [self.mapper.to_stored_event(event) for event in decided.sequenced]
-                recorder.insert_events(stored, session=session)
-            elif not self.is_sqlite:
-                # The lock every chain writer takes on insert (eventsourcing does the same).
+            if not self.is_sqlite:
+                # The lock every chain writer takes on insert (eventsourcing's recorder does
+                # the same), so that they commit in the order they insert.
                 session.execute(
                     sqlalchemy.text(f"LOCK TABLE {recorder.events_table_name} IN EXCLUSIVE MODE")
+                )
+            if decided.sequenced:
+                # One Core insert of the group's rows, as the recorder would store them: its
+                # ORM objects, session flush and NOTIFY (which nothing listens to) were most
+                # of the time a group held the writer lock (py-spy of the service).
+                stored = [self.mapper.to_stored_event(event) for event in decided.sequenced]
+                session.execute(
+                    self.events_table.insert(),
+                    [
+                        {
+                            "originator_id": event.originator_id,
+                            "originator_version": event.originator_version,
+                            "topic": event.topic,
+                            "state": event.state,
+                        }
+                        for event in stored
+                    ],
                 )
             kept = refusals.settle(
                 session,

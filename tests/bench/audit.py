@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from projections import queries
 from projections import tables as t
+from projections.store import projection_engine
 from registry.audit.sources import ExportSource
 from registry.envelope.keys import verify
 from registry.envelope.sealing import OpenedEnvelope
@@ -62,7 +63,7 @@ def audit_in_child(history: History, keep_projection: Path | None = None) -> dic
 
 
 def query_latency_us(projection: Path) -> dict[str, float]:
-    engine = sa.create_engine(f"sqlite:///{projection}")
+    engine = projection_engine(f"sqlite:///{projection}")  # as the service queries it
     rng = random.Random(5)
     balance_us, holdings_us = [], []
     with engine.connect() as connection:
@@ -114,9 +115,9 @@ def run(
         audits[name] = audit_in_child(history, scratch / f"projection-{name}.sqlite")
     big, mid = audits["full"], audits["medium"]
     envelopes_per_s = big["envelopes"] / big["elapsed_s"]
-    # Each envelope carries two signatures (the actor's and the registry's countersignature),
-    # and the audit checks both: signatures per second is the figure to hold against the loop.
-    signatures_per_s = 2 * envelopes_per_s
+    # The audit checks every actor signature and one registry countersignature a chunk (the
+    # chain links the rest to it): about one Ed25519 check an envelope, so envelopes per
+    # second is the figure to hold against the loop's signatures per second.
     small_queries = query_latency_us(scratch / "projection-small.sqlite")
     big_queries = query_latency_us(scratch / "projection-full.sqlite")
     blocks = serial_blocks(scratch / "projection-full.sqlite")
@@ -125,14 +126,13 @@ def run(
     label = f"{big['envelopes']:,}"
     rows = [
         Row("1 audit replay", f"{label} envelopes/s", envelopes_per_s, "envelopes/s"),
-        Row("1 audit replay", f"{label} signatures/s", signatures_per_s, "signatures/s"),
         Row("1 audit replay", "bare verify loop, 1 core", verifies_per_s, "signatures/s"),
         Row(
             "1 audit replay",
-            "ratio signatures/s to loop",
-            signatures_per_s / verifies_per_s,
+            "ratio envelopes/s to loop signatures/s",
+            envelopes_per_s / verifies_per_s,
             "x",
-            "1.7",
+            ">= 1.0",
         ),
         Row("1 audit replay", f"peak memory main, {label}", big["peak_rss_main_mb"], "MB"),
         Row(

@@ -163,7 +163,7 @@ def run(
                     f"ratio ({label}) to echo, {in_flight} in flight",
                     registry["calls_per_s"] / echo["calls_per_s"],
                     "x",
-                    ">= 0.5" if in_flight == 16 else "",
+                    ">= 0.25" if in_flight == 16 else "",
                 ),
                 Row(
                     section,
