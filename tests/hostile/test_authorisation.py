@@ -1,10 +1,10 @@
 """Every role against every mutating RPC through the real server, allowed or denied as the
-rules (registry/domain/rules.py, exchange.py, pools.py) document. Each cell's command is
-valid but for who sends it, so a denial can only come from the actor's role or standing."""
+rules (registry/domain/rules.py, exchange.py, pools.py, pool_holdings.py, labels.py,
+buffers.py, recovery.py) document. Each cell's command is valid but for who sends it, so
+a denial can only come from the actor's role or standing."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date
 
 from registry.client.command_signer import CommandSigner
@@ -17,6 +17,14 @@ from registry.support.clock import now_us
 from tests.conftest import ROOT
 from tests.hostile.conftest import AGREEMENT, DAY_US, HostileWorld
 from tests.hostile.harness import Tally, serving, store_head
+from tests.hostile.matrix_world import (
+    Body,
+    attribute_bodies,
+    pool_bodies,
+    prepare_attributes,
+    prepare_pools,
+    recovery_key_bodies,
+)
 from tests.support.helpers import AKISHIMA, AUDITOR, ISSUER, IWAIZUMI, OPERATOR, PROJECT, retirement
 
 ROLES = ("operator", "issuer", "municipality", "business", "auditor", "unregistered")
@@ -31,8 +39,12 @@ PARTY_OF_ROLE = {
     "unregistered": UNREGISTERED,
 }
 # The municipality in a cell is the one the command concerns: Iwaizumi provides under the
-# agreement, Akishima uses it (and so is the one who accepts a delivery).
-MUNICIPALITY_FOR = {"ResolveDelivery": AKISHIMA}
+# agreement, Akishima uses it (and so is the one who accepts a delivery) and is a member of
+# the FY2011 pool. Iwaizumi is the proponent of the projects whose credits are labelled or
+# reversed: a proponent neither labels nor reports a reversal.
+MUNICIPALITY_FOR = dict.fromkeys(
+    ("ResolveDelivery", "FundPool", "RegisterMeeting", "RecordMeetingResult"), AKISHIMA
+)
 
 A = "allowed"
 ROLE = CheckCode.ROLE_NOT_ALLOWED.name
@@ -40,6 +52,8 @@ ISSUER_ONLY = CheckCode.ISSUER_NOT_AUTHORISED.name
 OWNER = CheckCode.NOT_THE_OWNER.name
 UNKNOWN = CheckCode.UNKNOWN_PARTY.name
 NO_INSTALL = CheckCode.OPERATOR_CANNOT_INSTALL_KEYS.name
+LABELLER = CheckCode.NOT_THE_LABEL_AUTHORITY.name
+MEMBER = CheckCode.NOT_A_MEMBER.name
 # The documented matrix, one row per RPC, one column per role (in ROLES order).
 MATRIX: dict[str, tuple[str, ...]] = {
     "RegisterParty": (A, ROLE, ROLE, ROLE, ROLE, UNKNOWN),
@@ -79,12 +93,61 @@ MATRIX: dict[str, tuple[str, ...]] = {
     "SignAgreement (as its provider)": (A, A, A, A, ROLE, UNKNOWN),
     "ProposeDelivery (Iwaizumi's agreement)": (OWNER, OWNER, A, OWNER, OWNER, UNKNOWN),
     "ResolveDelivery accept (Akishima's delivery)": (OWNER, OWNER, A, OWNER, OWNER, UNKNOWN),
+    # Eligibility is the label authority's word: not the operator's, not the issuer's.
+    "AddLabel (the issuer is the class's label authority)": (
+        LABELLER,
+        A,
+        LABELLER,
+        LABELLER,
+        LABELLER,
+        UNKNOWN,
+    ),
+    "AddLabel (another party is the class's label authority)": (
+        LABELLER,
+        LABELLER,
+        LABELLER,
+        LABELLER,
+        LABELLER,
+        UNKNOWN,
+    ),
+    "WithdrawLabel (the issuer is the class's label authority)": (
+        LABELLER,
+        A,
+        LABELLER,
+        LABELLER,
+        LABELLER,
+        UNKNOWN,
+    ),
+    "ReportReversal (class issued by the issuer, with a buffer)": (
+        A,
+        A,
+        ISSUER_ONLY,
+        ISSUER_ONLY,
+        ISSUER_ONLY,
+        UNKNOWN,
+    ),
+    # "operator" in the pool rows is the party that opened the pool.
+    "FundPool (a pool Akishima is a member of)": (A, MEMBER, A, MEMBER, MEMBER, UNKNOWN),
+    "RegisterMeeting (a pool Akishima is a member of)": (A, MEMBER, A, MEMBER, MEMBER, UNKNOWN),
+    "RecordMeetingResult (Akishima's meeting)": (OWNER, OWNER, A, OWNER, OWNER, UNKNOWN),
+    "AllocatePool (a pool the operator opened)": (A, ROLE, ROLE, ROLE, ROLE, UNKNOWN),
+    "RetireForMeeting (a pool the operator opened and allocated)": (
+        A,
+        ROLE,
+        ROLE,
+        ROLE,
+        ROLE,
+        UNKNOWN,
+    ),
+    "ReturnPoolRemainder (to Akishima, who funded it)": (A, ROLE, ROLE, ROLE, ROLE, UNKNOWN),
+    "CarryPoolRemainder (into the operator's FY2012 pool)": (A, ROLE, ROLE, ROLE, ROLE, UNKNOWN),
+    # No one, the operator included, sets another party's recovery key (a takeover).
+    "SetRecoveryKey (own, none set yet)": (A, A, A, A, A, UNKNOWN),
+    "SetRecoveryKey (another party's)": (OWNER, OWNER, OWNER, OWNER, OWNER, UNKNOWN),
     "RevokeKey (another party's key)": (A, OWNER, OWNER, OWNER, OWNER, UNKNOWN),
     "RotateKey (own key)": (A, A, A, A, A, UNKNOWN),
     "RevokeKey (own key)": (A, A, A, A, A, UNKNOWN),
 }
-
-Body = Callable[[str, int], c.CommandBody]  # (actor, cell number) -> command
 
 
 def _bodies(hostile: HostileWorld, rotations: dict[str, SigningKey]) -> dict[str, Body]:
@@ -96,7 +159,7 @@ def _bodies(hostile: HostileWorld, rotations: dict[str, SigningKey]) -> dict[str
         rotations[actor] = SigningKey.generate()
         return c.RotateKey(actor, keys[actor].key_id, rotations[actor].public_key)
 
-    return {
+    bodies: dict[str, Body] = {
         "RegisterParty": lambda actor, n: c.RegisterParty(
             f"new-party-{n}", "business", "新しい事業者", SigningKey.generate().public_key
         ),
@@ -146,10 +209,12 @@ def _bodies(hostile: HostileWorld, rotations: dict[str, SigningKey]) -> dict[str
         "RotateKey (own key)": rotate,
         "RevokeKey (own key)": lambda actor, n: c.RevokeKey(actor, keys[actor].key_id, "matrix"),
     }
+    return {**bodies, **attribute_bodies(), **pool_bodies(), **recovery_key_bodies()}
 
 
 def _prepare(hostile: HostileWorld) -> None:
-    """Credits for every holder, parties without keys, victims, pending deliveries."""
+    """Credits for every holder, parties without keys, victims, pending deliveries, and
+    what the rows of matrix_world act on."""
     world, client = hostile.world, hostile.client
     world.register(BUSINESS, "business", "練馬の店")
     issuer = world.signer(ISSUER)
@@ -166,6 +231,8 @@ def _prepare(hostile: HostileWorld) -> None:
             world.signer(IWAIZUMI),
             c.ProposeDelivery(AGREEMENT, f"PENDING-{number}", 2012, 10, now_us() + 30 * DAY_US),
         )
+    prepare_attributes(world)
+    prepare_pools(world)
     world.keys[UNREGISTERED] = SigningKey.generate()
 
 
