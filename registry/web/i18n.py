@@ -124,8 +124,8 @@ STRINGS: dict[str, tuple[str, str]] = {  # key: (ja, en)
     "proof_json": ("証明（JSON）", "Proof (JSON)"),
     "verify": ("ブラウザで検証する", "Verify in this browser"),
     "verify_help": (
-        "包含証明を署名済みチェックポイントに照らし、チェックポイントの署名を下の公開鍵で確かめます（WebCrypto のみ）。",
-        "Checks the inclusion proof against the signed checkpoint and the checkpoint's signature under the key below (WebCrypto only).",
+        "包含証明を署名済みチェックポイントに照らし、チェックポイントの署名を下の公開鍵で確かめます（WebCrypto のみ）。証人の連署もそれぞれ確かめます。",
+        "Checks the inclusion proof against the signed checkpoint and the checkpoint's signature under the key below (WebCrypto only), then each witness's cosignature.",
     ),
     "valid": (
         "有効：このエンベロープは署名済みのログに含まれています。",
@@ -135,6 +135,9 @@ STRINGS: dict[str, tuple[str, str]] = {  # key: (ja, en)
         "無効：証明または署名が一致しません。",
         "NOT VALID: the proof or the signature does not match.",
     ),
+    "witness_verdicts": ("証人の連署の検証結果", "Witness cosignatures checked"),
+    "witness_valid": ("連署は有効です", "cosignature valid"),
+    "witness_not_valid": ("連署は無効です", "cosignature not valid"),
     "no_js": (
         "検証には JavaScript が必要です。証明（JSON）を proof_verifier.py で確かめることもできます。",
         "Verifying here needs JavaScript; the proof (JSON) can also be checked with proof_verifier.py.",

@@ -1,7 +1,8 @@
 """The public web view in a real browser: `credit-registry web` (uvicorn, a localhost port)
-serving a real FY2011 history, driven in Debian's headless Chromium by Playwright. The
-certificate's verify button runs verify.js on WebCrypto; its verdicts are compared with
-the standalone Python verifier's on the same certificates, valid and altered.
+serving a real FY2011 history, cosigned by two witnesses, driven in Debian's headless
+Chromium by Playwright. The certificate's verify button runs verify.js on WebCrypto; its
+verdicts, the registry's and each witness's, are compared with the standalone Python
+verifier's on the same certificates, valid and altered.
 
 These tests fail, never skip, when Chromium cannot start (scripts/browser.sh installs it).
 Set CREDIT_REGISTRY_SCREENSHOTS to a directory to keep the screenshots (docs/screenshots)."""
@@ -25,7 +26,11 @@ from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 
 from projections import party_queries
 from registry.scenario import partners, tokyo62
-from registry.transparency.proof_verifier import verify_proof_document
+from registry.transparency.proof_verifier import (
+    key_id_of,
+    verify_proof_document,
+    witness_cosignatures,
+)
 from tests.support.web_history import WebHistory, build_fy2011
 
 pytestmark = pytest.mark.browser
@@ -40,6 +45,7 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
 ]
 BATCH = "JVER-JVERFOREST-20110401-20120331-001"
+WITNESSES = ("iwaizumi-witness", "metropolitan-audit")
 PUBLISHED_KG = {
     "wards": 29_300,
     "cities": 23_000,
@@ -52,7 +58,7 @@ PUBLISHED_KG = {
 
 @pytest.fixture(scope="module")
 def history(tmp_path_factory: pytest.TempPathFactory) -> WebHistory:
-    return build_fy2011(tmp_path_factory.mktemp("browser-history"))
+    return build_fy2011(tmp_path_factory.mktemp("browser-history"), witnesses=WITNESSES)
 
 
 @pytest.fixture(scope="module")
@@ -145,10 +151,12 @@ def test_search_for_akishima_then_verify_one_of_its_retirements(page: Page, site
     shoot(page, "certificate")
 
 
-def _alterations(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    def flip(hex_text: str) -> str:
-        return ("1" if hex_text[40] == "0" else "0").join((hex_text[:40], hex_text[41:]))
+def flip(hex_text: str) -> str:
+    """One hex digit changed (the 41st): the bytes differ, the text stays hex."""
+    return ("1" if hex_text[40] == "0" else "0").join((hex_text[:40], hex_text[41:]))
 
+
+def _alterations(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
     altered: dict[str, dict[str, Any]] = {}
     for name, change in {
         "envelope": lambda d: d.update(sealed_envelope=flip(d["sealed_envelope"])),
@@ -164,14 +172,18 @@ def _alterations(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return altered
 
 
-def test_an_altered_certificate_is_not_valid_in_the_browser_nor_in_python(
-    page: Page, site: str, history: WebHistory
-) -> None:
-    # The pool retires each meeting's share from its own holding, on the organiser's behalf.
+def a_meetings_retirement(page: Page, site: str) -> str:
+    """The pool retires each meeting's share from its own holding, on the organiser's behalf."""
     page.goto(site + f"/pools/{tokyo62.POOL_ID}")
     href = page.locator("#meetings a[href*='/retirements/']").first.get_attribute("href")
     assert href is not None
-    rid = href.split("?")[0].rsplit("/", 1)[1]
+    return href.split("?")[0].rsplit("/", 1)[1]
+
+
+def test_an_altered_certificate_is_not_valid_in_the_browser_nor_in_python(
+    page: Page, site: str, history: WebHistory
+) -> None:
+    rid = a_meetings_retirement(page, site)
     document = page.request.get(site + f"/retirements/{rid}/proof.json").json()
     key = history.registry_key.public_key
     page.goto(site + f"/retirements/{rid}/certificate")
@@ -190,6 +202,117 @@ def test_an_altered_certificate_is_not_valid_in_the_browser_nor_in_python(
     )
     page.click("#verify")
     expect(page.locator("#verdict")).to_have_attribute("data-result", "not-valid")
+
+
+Line = tuple[str, str, bool]  # witness id, key id, cosignature valid
+
+
+def in_python(document: dict[str, Any]) -> list[Line]:
+    """What the standalone verifier finds of each cosignature (its own code, not verify.js)."""
+    return [
+        (witness_id, key_id_of(key) if key else "", valid)
+        for witness_id, key, valid in witness_cosignatures(document)
+    ]
+
+
+def shown(page: Page) -> list[Line]:
+    """The witness lines the verify button wrote, in order."""
+    items = page.locator("#witness-verdicts li")
+    return [
+        (
+            str(items.nth(i).get_attribute("data-witness-id")),
+            str(items.nth(i).get_attribute("data-key-id")),
+            items.nth(i).get_attribute("data-result") == "valid",
+        )
+        for i in range(items.count())
+    ]
+
+
+def press_verify(page: Page, document: dict[str, Any] | None = None) -> None:
+    """Click verify, on the page's own certificate or on `document` put in its place."""
+    if document is not None:
+        page.evaluate(
+            "(d) => { document.getElementById('proof-document').textContent = JSON.stringify(d); }",
+            document,
+        )
+    page.click("#verify")
+    expect(page.locator("#verdict")).not_to_have_text("…")
+
+
+def test_the_verify_button_finds_each_witness_cosignature_valid_as_python_does(
+    page: Page, site: str, history: WebHistory
+) -> None:
+    rid = a_meetings_retirement(page, site)
+    document = page.request.get(site + f"/retirements/{rid}/proof.json").json()
+    expected = sorted((w, key_id_of(key), True) for w, key in history.witness_keys.items())
+    assert len(expected) == len(WITNESSES)
+    assert sorted(in_python(document)) == expected  # both witnesses cosigned this checkpoint
+    page.goto(site + f"/retirements/{rid}/certificate")  # in Japanese, the browser's language
+    press_verify(page)
+    expect(page.locator("#verdict")).to_have_attribute("data-result", "valid")
+    expect(page.locator("#witness-verdicts li")).to_have_count(len(WITNESSES))
+    assert shown(page) == in_python(document)
+    for item in page.locator("#witness-verdicts li").all():
+        expect(item).to_contain_text("連署は有効です")
+        expect(item).to_have_attribute("data-result", "valid")
+    for witness_id, key in history.witness_keys.items():
+        expect(
+            page.locator(f"#witness-verdicts li[data-witness-id='{witness_id}']")
+        ).to_contain_text(key_id_of(key))
+
+
+def _cosignature_alterations(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each changes the first cosignature, or what every cosignature is over."""
+    altered: dict[str, dict[str, Any]] = {}
+    for name, change in {
+        "signature": lambda e, _c: e.update(signature=flip(e["signature"])),
+        "public key": lambda e, _c: e.update(public_key=flip(e["public_key"])),
+        "witness name": lambda e, _c: e.update(witness_id=e["witness_id"] + "x"),
+        "short signature": lambda e, _c: e.update(signature=e["signature"][:-2]),
+        "not hex": lambda e, _c: e.update(signature="zz" + e["signature"][2:]),
+        "no key": lambda e, _c: e.pop("public_key"),
+        "root": lambda _e, c: c.update(root=flip(c["root"])),
+        "tree size": lambda _e, c: c.update(tree_size=c["tree_size"] - 1),
+    }.items():
+        copied = copy.deepcopy(document)
+        change(copied["witness_cosignatures"][0], copied["checkpoint"])
+        altered[name] = copied
+    return altered
+
+
+def test_an_altered_cosignature_shows_that_witness_not_valid_in_the_browser_and_in_python(
+    page: Page, site: str, history: WebHistory
+) -> None:
+    rid = a_meetings_retirement(page, site)
+    document = page.request.get(site + f"/retirements/{rid}/proof.json").json()
+    page.goto(site + f"/retirements/{rid}/certificate?lang=en")
+    check = "(doc) => window.creditRegistry.verifyWitnesses(doc)"
+    for name, altered in _cosignature_alterations(document).items():
+        expected = in_python(altered)
+        assert expected[0][2] is False, name
+        found = page.evaluate(check, altered)
+        assert [(f["witness_id"], f["key_id"], f["ok"]) for f in found] == expected, name
+
+    # The page itself, its first cosignature's bytes altered: that witness is not valid, in
+    # red; the other stays valid, and the verdict on the registry's proof is unchanged.
+    bent = _cosignature_alterations(document)["signature"]
+    expected = in_python(bent)
+    assert [valid for _id, _key, valid in expected] == [False, True]
+    assert verify_proof_document(bent, history.registry_key.public_key)[0] is True
+    press_verify(page, bent)
+    expect(page.locator("#verdict")).to_have_attribute("data-result", "valid")
+    assert shown(page) == expected
+    first, second = page.locator("#witness-verdicts li").all()
+    expect(first).to_have_attribute("data-result", "not-valid")
+    expect(first).to_contain_text(f"{expected[0][0]} {expected[0][1]}: cosignature not valid")
+    expect(first).to_have_css("color", "rgb(132, 32, 41)")  # --bad
+    expect(second).to_contain_text(f"{expected[1][0]} {expected[1][1]}: cosignature valid")
+    shoot(page, "certificate-witnesses", down_to="witness-verdicts")
+
+    # Verified again, unaltered: both valid once more (nothing is left from the last run).
+    press_verify(page, document)
+    assert shown(page) == in_python(document)
+    assert all(valid for _id, _key, valid in shown(page))
 
 
 def test_a_serial_search_finds_the_kilograms_holder_and_its_history(

@@ -2,6 +2,9 @@
 // the checkpoint's signature under the registry key shown on the page, then the RFC 9162
 // inclusion proof of the sealed envelope against the checkpoint's root. The same steps,
 // in the same order, as registry/transparency/proof_verifier.py (verify_proof_document).
+// Then each witness cosignature the certificate lists, over the statement the witness
+// signs (proof_verifier.py's cosignature_message and witness_cosignatures): the verdict
+// stays the registry's proof, each witness gets its own line.
 "use strict";
 (function () {
   const encoder = new TextEncoder();
@@ -40,13 +43,32 @@
     return encoder.encode("credit-registry checkpoint v1\n" + treeSize + "\n" + rootHex + "\n");
   }
 
-  async function verifyCheckpoint(checkpoint, publicKey) {
+  // Byte for byte proof_verifier.py's cosignature_message: name, key, size, root.
+  function cosignatureMessage(witnessId, publicKey, treeSize, rootHex) {
+    return encoder.encode(
+      "credit-registry witness cosignature v1\n" + witnessId + "\n" + toHex(publicKey) + "\n" +
+        treeSize + "\n" + rootHex + "\n"
+    );
+  }
+
+  async function keyIdOf(publicKey) {
+    return "ed25519:" + toHex(await sha256(publicKey)).slice(0, 16);
+  }
+
+  // As proof_verifier.py's _signature_verifies: a key or signature of the wrong length is
+  // simply not valid.
+  async function signatureVerifies(publicKey, signature, message) {
+    if (publicKey.length !== 32 || signature.length !== 64) return false;
     const key = await crypto.subtle.importKey("raw", publicKey, { name: "Ed25519" }, false, [
       "verify",
     ]);
+    return crypto.subtle.verify({ name: "Ed25519" }, key, signature, message);
+  }
+
+  async function verifyCheckpoint(checkpoint, publicKey) {
     const root = fromHex(checkpoint.root);
     const message = checkpointMessage(BigInt(checkpoint.tree_size), toHex(root));
-    return crypto.subtle.verify({ name: "Ed25519" }, key, fromHex(checkpoint.signature), message);
+    return signatureVerifies(publicKey, fromHex(checkpoint.signature), message);
   }
 
   // RFC 9162 section 2.1.3.2, with BigInt so that no index is cut to 32 bits.
@@ -95,13 +117,79 @@
     }
   }
 
-  window.creditRegistry = { verifyDocument };
+  // One {witness_id, key_id, ok} per cosignature the document lists, in its order, as
+  // proof_verifier.py's witness_cosignatures: a malformed entry is "(malformed)", not valid.
+  // Each is over the document's own checkpoint, whether or not the registry's proof holds.
+  async function verifyWitnesses(document) {
+    const entries = (document && document.witness_cosignatures) || [];
+    if (!Array.isArray(entries)) return [{ witness_id: "(malformed)", key_id: "", ok: false }];
+    let cosigned = null; // {size, rootHex}; null: no checkpoint, so no cosignature is valid
+    try {
+      const checkpoint = document.checkpoint;
+      cosigned = { size: BigInt(checkpoint.tree_size), rootHex: toHex(fromHex(checkpoint.root)) };
+    } catch (error) {
+      cosigned = null; // each cosignature is still listed, as not valid
+    }
+    const found = [];
+    for (const entry of entries) {
+      let witnessId;
+      let publicKey;
+      let signature;
+      try {
+        if (typeof entry.witness_id !== "string") throw new Error("no witness id");
+        witnessId = entry.witness_id;
+        publicKey = fromHex(entry.public_key);
+        signature = fromHex(entry.signature);
+      } catch (error) {
+        found.push({ witness_id: "(malformed)", key_id: "", ok: false });
+        continue;
+      }
+      let ok = false;
+      if (cosigned !== null) {
+        try {
+          const message = cosignatureMessage(witnessId, publicKey, cosigned.size, cosigned.rootHex);
+          ok = await signatureVerifies(publicKey, signature, message);
+        } catch (error) {
+          ok = false; // a key WebCrypto refuses verifies nothing
+        }
+      }
+      found.push({ witness_id: witnessId, key_id: await keyIdOf(publicKey), ok });
+    }
+    return found;
+  }
+
+  window.creditRegistry = { verifyDocument, verifyWitnesses };
+
+  // textContent only: a witness's name is shown as text, never parsed as markup.
+  function showWitnesses(list, results, button) {
+    list.replaceChildren();
+    list.hidden = results.length === 0;
+    for (const result of results) {
+      const item = document.createElement("li");
+      const state = result.ok ? "valid" : "not-valid";
+      item.className = state;
+      item.dataset.result = state;
+      item.dataset.witnessId = result.witness_id;
+      item.dataset.keyId = result.key_id;
+      const name = document.createElement("span");
+      name.className = "witness-name";
+      name.textContent = result.witness_id;
+      const keyId = document.createElement("code");
+      keyId.textContent = result.key_id;
+      const verdict = document.createElement("span");
+      verdict.className = "witness-verdict";
+      verdict.textContent = result.ok ? button.dataset.witnessValid : button.dataset.witnessNotValid;
+      item.append(name, " ", keyId, ": ", verdict);
+      list.append(item);
+    }
+  }
 
   function start() {
     const button = document.getElementById("verify");
     const source = document.getElementById("proof-document");
     const verdict = document.getElementById("verdict");
     const print = document.getElementById("print");
+    const witnessList = document.getElementById("witness-verdicts");
     if (print) {
       print.hidden = false;
       print.addEventListener("click", () => window.print());
@@ -111,12 +199,17 @@
     button.addEventListener("click", async () => {
       verdict.className = "";
       verdict.textContent = "…";
+      if (witnessList) witnessList.replaceChildren();
       let result;
+      let witnesses = [];
       try {
-        result = await verifyDocument(JSON.parse(source.textContent), button.dataset.registryKey);
+        const parsed = JSON.parse(source.textContent);
+        result = await verifyDocument(parsed, button.dataset.registryKey);
+        witnesses = await verifyWitnesses(parsed);
       } catch (error) {
         result = { ok: false, message: "malformed certificate: " + error.message };
       }
+      if (witnessList) showWitnesses(witnessList, witnesses, button);
       verdict.className = result.ok ? "valid" : "not-valid";
       verdict.dataset.result = result.ok ? "valid" : "not-valid";
       verdict.textContent =
