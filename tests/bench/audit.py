@@ -4,7 +4,6 @@ history sizes, balance query latency at two history sizes, serial blocks per acc
 from __future__ import annotations
 
 import json
-import random
 import statistics
 import subprocess
 import sys
@@ -14,18 +13,15 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from projections import queries
 from projections import tables as t
-from projections.store import projection_engine
 from registry.audit.sources import ExportSource
 from registry.envelope.keys import verify
 from registry.envelope.sealing import OpenedEnvelope
 from tests.bench.generated import History, prefix
-from tests.bench.report import Row, percentile_us
-from tests.support.history import MEMBERS
+from tests.bench.queries import query_latency_us
+from tests.bench.report import Row
 
 VERIFY_LOOP_SIGNATURES = 20_000
-QUERY_SAMPLES = 2_000
 
 
 def bare_verify_loop(history: History) -> float:
@@ -60,28 +56,6 @@ def audit_in_child(history: History, keep_projection: Path | None = None) -> dic
     if not result["clean"]:
         raise AssertionError(f"the benchmark history does not audit clean: {result}")
     return result
-
-
-def query_latency_us(projection: Path) -> dict[str, float]:
-    engine = projection_engine(f"sqlite:///{projection}")  # as the service queries it
-    rng = random.Random(5)
-    balance_us, holdings_us = [], []
-    with engine.connect() as connection:
-        for _ in range(QUERY_SAMPLES):
-            party_id = rng.choice(MEMBERS)
-            started_ns = time.perf_counter_ns()
-            queries.balance(connection, party_id)
-            balance_us.append((time.perf_counter_ns() - started_ns) / 1_000)
-            started_ns = time.perf_counter_ns()
-            queries.holdings(connection, party_id)
-            holdings_us.append((time.perf_counter_ns() - started_ns) / 1_000)
-    engine.dispose()
-    return {
-        "balance_p50_us": percentile_us(balance_us, 50),
-        "balance_p99_us": percentile_us(balance_us, 99),
-        "holdings_p50_us": percentile_us(holdings_us, 50),
-        "holdings_p99_us": percentile_us(holdings_us, 99),
-    }
 
 
 def serial_blocks(projection: Path) -> dict[str, float]:
@@ -159,6 +133,12 @@ def run(
             big_queries["balance_p50_us"] / small_queries["balance_p50_us"],
             "x",
             "<= 1.5",
+        ),
+        Row(
+            "5 scale",
+            "balance query p50 after a holdings query, large/1k",
+            big_queries["balance_mixed_p50_us"] / small_queries["balance_mixed_p50_us"],
+            "x",
         ),
         Row("5 scale", "balance query p99, 1k events", small_queries["balance_p99_us"], "us"),
         Row("5 scale", f"balance query p99, {label}", big_queries["balance_p99_us"], "us"),

@@ -1,0 +1,67 @@
+"""Query latency on read models of two history sizes (part of section 5), also on its own:
+
+    python -m tests.bench.queries SMALL.sqlite LARGE.sqlite
+
+Each query is timed in a loop of its own, and the balance query once more interleaved with
+the holdings query, as a service's mixed traffic runs them: on the large history's read
+models a holdings query returns thousands of serial blocks, and what it leaves behind (the
+rows it allocated, the pages it read) is part of what the next balance query meets."""
+
+from __future__ import annotations
+
+import random
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from projections import queries
+from projections.store import projection_engine
+from tests.bench.report import percentile_us
+from tests.support.history import MEMBERS
+
+QUERY_SAMPLES = 2_000
+
+
+def _timed_us(
+    connection: sa.Connection, query: Callable[[sa.Connection, str], object], then: bool
+) -> list[float]:
+    """`query` for random members; with `then`, each followed (untimed) by a holdings query."""
+    rng = random.Random(5)
+    latencies_us = []
+    for _ in range(QUERY_SAMPLES):
+        party_id = rng.choice(MEMBERS)
+        started_ns = time.perf_counter_ns()
+        query(connection, party_id)
+        latencies_us.append((time.perf_counter_ns() - started_ns) / 1_000)
+        if then:
+            queries.holdings(connection, party_id)
+    return latencies_us
+
+
+def query_latency_us(projection: Path) -> dict[str, float]:
+    engine = projection_engine(f"sqlite:///{projection}")  # as the service queries it
+    found: dict[str, float] = {}
+    with engine.connect() as connection:
+        for name, query, then in (
+            ("balance", queries.balance, False),
+            ("holdings", queries.holdings, False),
+            ("balance_mixed", queries.balance, True),
+        ):
+            latencies_us = _timed_us(connection, query, then)
+            found[f"{name}_p50_us"] = percentile_us(latencies_us, 50)
+            found[f"{name}_p99_us"] = percentile_us(latencies_us, 99)
+    engine.dispose()
+    return found
+
+
+def main() -> None:
+    small, large = (query_latency_us(Path(argument)) for argument in sys.argv[1:3])
+    for key in small:
+        print(f"{key:22} {small[key]:10,.0f} {large[key]:10,.0f}  x{large[key] / small[key]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
