@@ -61,16 +61,20 @@ def insert_rows(
     columns = tuple(rows[0])
     dialect = connection.dialect
     sql = _insert_sql(dialect.name, dialect.paramstyle, table, columns, ignore_conflicts)
-    if dialect.paramstyle == "qmark":
-        values = itemgetter(*columns)  # a tuple per row, in C (a scalar for one column)
-        parameters: list[Any] = (
-            list(map(values, rows))
-            if len(columns) > 1
-            else [(value,) for value in map(values, rows)]
-        )
-    else:
-        parameters = [dict(row) for row in rows]
-    connection.exec_driver_sql(sql, parameters)
+    connection.exec_driver_sql(sql, _parameters(dialect.paramstyle, columns, rows))
+
+
+def _parameters(
+    paramstyle: str, columns: tuple[str, ...], rows: Sequence[Mapping[str, Any]]
+) -> list[Any]:
+    """The driver's parameters for `rows`: tuples in `columns` order for qmark (built in C
+    by itemgetter, which gives a scalar for one column), else dicts."""
+    if paramstyle != "qmark":
+        return [dict(row) for row in rows]
+    values = itemgetter(*columns)
+    if len(columns) > 1:
+        return list(map(values, rows))
+    return [(value,) for value in map(values, rows)]
 
 
 @cache
@@ -96,13 +100,4 @@ def delete_rows(
     if not plain(table):
         raise TypeError(f"{table.name} has columns the driver cannot take as they are")
     sql = _delete_sql(connection.dialect.paramstyle, table, columns)
-    if connection.dialect.paramstyle == "qmark":
-        values = itemgetter(*columns)
-        parameters: list[Any] = (
-            list(map(values, keys))
-            if len(columns) > 1
-            else [(value,) for value in map(values, keys)]
-        )
-    else:
-        parameters = [dict(key) for key in keys]
-    connection.exec_driver_sql(sql, parameters)
+    connection.exec_driver_sql(sql, _parameters(connection.dialect.paramstyle, columns, keys))
