@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import heapq
 import logging
+import multiprocessing
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from projections.store import ProjectionStore
+from projections.writer_process import WriterProcess
 from registry.domain.ledger import GENESIS_HASH
 from registry.envelope.codec import Codec
 from registry.envelope.sealing import EnvelopeError, OpenedEnvelope, envelope_hash, open_sealed
@@ -35,6 +37,17 @@ logger = logging.getLogger(__name__)
 RECENT_POSITIONS = 100_000  # re-sends come from the last relay batches, far fewer back
 WAITING_RECORDS_MAX = 200_000  # records held while a slower partition catches up
 IDLE_POLLS_MAX = 120  # a topic that sends nothing this many polls while behind is away
+# A backlog this long is written by a process of its own (projections/writer_process.py):
+# starting one takes about a second, which a shorter catch-up would not win back.
+WRITER_PROCESS_BACKLOG_RECORDS_MIN = 50_000
+
+
+class Sink(Protocol):
+    """Where verified batches go: the store itself, or its writer process."""
+
+    def apply_reaching(
+        self, source: str, next_offsets: Mapping[int, int], envelopes: Sequence[OpenedEnvelope]
+    ) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,9 +155,11 @@ def catch_up_in_order(
     applied_through: int,
     batch_envelopes: int,
     poll_timeout_ms: int,
+    writer_process: bool | None = None,
 ) -> int:
     """Read every partition to the end offsets seen at the start, applying verified
-    batches after position `applied_through` (all of 1..applied_through are applied)."""
+    batches after position `applied_through` (all of 1..applied_through are applied).
+    `writer_process`: write in a process of its own (None: when the backlog is long)."""
     merge = OrderedMerge(applied_through + 1, history)
     head = ChainHead(applied_through, GENESIS_HASH)
     if applied_through:
@@ -160,8 +175,36 @@ def catch_up_in_order(
         consumer.seek(partition, offset)
         merge.consumed[partition.partition] = offset
     end_offsets = consumer.end_offsets(partitions)
+    backlog = sum(end_offsets[p] - merge.consumed[p.partition] for p in partitions)
+    if writer_process is None:
+        writer_process = backlog >= WRITER_PROCESS_BACKLOG_RECORDS_MIN
+    if not writer_process:
+        return _read_to_end(
+            consumer, end_offsets, merge, head, store, source, batch_envelopes, poll_timeout_ms
+        )
+    writer = WriterProcess(store.url, multiprocessing.get_context("spawn"))
+    try:
+        _read_to_end(
+            consumer, end_offsets, merge, head, writer, source, batch_envelopes, poll_timeout_ms
+        )
+    except BaseException:
+        writer.abort()
+        raise
+    return writer.finish()
+
+
+def _read_to_end(
+    consumer: KafkaConsumer,
+    end_offsets: Mapping[TopicPartition, int],
+    merge: OrderedMerge,
+    head: ChainHead,
+    sink: Sink,
+    source: str,
+    batch_envelopes: int,
+    poll_timeout_ms: int,
+) -> int:
     applied = idle_polls = 0
-    while any(consumer.position(p) < end_offsets[p] for p in partitions):
+    while any(consumer.position(p) < end for p, end in end_offsets.items()):
         polled = consumer.poll(timeout_ms=poll_timeout_ms)
         idle_polls = 0 if polled else idle_polls + 1
         if idle_polls > IDLE_POLLS_MAX:
@@ -170,7 +213,7 @@ def catch_up_in_order(
             for message in messages:
                 merge.add(partition.partition, message)
         while batch := merge.take(batch_envelopes):
-            applied += _apply_verified(store, source, merge, head, batch)
+            applied += _apply_verified(sink, source, merge, head, batch)
     if merge.waiting:
         logger.warning(
             "%d records wait for position %d, which the topic does not hold",
@@ -181,7 +224,7 @@ def catch_up_in_order(
 
 
 def _apply_verified(
-    store: ProjectionStore, source: str, merge: OrderedMerge, head: ChainHead, batch: list[Waiting]
+    sink: Sink, source: str, merge: OrderedMerge, head: ChainHead, batch: list[Waiting]
 ) -> int:
     """Verify a contiguous batch as a chain and apply what verifies, with every partition's
     progress, in one transaction. The first record that fails is dropped; those after it
@@ -207,4 +250,4 @@ def _apply_verified(
         merge.put_back(batch[len(good) + 1 :])
         merge.next_position = failed.position
     merge.applied(good)
-    return store.apply_reaching(source, merge.next_offsets(), [r.envelope for r in good])
+    return sink.apply_reaching(source, merge.next_offsets(), [r.envelope for r in good])

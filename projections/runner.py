@@ -145,10 +145,12 @@ def catch_up_kafka(
     topic: str,
     registry_public_keys: Keys | None = None,
     workers: int | None = None,
+    writer_process: bool | None = None,
 ) -> int:
     """One reader over every partition, up to the end offsets seen at the start. With keys,
-    it reads in global order and verifies the chain (projections/ordered.py), unless the
-    store holds positions out of order (a consumer group fed it): then every
+    it reads in global order and verifies the chain (projections/ordered.py), writing a
+    long backlog in a process of its own (`writer_process`: None decides by the backlog),
+    unless the store holds positions out of order (a consumer group fed it): then every
     countersignature is verified, by `workers` processes (default: one per core) working a
     few polls ahead of the writer."""
     source = kafka_source(topic)
@@ -179,6 +181,7 @@ def catch_up_kafka(
                 applied_through,
                 BATCH_ENVELOPES,
                 POLL_TIMEOUT_MS,
+                writer_process,
             )
         else:
             applied = _catch_up_by_partition(store, consumer, partitions, source, checker, feed)

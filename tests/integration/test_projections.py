@@ -491,12 +491,17 @@ def test_catch_up_verifies_countersignatures_and_skips_forgeries(
 
     keys = world.app.registry_public_keys
     dumps = []
-    for workers in (0, 2):  # in this process, then in a pool of two
-        store = ProjectionStore(f"sqlite:///{tmp_path / f'verified-{workers}.sqlite'}")
-        assert catch_up_kafka(store, kafka_bootstrap, kafka_topic, keys, workers) == head
+    # In this process, in a pool of two, and writing in a process of its own (what a long
+    # backlog gets): the same rows, the forgery in none.
+    for workers, writer_process in ((0, False), (2, False), (0, True)):
+        name = f"verified-{workers}-{writer_process}.sqlite"
+        store = ProjectionStore(f"sqlite:///{tmp_path / name}")
+        applied = catch_up_kafka(store, kafka_bootstrap, kafka_topic, keys, workers, writer_process)
+        assert applied == head
         assert "intruder" not in {row[0] for row in store.dump()["parties"]}
         dumps.append(store.dump())
     assert_same_tables(dumps[0], dumps[1])
+    assert_same_tables(dumps[0], dumps[2])
     trusting = ProjectionStore(f"sqlite:///{tmp_path / 'trusting.sqlite'}")
     assert catch_up_kafka(trusting, kafka_bootstrap, kafka_topic) == head + 1
     assert "intruder" in {row[0] for row in trusting.dump()["parties"]}
