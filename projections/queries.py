@@ -1,5 +1,6 @@
 """Read queries over the projection tables; the gRPC query service serves these. The joint
-purchase's, one pool at a time, are in joint_purchase.py and served here by the same names."""
+purchase's, one pool at a time, are in joint_purchase.py, and a party's serial blocks, a
+page at a time, in holdings.py; both are served here by the same names."""
 
 from __future__ import annotations
 
@@ -10,6 +11,10 @@ import sqlalchemy as sa
 from projections import attribute_queries
 from projections import tables as t
 from projections.attribute_queries import LabelView
+from projections.holdings import Holding as Holding
+from projections.holdings import HoldingsPage as HoldingsPage
+from projections.holdings import every_holding as every_holding
+from projections.holdings import holdings as holdings
 from projections.joint_purchase import KIND_GROUPS as KIND_GROUPS
 from projections.joint_purchase import AllocationRow as AllocationRow
 from projections.joint_purchase import AllocationTotals as AllocationTotals
@@ -61,40 +66,6 @@ def balance(connection: sa.Connection, party_id: str) -> Balance:
     ).all()
     lines = tuple(BalanceLine(*row) for row in rows if any(row[2:]))
     return Balance(party_id, lines, pending_recovery(connection, party_id))
-
-
-@dataclass(frozen=True)
-class Holding:
-    batch_id: str
-    serial_start: int
-    serial_end: int
-    status: str
-
-    @property
-    def quantity_kg(self) -> int:
-        return self.serial_end - self.serial_start + 1
-
-
-def holdings(
-    connection: sa.Connection, party_id: str, status: str = "tradable", limit: int = 10_000
-) -> list[Holding]:
-    """A party's serial blocks, adjacent pieces merged (pieces are finer than holdings)."""
-    r = t.serial_ranges.c
-    rows = connection.execute(
-        sa.select(r.batch_id, r.serial_start, r.serial_end)
-        .where(r.owner_id == party_id, r.status == status)
-        .order_by(r.batch_id, r.serial_start)
-    )
-    merged: list[Holding] = []
-    for batch_id, start, end in rows:
-        last = merged[-1] if merged else None
-        if last and last.batch_id == batch_id and last.serial_end + 1 == start:
-            merged[-1] = Holding(batch_id, last.serial_start, end, status)
-        elif len(merged) < limit:
-            merged.append(Holding(batch_id, start, end, status))
-        else:
-            break
-    return merged
 
 
 @dataclass(frozen=True)

@@ -243,13 +243,53 @@ class RegistryClient:
         assert isinstance(response, pb.BalanceResponse)
         return response
 
-    def holdings(
-        self, party_id: str, min_position: int = 0, status: str = "tradable"
-    ) -> list[pb.SerialBlock]:
-        request = pb.HoldingsRequest(party_id=party_id, status=status, min_position=min_position)
+    def holdings_page(
+        self,
+        party_id: str,
+        min_position: int = 0,
+        status: str = "tradable",
+        page_size: int = 0,
+        page_token: str = "",
+    ) -> pb.HoldingsResponse:
+        """One page of a party's serial blocks (page_size 0: the server's default, 100);
+        its next_page_token, empty on the last page, asks for the next."""
+        request = pb.HoldingsRequest(
+            party_id=party_id,
+            status=status,
+            min_position=min_position,
+            page_size=page_size,
+            page_token=page_token,
+        )
         response = self._call("GetHoldings", request, self.queries)
         assert isinstance(response, pb.HoldingsResponse)
-        return list(response.blocks)
+        return response
+
+    def each_holding(
+        self, party_id: str, min_position: int = 0, status: str = "tradable", page_size: int = 0
+    ) -> Iterator[pb.SerialBlock]:
+        """Every block, page by page; a block that came in parts across pages is joined."""
+        token = ""
+        pending: pb.SerialBlock | None = None
+        while True:
+            page = self.holdings_page(party_id, min_position, status, page_size, token)
+            for block in page.blocks:
+                if pending is not None and _continues(pending, block):
+                    pending = _joined(pending, block)
+                    continue
+                if pending is not None:
+                    yield pending
+                pending = block
+            if not page.next_page_token:
+                break
+            token = page.next_page_token
+        if pending is not None:
+            yield pending
+
+    def holdings(
+        self, party_id: str, min_position: int = 0, status: str = "tradable", page_size: int = 0
+    ) -> list[pb.SerialBlock]:
+        """Every block of the party, all pages read."""
+        return list(self.each_holding(party_id, min_position, status, page_size))
 
     def batch(self, batch_id: str, min_position: int = 0) -> pb.BatchResponse:
         response = self._call(
@@ -301,3 +341,30 @@ class RegistryClient:
         except grpc.RpcError as error:
             code, message = check_code_of(error)
             raise CommandRejected(error.code(), code, message or error.details()) from None
+
+
+def _continues(block: pb.SerialBlock, then: pb.SerialBlock) -> bool:
+    return block.batch_id == then.batch_id and block.serial_end + 1 == then.serial_start
+
+
+def _joined(block: pb.SerialBlock, then: pb.SerialBlock) -> pb.SerialBlock:
+    """One block from two adjacent parts; a label that ran on across the cut is one again."""
+    joined = pb.SerialBlock()
+    joined.CopyFrom(block)
+    joined.serial_end = then.serial_end
+    for label in then.labels:
+        run_on = next((x for x in joined.labels if _label_continues(x, label)), None)
+        if run_on is None:
+            joined.labels.append(label)
+        else:
+            run_on.serial_end = label.serial_end
+    return joined
+
+
+def _label_continues(label: pb.SerialLabel, then: pb.SerialLabel) -> bool:
+    same = (label.label, label.valid_from, label.valid_until) == (
+        then.label,
+        then.valid_from,
+        then.valid_until,
+    )
+    return same and label.serial_end + 1 == then.serial_start

@@ -14,6 +14,12 @@ import sqlalchemy
 from eventsourcing.persistence import InterfaceError, OperationalError
 
 from projections import attribute_queries, queries
+from projections.holdings import (
+    HOLDINGS_PAGE_BLOCKS_DEFAULT,
+    HOLDINGS_PAGE_BLOCKS_MAX,
+    page_token,
+    parse_page_token,
+)
 from projections.recoveries import RecoveryView, recoveries
 from projections.store import ProjectionStore
 from registry.api.credit_registry.v1 import registry_pb2 as pb
@@ -234,8 +240,18 @@ class QueryServicer(pb_grpc.QueryServiceServicer):  # type: ignore[misc]
             context.abort_with_status(
                 rich_status(CheckCode.MALFORMED_COMMAND, f"unknown status {status!r}")
             )
+        page_blocks = request.page_size or request.limit or HOLDINGS_PAGE_BLOCKS_DEFAULT
+        if not 0 < page_blocks <= HOLDINGS_PAGE_BLOCKS_MAX:
+            detail = f"page_size is 1 to {HOLDINGS_PAGE_BLOCKS_MAX} blocks, not {page_blocks}"
+            context.abort_with_status(rich_status(CheckCode.MALFORMED_COMMAND, detail))
+        try:
+            after = parse_page_token(request.page_token)
+        except ValueError as error:
+            context.abort_with_status(rich_status(CheckCode.MALFORMED_COMMAND, str(error)))
+            raise AssertionError("abort raises") from error
         with self.store.engine.connect() as connection:
-            found = queries.holdings(connection, request.party_id, status, request.limit or 10_000)
+            page = queries.holdings(connection, request.party_id, status, after, page_blocks)
+            found = page.blocks
             labels = attribute_queries.labels_of_blocks(
                 connection, [(h.batch_id, h.serial_start, h.serial_end) for h in found]
             )
@@ -248,7 +264,7 @@ class QueryServicer(pb_grpc.QueryServiceServicer):  # type: ignore[misc]
             )
             for h, on_block in zip(found, labels, strict=True)
         ]
-        return pb.HoldingsResponse(blocks=blocks)
+        return pb.HoldingsResponse(blocks=blocks, next_page_token=page_token(page.next_after))
 
     def GetBatch(self, request: pb.BatchRequest, context: grpc.ServicerContext) -> pb.BatchResponse:
         self._wait_for(request.min_position, context)

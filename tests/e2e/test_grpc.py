@@ -28,6 +28,7 @@ from registry.domain import commands as c
 from registry.domain.checks import CheckCode
 from registry.domain.events import Beneficiary, Origin
 from registry.envelope.keys import SigningKey
+from registry.rpc.status import check_code_of
 from registry.service.server import RegistryServer, TlsFiles
 from registry.write.persistence import CHAIN_ID
 from tests.e2e.grpc_world import GrpcWorld, build_grpc_world, issue, start_server
@@ -134,6 +135,75 @@ def test_origin_labels_and_location_through_the_query_service(
         ("ICVCM-CCP", 2_001, 5_000)
     ]
     assert client.retirements(location="132071") == []
+
+
+def test_holdings_come_a_page_at_a_time_and_join_again(
+    world: GrpcWorld, client: RegistryClient, server: RegistryServer
+) -> None:
+    """A party with many blocks, one of them a labelled retired block of more pieces than a
+    page reads: pages of every size hold the blocks once each, the client joins the block
+    that came in parts, labels and all, and a bad page token or size is refused."""
+    world.register("icvcm-labels", "issuer", "ICVCM")
+    signer = world.signer
+    client.execute(signer(OPERATOR), c.RegisterCreditClass("CCP", "L", (ISSUER,), "icvcm-labels"))
+    client.execute(
+        signer(ISSUER), c.RegisterProject("P1", "CCP", "Forest", "Iwate", "FM", IWAIZUMI)
+    )
+    body = c.IssueCredits("P1", date(2011, 4, 1), date(2012, 3, 31), 5_000, IWAIZUMI)
+    client.execute(signer(ISSUER), body)
+    batch_id = "CCP-P1-20110401-20120331-001"
+    label = c.AddLabel(batch_id, 1, 4_000, "ICVCM-CCP", date(2020, 4, 1), date(2099, 3, 31))
+    client.execute(signer("icvcm-labels"), label)
+    # Akishima: serials 1-1500, then every other hundred up to 3,500: eleven blocks.
+    moves = [c.TransferCredits(IWAIZUMI, AKISHIMA, 1_500)]
+    moves += [
+        c.TransferCredits(IWAIZUMI, to, 100) for _ in range(10) for to in (MUSASHINO, AKISHIMA)
+    ]
+    assert all(r.accepted for r in client.send_batch([signer(IWAIZUMI).sign(m) for m in moves]))
+    # 1,002 retirements of a kilogram each: one retired block 1-1002 of as many pieces.
+    retire = c.RetireCredits(AKISHIMA, 1, retirement("Akishima city"))
+    for count in (1_000, 2):
+        results = client.send_batch([signer(AKISHIMA).sign(retire) for _ in range(count)])
+        assert all(r.accepted for r in results)
+    head_position = results[-1].position
+    held = [(b.serial_start, b.serial_end) for b in server.app.ledger.holdings_of(AKISHIMA)]
+    assert len(held) == 11
+    for page_size in (1, 2, 5, 100):
+        blocks = client.holdings(AKISHIMA, head_position, page_size=page_size)
+        assert [(b.batch_id, b.serial_start, b.serial_end) for b in blocks] == [
+            (batch_id, start, end) for start, end in held
+        ], page_size
+    first = client.holdings_page(AKISHIMA, head_position, page_size=5)
+    assert len(first.blocks) == 5 and first.next_page_token == f"{batch_id}:{held[4][1]}"
+    last = client.holdings_page(AKISHIMA, page_size=6, page_token=first.next_page_token)
+    assert len(last.blocks) == 6 and last.next_page_token == ""
+    legacy = client.queries.GetHoldings(pb.HoldingsRequest(party_id=AKISHIMA, limit=3))
+    assert len(legacy.blocks) == 3 and legacy.next_page_token == f"{batch_id}:{held[2][1]}"
+
+    # A page reads at most its size and a thousand more pieces: the block of 1,002 comes in
+    # two parts, and the client joins them, the label across the cut with them.
+    part = client.holdings_page(AKISHIMA, status="retired", page_size=1)
+    assert [(b.serial_start, b.serial_end) for b in part.blocks] == [(1, 1_001)]
+    rest = client.holdings_page(AKISHIMA, status="retired", page_token=part.next_page_token)
+    assert [(b.serial_start, b.serial_end) for b in rest.blocks] == [(1_002, 1_002)]
+    (retired,) = client.holdings(AKISHIMA, status="retired", page_size=1)
+    assert (retired.serial_start, retired.serial_end) == (1, 1_002)
+    assert [(x.label, x.serial_start, x.serial_end) for x in retired.labels] == [
+        ("ICVCM-CCP", 1, 1_002)
+    ]
+
+    for page_size, token in ((0, "nonsense"), (0, f"{batch_id}:-5"), (1_001, ""), (-1, "")):
+        refused = rejection_of(
+            lambda size=page_size, token=token: client.holdings_page(
+                AKISHIMA, 0, "tradable", size, token
+            )
+        )
+        assert refused.status is grpc.StatusCode.INVALID_ARGUMENT, (page_size, token)
+        assert refused.code is CheckCode.MALFORMED_COMMAND, (page_size, token)
+    with pytest.raises(grpc.RpcError) as legacy_refused:  # the old limit, read as page_size
+        client.queries.GetHoldings(pb.HoldingsRequest(party_id=AKISHIMA, limit=5_000))
+    assert check_code_of(legacy_refused.value)[0] is CheckCode.MALFORMED_COMMAND
+    assert head(server) == head_position
 
 
 def test_fifty_clients_race_for_the_same_credits(world: GrpcWorld, server: RegistryServer) -> None:

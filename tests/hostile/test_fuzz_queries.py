@@ -1,6 +1,7 @@
 """Every QueryService RPC and the ExchangeService reads fuzzed through a real server:
-hostile ids, statuses, limits and positions. A read answers or refuses with a check code,
-never records anything, and a stream returns exactly the envelopes after its position."""
+hostile ids, statuses, limits, page tokens and positions. A read answers or refuses with a
+check code, never records anything, and a stream returns exactly the envelopes after its
+position."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
+from projections.holdings import HOLDINGS_PAGE_BLOCKS_MAX, parse_page_token
 from registry.api.credit_registry.v1 import registry_pb2 as pb
 from registry.domain.checks import CheckCode
 from tests.hostile.conftest import AGREEMENT, HostileWorld
@@ -44,6 +46,8 @@ def requests(hostile: HostileWorld, rpc: str) -> SearchStrategy[Any]:
             status=hostile_text(STATUSES),
             limit=hostile_int(INT32, (0, 100)),
             min_position=min_position,
+            page_size=hostile_int(INT32, (0, 100)),
+            page_token=hostile_text([f"{b}:{n}" for b in vocabulary.batches for n in (0, 900)]),
         ),
         "GetBatch": st.builds(
             pb.BatchRequest, batch_id=hostile_text(vocabulary.batches), min_position=min_position
@@ -85,8 +89,17 @@ def requests(hostile: HostileWorld, rpc: str) -> SearchStrategy[Any]:
     return builders[rpc]
 
 
+def _holdings_request_valid(request: pb.HoldingsRequest) -> bool:
+    page_blocks = request.page_size or request.limit  # limit: the old name of page_size
+    try:
+        parse_page_token(request.page_token)
+    except ValueError:
+        return False
+    return request.status in ("", *STATUSES) and 0 <= page_blocks <= HOLDINGS_PAGE_BLOCKS_MAX
+
+
 def expected_refusal(rpc: str, request: Any) -> CheckCode | None:
-    if rpc == "GetHoldings" and request.status not in ("", *STATUSES):
+    if rpc == "GetHoldings" and not _holdings_request_valid(request):
         return CheckCode.MALFORMED_COMMAND
     if rpc == "GetBatch":
         return CheckCode.UNKNOWN_BATCH  # when refused: the only reason a batch read fails

@@ -155,7 +155,7 @@ def test_a_labelled_range_split_by_three_transfers_keeps_its_label(
             ("JCREDIT-JCL", block.serial_start, block.serial_end)
         ]
     with project(sqlite_url, tmp_path).engine.connect() as connection:
-        held = [(h, queries.holdings(connection, h)) for h in holders]
+        held = [(h, queries.holdings(connection, h).blocks) for h in holders]
         blocks = [(b.batch_id, b.serial_start, b.serial_end) for _h, found in held for b in found]
         labelled = attribute_queries.labels_of_blocks(connection, blocks)
     assert sum(end - start + 1 for _b, start, end in blocks) == 10_000 and len(blocks) == 4

@@ -148,7 +148,7 @@ def assert_matches_write_side(store: ProjectionStore, app: RegistryApplication) 
             ):
                 assert [
                     (h.batch_id, h.serial_start, h.serial_end)
-                    for h in queries.holdings(connection, party_id, status, limit=1_000_000)
+                    for h in queries.every_holding(connection, party_id, status)
                 ] == merged(blocks), (party_id, status)
         for batch_id, supply in ledger.supply.items():
             view = queries.batch(connection, batch_id)

@@ -153,16 +153,20 @@ class RecoveriesResponse(_message.Message):
     def __init__(self, recoveries: _Optional[_Iterable[_Union[Recovery, _Mapping]]] = ...) -> None: ...
 
 class HoldingsRequest(_message.Message):
-    __slots__ = ("party_id", "status", "limit", "min_position")
+    __slots__ = ("party_id", "status", "limit", "min_position", "page_size", "page_token")
     PARTY_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     MIN_POSITION_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     party_id: str
     status: str
     limit: int
     min_position: int
-    def __init__(self, party_id: _Optional[str] = ..., status: _Optional[str] = ..., limit: _Optional[int] = ..., min_position: _Optional[int] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    def __init__(self, party_id: _Optional[str] = ..., status: _Optional[str] = ..., limit: _Optional[int] = ..., min_position: _Optional[int] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class SerialBlock(_message.Message):
     __slots__ = ("batch_id", "serial_start", "serial_end", "labels")
@@ -205,10 +209,12 @@ class Origin(_message.Message):
     def __init__(self, registry_id: _Optional[str] = ..., project_id: _Optional[str] = ..., serial_start: _Optional[int] = ..., serial_end: _Optional[int] = ...) -> None: ...
 
 class HoldingsResponse(_message.Message):
-    __slots__ = ("blocks",)
+    __slots__ = ("blocks", "next_page_token")
     BLOCKS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     blocks: _containers.RepeatedCompositeFieldContainer[SerialBlock]
-    def __init__(self, blocks: _Optional[_Iterable[_Union[SerialBlock, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, blocks: _Optional[_Iterable[_Union[SerialBlock, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class BatchRequest(_message.Message):
     __slots__ = ("batch_id", "min_position")
