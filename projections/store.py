@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +15,7 @@ from sqlalchemy.pool import NullPool
 from projections import tables as t
 from projections.apply import Projector, applied_positions
 from projections.bulk import insert_rows
+from projections.pending import PendingRows
 from projections.public_tables import log_entries
 from projections.write import write
 from registry.domain.checks import InvariantViolation
@@ -141,14 +142,44 @@ class ProjectionStore:
         """Apply envelopes read from the partitions in `next_offsets`, each up to its
         offset there (an in-order reader takes every partition at once), in one
         transaction. Returns how many were new."""
+        positions = [envelope.body.position for envelope in envelopes]
+        return self._apply(
+            source, next_offsets, positions, lambda: envelopes, None, pause_before_commit_ms
+        )
+
+    def apply_collected(
+        self,
+        source: str,
+        next_offsets: Mapping[int, int],
+        positions: Sequence[int],
+        collected: PendingRows,
+        envelopes: Callable[[], Sequence[OpenedEnvelope]],
+    ) -> int:
+        """As apply_reaching, with the rows a reader already collected from the envelopes
+        at `positions` (projections/writer_process.py). `envelopes` opens them again, only
+        when some were applied before: then only the new ones are collected here."""
+        return self._apply(source, next_offsets, positions, envelopes, collected, 0)
+
+    def _apply(
+        self,
+        source: str,
+        next_offsets: Mapping[int, int],
+        positions: Sequence[int],
+        envelopes: Callable[[], Sequence[OpenedEnvelope]],
+        collected: PendingRows | None,
+        pause_before_commit_ms: int,
+    ) -> int:
         with self.engine.begin() as connection:
-            positions = [envelope.body.position for envelope in envelopes]
-            fresh = self._fresh(connection, envelopes)
-            if fresh:
-                insert_rows(
-                    connection, applied_positions, [{"position": e.body.position} for e in fresh]
-                )
-                write(connection, self.projector.collect(fresh))
+            seen = self._seen(connection, positions)
+            if collected is None or seen or len(set(positions)) != len(positions):
+                fresh = self._fresh(envelopes(), seen)
+                positions_new = [envelope.body.position for envelope in fresh]
+                collected = self.projector.collect(fresh)
+            else:
+                positions_new = list(positions)  # every one is new: the reader's rows hold
+            if positions_new:
+                insert_rows(connection, applied_positions, [{"position": p} for p in positions_new])
+                write(connection, collected)
             for number, (partition, next_offset) in enumerate(sorted(next_offsets.items())):
                 self._advance(
                     connection,
@@ -156,30 +187,28 @@ class ProjectionStore:
                     partition,
                     next_offset,
                     max(positions, default=0),
-                    len(fresh) if number == 0 else 0,
+                    len(positions_new) if number == 0 else 0,
                 )
             if pause_before_commit_ms:
-                logger.warning("applied %d envelopes, pausing before commit", len(fresh))
+                logger.warning("applied %d envelopes, pausing before commit", len(positions_new))
                 time.sleep(pause_before_commit_ms / 1_000)
-        PROJECTED.labels(source).inc(len(fresh))
-        return len(fresh)
+        PROJECTED.labels(source).inc(len(positions_new))
+        return len(positions_new)
 
     @staticmethod
-    def _fresh(
-        connection: sa.Connection, envelopes: Sequence[OpenedEnvelope]
-    ) -> list[OpenedEnvelope]:
-        """The envelopes whose positions were never applied, each once."""
-        positions = [envelope.body.position for envelope in envelopes]
+    def _seen(connection: sa.Connection, positions: Sequence[int]) -> set[int]:
+        """Which of `positions` were applied before."""
         seen: set[int] = set()
+        column = applied_positions.c.position
         for chunk_start in range(0, len(positions), 500):
             chunk = positions[chunk_start : chunk_start + 500]
-            seen.update(
-                connection.scalars(
-                    sa.select(applied_positions.c.position).where(
-                        applied_positions.c.position.in_(chunk)
-                    )
-                )
-            )
+            seen.update(connection.scalars(sa.select(column).where(column.in_(chunk))))
+        return seen
+
+    @staticmethod
+    def _fresh(envelopes: Sequence[OpenedEnvelope], seen: set[int]) -> list[OpenedEnvelope]:
+        """The envelopes whose positions are not in `seen`, each once."""
+        seen = set(seen)
         fresh: list[OpenedEnvelope] = []
         for envelope in envelopes:
             if envelope.body.position not in seen:

@@ -1,21 +1,25 @@
 """The projection writer in a process of its own, fed through a bounded queue.
 
-A reader that has verified what it read (a long catch-up from Kafka, the audit's rebuild)
-hands each batch's sealed bytes and the progress it reached to this process, which opens
-them again and applies them in one transaction a batch, as ProjectionStore.apply_reaching
-does in-process. Reading, opening and verifying then run on one core and writing rows on
-the other: in one process the reader's work and the writer's took turns (the writer is
-about two thirds of a catch-up). Only verified bytes cross the queue; opening them again
-here costs less than sending opened envelopes would (pickling them is as dear as decoding).
+A reader that has verified what it read (a long catch-up from Kafka) also turns each batch
+into the rows it changes (Projector.collect: decoding the events, computing the rows, a
+third of what writing costs) and hands those rows, the progress reached and the sealed
+bytes to this process, which merges them into the read models in one transaction a batch,
+as ProjectionStore.apply_reaching does in-process. In one process the reader's work and
+the writer's took turns; here each has a core. Rows cross the queue for less than they
+cost to collect (per envelope about 23 µs to unpickle against 37 µs to collect and 18 µs
+to open); the sealed bytes are opened again only when some positions were applied before.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import queue
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from projections.apply import Projector
+from projections.pending import PendingRows
 from projections.store import ProjectionStore
 from registry.envelope.codec import SchemaRegistry
 from registry.envelope.sealing import OpenedEnvelope, open_sealed
@@ -24,7 +28,8 @@ from registry.support.worker_pool import exit_with_parent
 WRITER_QUEUE_BATCHES = 4  # bounded: at most this many batches wait for the writer
 PUT_TIMEOUT_S = 1.0
 RESULT_TIMEOUT_S = 1.0
-Batch = tuple[str, dict[int, int], list[bytes]]  # source, next offset per partition, sealed
+# source, next offset per partition, positions, the rows they make, their sealed bytes
+Batch = tuple[str, dict[int, int], list[int], PendingRows, list[bytes]]
 
 
 def _write(url: str, batches: Any, results: Any, parent_pid: int) -> None:
@@ -34,11 +39,20 @@ def _write(url: str, batches: Any, results: Any, parent_pid: int) -> None:
     schemas = SchemaRegistry()
     applied = 0
     while (batch := batches.get()) is not None:
-        source, next_offsets, sealed = batch
-        envelopes = [open_sealed(schemas, each) for each in sealed]
-        applied += store.apply_reaching(source, next_offsets, envelopes)
+        source, next_offsets, positions, collected, sealed = batch
+        applied += store.apply_collected(
+            source,
+            next_offsets,
+            positions,
+            collected,
+            functools.partial(_opened, schemas, sealed),
+        )
     store.engine.dispose()
     results.put(applied)
+
+
+def _opened(schemas: SchemaRegistry, sealed: list[bytes]) -> list[OpenedEnvelope]:
+    return [open_sealed(schemas, each) for each in sealed]
 
 
 class WriterProcess:
@@ -55,12 +69,16 @@ class WriterProcess:
             name="projection-writer",
         )
         self.process.start()
+        self.projector = Projector()
 
     def apply_reaching(
         self, source: str, next_offsets: Mapping[int, int], envelopes: Sequence[OpenedEnvelope]
     ) -> int:
-        """Queued, not yet applied: counted by `finish`."""
-        self._put((source, dict(next_offsets), [each.sealed_bytes for each in envelopes]))
+        """Collected here, queued, applied there: counted by `finish`."""
+        positions = [each.body.position for each in envelopes]
+        collected = self.projector.collect(envelopes)
+        sealed = [each.sealed_bytes for each in envelopes]
+        self._put((source, dict(next_offsets), positions, collected, sealed))
         return 0
 
     def finish(self) -> int:
