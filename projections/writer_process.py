@@ -28,8 +28,9 @@ from registry.support.worker_pool import exit_with_parent
 WRITER_QUEUE_BATCHES = 4  # bounded: at most this many batches wait for the writer
 PUT_TIMEOUT_S = 1.0
 RESULT_TIMEOUT_S = 1.0
-# source, next offset per partition, positions, the rows they make, their sealed bytes
-Batch = tuple[str, dict[int, int], list[int], PendingRows, list[bytes]]
+# source, next offset per partition, positions, the rows they make, their sealed bytes; or
+# (source, sealed bytes) from a reader that leaves the opening and collecting to the writer
+Batch = tuple[str, dict[int, int], list[int], PendingRows, list[bytes]] | tuple[str, list[bytes]]
 
 
 def _write(url: str, batches: Any, results: Any, parent_pid: int) -> None:
@@ -39,6 +40,11 @@ def _write(url: str, batches: Any, results: Any, parent_pid: int) -> None:
     schemas = SchemaRegistry()
     applied = 0
     while (batch := batches.get()) is not None:
+        if len(batch) == 2:
+            source, sealed = batch
+            envelopes = _opened(schemas, sealed)
+            applied += store.apply(source, 0, envelopes[-1].body.position + 1, envelopes)
+            continue
         source, next_offsets, positions, collected, sealed = batch
         applied += store.apply_collected(
             source,
@@ -80,6 +86,12 @@ class WriterProcess:
         sealed = [each.sealed_bytes for each in envelopes]
         self._put((source, dict(next_offsets), positions, collected, sealed))
         return 0
+
+    def apply_sealed(self, source: str, sealed: list[bytes]) -> None:
+        """For a reader busier than the writer (the audit's replay): the writer opens and
+        collects too, and records the last position + 1 as the one partition's offset."""
+        if sealed:
+            self._put((source, sealed))
 
     def finish(self) -> int:
         self._put(None)
