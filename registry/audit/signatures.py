@@ -47,10 +47,15 @@ def verify_chunk(tasks: list[ActorTask], seal: tuple[bytes, bytes, bytes]) -> Ve
     return sealed, failures
 
 
+# What a chunk keeps of each envelope: its bytes, not its decoded body (twice the memory,
+# for thousands of envelopes in flight). (sealed bytes, registry signature, body bytes)
+Sealed = tuple[bytes, bytes, bytes]
+
+
 @dataclass
 class _Chunk:
     works: list[SignatureWork] = field(default_factory=list)
-    envelopes: list[OpenedEnvelope] = field(default_factory=list)
+    envelopes: list[Sealed] = field(default_factory=list)
     rebuilt: list[bool] = field(default_factory=list)  # whether each goes to the rebuild
 
 
@@ -72,7 +77,9 @@ class SignatureChecks:
         """Queue one replayed envelope; `last`: it ends its chunk (a handover). Returns the
         verdicts of chunks settled meanwhile."""
         self.chunk.works.append(work)
-        self.chunk.envelopes.append(envelope)
+        self.chunk.envelopes.append(
+            (envelope.sealed_bytes, envelope.registry_signature, envelope.body_bytes)
+        )
         self.chunk.rebuilt.append(rebuilt)
         if last or len(self.chunk.works) >= CHUNK_ENVELOPES_MAX:
             return self.flush()
@@ -82,8 +89,8 @@ class SignatureChecks:
         """Send the gathered chunk to the pool, then settle while too many are out."""
         chunk, self.chunk = self.chunk, _Chunk()
         if chunk.works:
-            last, work = chunk.envelopes[-1], chunk.works[-1]
-            seal = (work.registry_public_key, last.registry_signature, last.body_bytes)
+            _sealed_bytes, registry_signature, body_bytes = chunk.envelopes[-1]
+            seal = (chunk.works[-1].registry_public_key, registry_signature, body_bytes)
             tasks = [each.task() for each in chunk.works]
             self.in_flight.append((self.pool.submit(verify_chunk, tasks, seal), chunk))
         settled: Verdicts = []
@@ -115,9 +122,11 @@ class SignatureChecks:
             if position <= verified_before
         ]
         if self.altered_at is None:
-            for envelope, rebuilt in zip(chunk.envelopes[:count], chunk.rebuilt, strict=False):
+            for (sealed_bytes, _signature, _body), rebuilt in zip(
+                chunk.envelopes[:count], chunk.rebuilt, strict=False
+            ):
                 if rebuilt:
-                    self.rebuild(envelope.sealed_bytes)
+                    self.rebuild(sealed_bytes)
             if stop is not None:
                 self.altered_at = stop.position
         return findings, stop
@@ -125,7 +134,9 @@ class SignatureChecks:
 
 def _first_altered(chunk: _Chunk) -> int:
     """The index of the chunk's first envelope whose own countersignature fails."""
-    for index, (work, envelope) in enumerate(zip(chunk.works, chunk.envelopes, strict=True)):
-        if not verify(work.registry_public_key, envelope.registry_signature, envelope.body_bytes):
+    for index, (work, (_sealed, signature, body)) in enumerate(
+        zip(chunk.works, chunk.envelopes, strict=True)
+    ):
+        if not verify(work.registry_public_key, signature, body):
             return index
     return len(chunk.works)

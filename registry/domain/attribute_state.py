@@ -4,6 +4,7 @@ origin.py, labels.py and buffers.py read. Every change goes through the ledger's
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from registry.domain import events as ev
@@ -11,18 +12,29 @@ from registry.domain import label_spans
 from registry.domain.label_spans import LabelSpan
 from registry.domain.origin_index import IssuedOrigin, OriginIndex
 from registry.domain.records import ProjectBuffer
+from registry.domain.shared_values import intern, shared_date
 
 if TYPE_CHECKING:
     from registry.domain.ledger import Ledger
 
 
-def record_origin(ledger: Ledger, event: ev.CreditsIssued) -> None:
+def shared_origin(origin: ev.Origin | None) -> ev.Origin | None:
+    """The origin with its ids kept once (shared_values.py), as a batch keeps it."""
+    if origin is None:
+        return None
+    return replace(
+        origin, registry_id=intern(origin.registry_id), project_id=intern(origin.project_id)
+    )
+
+
+def record_origin(ledger: Ledger, event: ev.CreditsIssued, batch_id: str) -> None:
+    """`batch_id`: the event's, as the ledger keeps it."""
     origin = event.origin
     if origin is None:
         return
-    key = (origin.registry_id, origin.project_id)
+    key = (intern(origin.registry_id), intern(origin.project_id))
     index = ledger.origins.get(key, OriginIndex())
-    issued = IssuedOrigin(origin.serial_start, origin.serial_end, event.batch_id)
+    issued = IssuedOrigin(origin.serial_start, origin.serial_end, batch_id)
     ledger._put(ledger.origins, key, index.inserted(issued))
 
 
@@ -39,10 +51,14 @@ def apply_buffered(ledger: Ledger, event: ev.CreditsBuffered, position: int) -> 
 
 def apply_label_added(ledger: Ledger, event: ev.LabelAdded, position: int) -> None:
     span = LabelSpan(
-        event.label, event.serial_start, event.serial_end, event.valid_from, event.valid_until
+        intern(event.label),
+        event.serial_start,
+        event.serial_end,
+        shared_date(event.valid_from),
+        shared_date(event.valid_until),
     )
     spans = ledger.labels.get(event.batch_id, ())
-    ledger._put(ledger.labels, event.batch_id, label_spans.added(spans, span))
+    ledger._put(ledger.labels, intern(event.batch_id), label_spans.added(spans, span))
 
 
 def apply_label_withdrawn(ledger: Ledger, event: ev.LabelWithdrawn, position: int) -> None:

@@ -35,6 +35,7 @@ from registry.domain.records import (
     pool_holder,
 )
 from registry.domain.serials import Ranges, SerialBlock, add_range, subtract_range
+from registry.domain.shared_values import intern, shared_date
 from registry.domain.sorted_ids import EMPTY_IDS, SortedIds
 
 GENESIS_HASH = bytes(32)
@@ -317,23 +318,25 @@ class Ledger:
         self._put(self.projects, event.project_id, project)
 
     def _apply_CreditsIssued(self, event: ev.CreditsIssued, position: int) -> None:
+        # The batch id is kept once, shared by every table that names the batch.
+        batch_id = intern(event.batch_id)
         batch = Batch(
-            event.batch_id,
-            event.class_id,
-            event.project_id,
-            event.issuer_id,
-            event.vintage_start,
-            event.vintage_end,
+            batch_id,
+            intern(event.class_id),
+            intern(event.project_id),
+            intern(event.issuer_id),
+            shared_date(event.vintage_start),
+            shared_date(event.vintage_end),
             event.quantity_kg,
-            event.origin,
+            attribute_state.shared_origin(event.origin),
         )
-        self._put(self.batches, event.batch_id, batch)
-        attribute_state.record_origin(self, event)
-        counter = (event.class_id, event.project_id)
+        self._put(self.batches, batch_id, batch)
+        attribute_state.record_origin(self, event, batch_id)
+        counter = (batch.class_id, batch.project_id)
         self._put(self.batch_counts, counter, self.batch_counts.get(counter, 0) + 1)
         issued_kg = event.quantity_kg
-        self._put(self.supply, event.batch_id, Supply(issued_kg=issued_kg, tradable_kg=issued_kg))
-        block = SerialBlock(event.batch_id, event.serial_start, event.serial_end)
+        self._put(self.supply, batch_id, Supply(issued_kg=issued_kg, tradable_kg=issued_kg))
+        block = SerialBlock(batch_id, event.serial_start, event.serial_end)
         self._credit(event.recipient_id, (block,))
 
     def _apply_CreditsTransferred(self, event: ev.CreditsTransferred, position: int) -> None:
@@ -480,8 +483,10 @@ class Ledger:
             key = (party_id, block.batch_id)
             held = self.holdings.get(key)
             if held is None:
+                # A new key: its ids are kept once (later puts keep the key already there).
+                key = (intern(party_id), intern(block.batch_id))
                 batch_ids = self.party_batches.get(party_id, EMPTY_IDS)
-                self._put(self.party_batches, party_id, batch_ids.inserted(block.batch_id))
+                self._put(self.party_batches, key[0], batch_ids.inserted(key[1]))
                 held = ()
             self._put(self.holdings, key, add_range(held, block.serial_start, block.serial_end))
             self._put(self.holding_kg, key, self.holding_kg.get(key, 0) + block.quantity_kg)
@@ -506,8 +511,10 @@ class Ledger:
         self, sink: dict[str, Ranges], blocks: tuple[SerialBlock, ...], field: str
     ) -> None:
         for block in blocks:
-            ranges = add_range(sink.get(block.batch_id, ()), block.serial_start, block.serial_end)
-            self._put(sink, block.batch_id, ranges)
+            held = sink.get(block.batch_id)
+            batch_id = block.batch_id if held is not None else intern(block.batch_id)
+            ranges = add_range(held or (), block.serial_start, block.serial_end)
+            self._put(sink, batch_id, ranges)
             supply = self.supply[block.batch_id]
             moved = {
                 "tradable_kg": supply.tradable_kg - block.quantity_kg,
