@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from projections import tables as t
+from registry.support.block_pages import joined_pages
 
 HOLDINGS_PAGE_BLOCKS_DEFAULT = 100
 HOLDINGS_PAGE_BLOCKS_MAX = 1_000
@@ -103,26 +104,21 @@ def every_holding(
 ) -> Iterator[Holding]:
     """Every block of the party, page by page, a block split across pages joined again: for
     checks and tools over a whole history, never for one request."""
+
+    def join(first: Holding, then: Holding) -> Holding:
+        return Holding(first.batch_id, first.serial_start, then.serial_end, status)
+
+    return joined_pages(_pages(connection, party_id, status), join)
+
+
+def _pages(connection: sa.Connection, party_id: str, status: str) -> Iterator[tuple[Holding, ...]]:
     after: Cursor | None = None
-    pending: Holding | None = None
     while True:
         page = holdings(connection, party_id, status, after, HOLDINGS_PAGE_BLOCKS_MAX)
-        for block in page.blocks:
-            if pending is not None and _adjacent(pending, block):
-                pending = Holding(block.batch_id, pending.serial_start, block.serial_end, status)
-                continue
-            if pending is not None:
-                yield pending
-            pending = block
+        yield page.blocks
         if page.next_after is None:
-            break
+            return
         after = page.next_after
-    if pending is not None:
-        yield pending
-
-
-def _adjacent(first: Holding, then: Holding) -> bool:
-    return first.batch_id == then.batch_id and first.serial_end + 1 == then.serial_start
 
 
 def page_token(after: Cursor | None) -> str:

@@ -16,6 +16,7 @@ import functools
 import os
 import queue
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from projections.apply import Projector
@@ -28,9 +29,29 @@ from registry.support.worker_pool import exit_with_parent
 WRITER_QUEUE_BATCHES = 4  # bounded: at most this many batches wait for the writer
 PUT_TIMEOUT_S = 1.0
 RESULT_TIMEOUT_S = 1.0
-# source, next offset per partition, positions, the rows they make, their sealed bytes; or
-# (source, sealed bytes) from a reader that leaves the opening and collecting to the writer
-Batch = tuple[str, dict[int, int], list[int], PendingRows, list[bytes]] | tuple[str, list[bytes]]
+
+
+@dataclass(frozen=True)
+class CollectedBatch:
+    """From a reader that collected the rows itself (a catch-up): applied as they are."""
+
+    source: str
+    next_offsets: dict[int, int]  # by partition
+    positions: list[int]
+    collected: PendingRows
+    sealed: list[bytes]  # opened again only when some positions were applied before
+
+
+@dataclass(frozen=True)
+class SealedBatch:
+    """From a reader that leaves opening and collecting to the writer (the audit's replay);
+    the one partition's offset is the last position + 1."""
+
+    source: str
+    sealed: list[bytes]
+
+
+Batch = CollectedBatch | SealedBatch
 
 
 def _write(url: str, batches: Any, results: Any, parent_pid: int) -> None:
@@ -40,18 +61,17 @@ def _write(url: str, batches: Any, results: Any, parent_pid: int) -> None:
     schemas = SchemaRegistry()
     applied = 0
     while (batch := batches.get()) is not None:
-        if len(batch) == 2:
-            source, sealed = batch
-            envelopes = _opened(schemas, sealed)
-            applied += store.apply(source, 0, envelopes[-1].body.position + 1, envelopes)
+        if isinstance(batch, SealedBatch):
+            envelopes = _opened(schemas, batch.sealed)
+            last_position = envelopes[-1].body.position
+            applied += store.apply(batch.source, 0, last_position + 1, envelopes)
             continue
-        source, next_offsets, positions, collected, sealed = batch
         applied += store.apply_collected(
-            source,
-            next_offsets,
-            positions,
-            collected,
-            functools.partial(_opened, schemas, sealed),
+            batch.source,
+            batch.next_offsets,
+            batch.positions,
+            batch.collected,
+            functools.partial(_opened, schemas, batch.sealed),
         )
     store.engine.dispose()
     results.put(applied)
@@ -84,14 +104,14 @@ class WriterProcess:
         positions = [each.body.position for each in envelopes]
         collected = self.projector.collect(envelopes)
         sealed = [each.sealed_bytes for each in envelopes]
-        self._put((source, dict(next_offsets), positions, collected, sealed))
+        self._put(CollectedBatch(source, dict(next_offsets), positions, collected, sealed))
         return 0
 
     def apply_sealed(self, source: str, sealed: list[bytes]) -> None:
         """For a reader busier than the writer (the audit's replay): the writer opens and
         collects too, and records the last position + 1 as the one partition's offset."""
         if sealed:
-            self._put((source, sealed))
+            self._put(SealedBatch(source, sealed))
 
     def finish(self) -> int:
         self._put(None)

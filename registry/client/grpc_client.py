@@ -3,7 +3,7 @@ the private key never leaves the client."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -18,6 +18,7 @@ from registry.domain.checks import CheckCode
 from registry.envelope.sealing import SignedCommand
 from registry.rpc.status import check_code_of
 from registry.rpc.translate import signed_command_message
+from registry.support.block_pages import joined_pages
 
 TIMEOUT_S_DEFAULT = 10.0
 
@@ -268,22 +269,18 @@ class RegistryClient:
         self, party_id: str, min_position: int = 0, status: str = "tradable", page_size: int = 0
     ) -> Iterator[pb.SerialBlock]:
         """Every block, page by page; a block that came in parts across pages is joined."""
+        return joined_pages(self._pages(party_id, min_position, status, page_size), _joined)
+
+    def _pages(
+        self, party_id: str, min_position: int, status: str, page_size: int
+    ) -> Iterator[Sequence[pb.SerialBlock]]:
         token = ""
-        pending: pb.SerialBlock | None = None
         while True:
             page = self.holdings_page(party_id, min_position, status, page_size, token)
-            for block in page.blocks:
-                if pending is not None and _continues(pending, block):
-                    pending = _joined(pending, block)
-                    continue
-                if pending is not None:
-                    yield pending
-                pending = block
+            yield page.blocks
             if not page.next_page_token:
-                break
+                return
             token = page.next_page_token
-        if pending is not None:
-            yield pending
 
     def holdings(
         self, party_id: str, min_position: int = 0, status: str = "tradable", page_size: int = 0
@@ -341,10 +338,6 @@ class RegistryClient:
         except grpc.RpcError as error:
             code, message = check_code_of(error)
             raise CommandRejected(error.code(), code, message or error.details()) from None
-
-
-def _continues(block: pb.SerialBlock, then: pb.SerialBlock) -> bool:
-    return block.batch_id == then.batch_id and block.serial_end + 1 == then.serial_start
 
 
 def _joined(block: pb.SerialBlock, then: pb.SerialBlock) -> pb.SerialBlock:
