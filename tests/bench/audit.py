@@ -18,7 +18,7 @@ from registry.audit.sources import ExportSource
 from registry.envelope.keys import verify
 from registry.envelope.sealing import OpenedEnvelope
 from tests.bench.generated import History, prefix
-from tests.bench.queries import query_latency_us
+from tests.bench.queries import equal_page_blocks, query_latency_us
 from tests.bench.report import Row
 
 VERIFY_LOOP_SIGNATURES = 20_000
@@ -92,8 +92,9 @@ def run(
     # The audit checks every actor signature and one registry countersignature a chunk (the
     # chain links the rest to it): about one Ed25519 check an envelope, so envelopes per
     # second is the figure to hold against the loop's signatures per second.
-    small_queries = query_latency_us(scratch / "projection-small.sqlite")
-    big_queries = query_latency_us(scratch / "projection-full.sqlite")
+    page_blocks = equal_page_blocks(scratch / "projection-small.sqlite")
+    small_queries = query_latency_us(scratch / "projection-small.sqlite", page_blocks)
+    big_queries = query_latency_us(scratch / "projection-full.sqlite", page_blocks)
     blocks = serial_blocks(scratch / "projection-full.sqlite")
     per_envelope_big_us = big["elapsed_s"] / big["envelopes"] * 1e6
     per_envelope_mid_us = mid["elapsed_s"] / mid["envelopes"] * 1e6
@@ -142,7 +143,34 @@ def run(
         ),
         Row("5 scale", "balance query p99, 1k events", small_queries["balance_p99_us"], "us"),
         Row("5 scale", f"balance query p99, {label}", big_queries["balance_p99_us"], "us"),
+        Row("5 scale", "holdings query p50, 1k events", small_queries["holdings_p50_us"], "us"),
         Row("5 scale", f"holdings query p50, {label}", big_queries["holdings_p50_us"], "us"),
+        Row(
+            "5 scale",
+            "holdings query p50, large/1k (large: a full page)",
+            big_queries["holdings_p50_us"] / small_queries["holdings_p50_us"],
+            "x",
+            "<= 1.5",
+        ),
+        Row(
+            "5 scale",
+            f"holdings query p50, equal page of {page_blocks}, 1k events",
+            small_queries["holdings_equal_page_p50_us"],
+            "us",
+        ),
+        Row(
+            "5 scale",
+            f"holdings query p50, equal page of {page_blocks}, {label}",
+            big_queries["holdings_equal_page_p50_us"],
+            "us",
+        ),
+        Row(
+            "5 scale",
+            "holdings query p50, equal page, large/1k",
+            big_queries["holdings_equal_page_p50_us"] / small_queries["holdings_equal_page_p50_us"],
+            "x",
+            "<= 1.5",
+        ),
         Row("5 scale", "tradable serial blocks per account, max", blocks["max_blocks"], "blocks"),
         Row("5 scale", "tradable serial blocks per account, mean", blocks["mean_blocks"], "blocks"),
     ]
@@ -152,6 +180,7 @@ def run(
         "queries_1k": small_queries,
         "queries_large": big_queries,
         "serial_blocks": blocks,
+        "equal_page_blocks": page_blocks,
         "history_generated_s": full.generated_s,
     }
     return rows, details
